@@ -1,0 +1,127 @@
+"""The `vmprep` command line: a click group whose commands are imported only when run.
+
+Each command lives in `vmprep/commands/<name>.py` and stays thin: parse options, call one
+core function, report, pick the exit code. Loading them lazily keeps `vmprep --help` and
+`vmprep validate` fast (rich, jsonschema and the server stack load only when needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from vmprep import __version__
+from vmprep.errors import ExitCode, VmprepError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# name -> (module, short help). The short help is here so `--help` imports no command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("vmprep.commands.validate", "Check specs (and config repositories) for problems."),
+    "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
+}
+
+
+class Output:
+    """The two consoles: data to stdout, messages to stderr. Created on first use."""
+
+    def __init__(self, *, color: bool | None = None) -> None:
+        self._color = color
+
+    def _console(self, *, stderr: bool) -> Console:
+        from rich.console import Console
+
+        stream = sys.stderr if stderr else sys.stdout
+        no_color = self._color is False or None
+        return Console(
+            file=stream,
+            stderr=stderr,
+            no_color=no_color,
+            force_terminal=True if self._color else None,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    @cached_property
+    def out(self) -> Console:
+        return self._console(stderr=False)
+
+    @cached_property
+    def err(self) -> Console:
+        return self._console(stderr=True)
+
+
+class VmprepGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command: click.Command = getattr(module, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VmprepError as exc:
+            _print_error(ctx, exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception:
+            if ctx.obj is not None and ctx.obj.get("debug"):
+                raise
+            import traceback
+
+            click.echo(
+                "error: internal error in vmprep; please report this with the output of `--debug`.",
+                err=True,
+            )
+            click.echo(traceback.format_exc().strip().splitlines()[-1], err=True)
+            ctx.exit(ExitCode.INTERNAL)
+
+
+def _print_error(ctx: click.Context, exc: VmprepError) -> None:
+    # Plain click.echo: an error path should not pay for rich, and messages may hold markup.
+    click.echo(f"error: {exc}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+
+
+@click.group(cls=VmprepGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vmprep")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.option("--color/--no-color", default=None, help="Force or disable colour (default: auto).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, color: bool | None) -> None:
+    """Make Windows images configure themselves.
+
+    Validate a customization spec, render unattend.xml, SetupComplete.cmd and the
+    first-boot agent into an image, run Sysprep, and serve instance configuration.
+    """
+    ctx.obj = {"debug": debug, "output": Output(color=color)}
+
+
+def output(ctx: click.Context) -> Output:
+    """The Output of the running command (for use inside commands)."""
+    obj = ctx.find_root().obj
+    if obj is None:  # a command invoked without the group (tests)
+        return Output()
+    result: Output = obj["output"]
+    return result

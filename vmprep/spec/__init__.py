@@ -1,0 +1,14 @@
+"""The customization spec: loading with positions, the JSON Schema, semantic checks, the model.
+
+Public API (what render, sysprep and the server use):
+
+- `load_spec(path) -> Spec`: load, validate and apply defaults; raises `SpecError` carrying
+  every problem when the spec has errors.
+- `check_file(path) -> list[Problem]`: every problem of one file (what `validate` prints).
+"""
+
+from __future__ import annotations
+
+from vmprep.spec.model import Spec, SpecError, check_file, load_spec
+
+__all__ = ["Spec", "SpecError", "check_file", "load_spec"]

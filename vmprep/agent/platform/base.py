@@ -1,0 +1,183 @@
+"""The platform interface, and running a child process with a timeout that kills its tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TAIL_BYTES = 4096
+
+
+class NotSupported(Exception):
+    """A step kind (or variant) this platform cannot do."""
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    exit_code: int | None  # None: killed on timeout
+    output: str  # the last TAIL_BYTES of stdout+stderr, decoded
+    timed_out: bool = False
+
+
+def _tail(chunks: list[bytes]) -> str:
+    return b"".join(chunks)[-TAIL_BYTES:].decode("utf-8", "replace")
+
+
+class Platform:
+    """One implementation per OS. Windows builds argv lists (tests assert them exactly)."""
+
+    name = "base"
+    #: step kinds this platform can run
+    kinds: frozenset[str] = frozenset()
+    #: exit codes meaning "reboot, then continue" and "reboot, then run this step again"
+    reboot_exit_codes: tuple[int, int] = (3010, 3011)
+
+    def __init__(self, state_dir: Path, options: Mapping[str, Any], image_os: str = "") -> None:
+        self.state_dir = state_dir
+        self.options = dict(options)
+        self.image_os = image_os
+
+    # -- what can run here ---------------------------------------------------------------------
+    def unsupported(self, kind: str, body: Any) -> str | None:
+        """Why this step cannot run on this platform, or None."""
+        if kind not in self.kinds:
+            return f"{kind!r} steps are not supported on this platform ({self.name})"
+        return None
+
+    # -- processes -----------------------------------------------------------------------------
+    def popen_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def kill_tree(self, proc: subprocess.Popen[bytes]) -> None:
+        raise NotImplementedError
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ProcResult:
+        """Run argv (no shell), keep the output's tail, kill the whole tree on timeout."""
+        import threading
+        from collections import deque
+
+        child_env = None if env is None else {**os.environ, **env}
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            cwd=cwd,
+            **self.popen_kwargs(),
+        )
+        chunks: deque[bytes] = deque()
+        size = [0]
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            while data := proc.stdout.read1(65536):  # type: ignore[attr-defined]
+                chunks.append(data)
+                size[0] += len(data)
+                while size[0] - len(chunks[0]) >= TAIL_BYTES:
+                    size[0] -= len(chunks.popleft())
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        if stdin is not None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_tree(proc)
+            proc.wait()
+            reader.join(timeout=5)
+            return ProcResult(None, _tail(list(chunks)), timed_out=True)
+        reader.join(timeout=5)
+        return ProcResult(code, _tail(list(chunks)))
+
+    # -- shells --------------------------------------------------------------------------------
+    def shell_argv(self, script_path: str) -> list[str]:
+        """argv running a script file written by the cmd step."""
+        raise NotImplementedError
+
+    def shell_suffix(self) -> str:
+        raise NotImplementedError
+
+    # -- OS actions: each returns (exit_code, output) or raises NotSupported -------------------
+    def powershell(
+        self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None
+    ) -> ProcResult:
+        raise NotSupported("powershell")
+
+    def msi(
+        self,
+        body: Mapping[str, Any],
+        properties: Mapping[str, str],
+        log_path: str,
+        *,
+        timeout: float | None,
+    ) -> ProcResult:
+        raise NotSupported("msi")
+
+    def registry(self, body: Mapping[str, Any], value: Any) -> str:
+        raise NotSupported("registry")
+
+    def windows_feature(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
+        raise NotSupported("windows_feature")
+
+    def service(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
+        raise NotSupported("service")
+
+    def set_env(self, name: str, value: str | None, scope: str) -> str:
+        raise NotSupported("env")
+
+    def rename_computer(self, name: str, *, timeout: float | None) -> ProcResult:
+        raise NotSupported("rename_computer")
+
+    def join_domain(
+        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+    ) -> ProcResult:
+        raise NotSupported("join_domain")
+
+    def local_user(
+        self, body: Mapping[str, Any], password: str | None, *, timeout: float | None
+    ) -> ProcResult:
+        raise NotSupported("local_user")
+
+    def service_running(self, name: str) -> bool:
+        raise NotSupported("wait_for.service")
+
+    # -- boot, reboot, startup task --------------------------------------------------------------
+    def boot_id(self) -> str | None:
+        """Something that changes with every boot, or None when unknown."""
+        return None
+
+    def reboot(self, reason: str) -> ProcResult:
+        raise NotImplementedError
+
+    def install_startup_task(self, config_path: Path) -> ProcResult | None:
+        raise NotImplementedError
+
+    def remove_startup_task(self) -> ProcResult | None:
+        raise NotImplementedError
+
+    def agent_argv(self, config_path: Path) -> list[str]:
+        """How the startup task starts this agent again."""
+        import sys
+
+        script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".pyz") else None
+        prefix = [sys.executable, script] if script else [sys.executable, "-m", "vmprep.agent"]
+        return [*prefix, "run", "--config", str(config_path)]

@@ -1,0 +1,101 @@
+"""Step kinds: one function per kind, in one module per family, imported when first needed."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmprep.agent.logs import Log
+from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.secrets import Vault
+
+
+class StepError(Exception):
+    """A step that cannot be carried out as written (message is shown to people)."""
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    exit_code: int | None = None
+    output: str = ""
+    reboot: str | None = None  # None | "continue" | "rerun"
+    message: str | None = None
+
+
+@dataclass
+class StepContext:
+    platform: Platform
+    vault: Vault
+    log: Log
+    state_dir: Path
+    timeout: float | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # role, instance_id, computer_name
+    options: dict[str, Any] = field(default_factory=dict)  # platform_options
+    ca_bundle: str | None = None
+
+    def fill(self, template: str) -> str:
+        """`{name}` placeholders from the variables (and role, instance_id, computer_name)."""
+        values = {**self.names, **{k: str(v) for k, v in self.variables.items()}}
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                raise StepError(f"unknown placeholder {{{name}}} in {template!r}")
+            return values[name]
+
+        return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", sub, template)
+
+
+def from_process(result: ProcResult, ctx: StepContext, ok_codes: tuple[int, ...] = (0,)) -> Outcome:
+    """The outcome of a process: 3010 reboot then continue, 3011 reboot then run again.
+
+    POSIX exit statuses have 8 bits, so there the platform maps them to 3010 & 255, 3011 & 255.
+    """
+    if result.timed_out:
+        why = f"timed out after {ctx.timeout:g}s; process tree killed"
+        return Outcome(False, None, result.output, message=why)
+    code = result.exit_code
+    cont, rerun = ctx.platform.reboot_exit_codes
+    if code == cont:
+        return Outcome(True, code, result.output, reboot="continue")
+    if code == rerun:
+        return Outcome(True, code, result.output, reboot="rerun")
+    if code in ok_codes:
+        return Outcome(True, code, result.output)
+    return Outcome(False, code, result.output, message=f"exit code {code}")
+
+
+_FAMILIES = {
+    "exec": "process",
+    "cmd": "process",
+    "powershell": "process",
+    "msi": "process",
+    "file": "files",
+    "download": "files",
+    "registry": "system",
+    "windows_feature": "system",
+    "service": "system",
+    "env": "system",
+    "rename_computer": "system",
+    "join_domain": "system",
+    "local_user": "system",
+    "reboot": "control",
+    "wait_for": "control",
+}
+
+
+def runner(kind: str) -> Callable[[Any, StepContext], Outcome]:
+    module = importlib.import_module(f"vmprep.agent.steps.{_FAMILIES[kind]}")
+    fn: Callable[[Any, StepContext], Outcome] = getattr(module, f"run_{kind}")
+    return fn
+
+
+def preflight(kind: str, body: Any, platform: Platform) -> str | None:
+    """Why a checked step cannot run here (before anything runs), or None."""
+    return platform.unsupported(kind, body)

@@ -76,13 +76,24 @@ def origin(url: str) -> Origin | None:
 
 
 class _DeadlineIO(io.RawIOBase):
-    """Reads from a socket, each read bounded by the time left until `deadline`."""
+    """Reads from a socket, each read bounded by the time left until `deadline`.
 
-    def __init__(self, sock: socket.socket, deadline: float, clock: Callable[[], float]):
+    `keep` is the socket's own makefile() reader: holding it open keeps the socket's file
+    descriptor alive after the connection object lets go of it (as http.client expects).
+    """
+
+    def __init__(
+        self, sock: socket.socket, deadline: float, clock: Callable[[], float], keep: io.IOBase
+    ) -> None:
         super().__init__()
         self._sock = sock
         self._deadline = deadline
         self._clock = clock
+        self._keep = keep
+
+    def close(self) -> None:
+        self._keep.close()
+        super().close()
 
     def readable(self) -> bool:
         return True
@@ -101,8 +112,7 @@ class _DeadlineResponse(http.client.HTTPResponse):
 
     def __init__(self, sock: socket.socket, *args: object, **kwargs: object) -> None:
         super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
-        self.fp.close()  # the plain makefile() reader; ours bounds every read
-        self.fp = io.BufferedReader(_DeadlineIO(sock, self.deadline, type(self).clock))
+        self.fp = io.BufferedReader(_DeadlineIO(sock, self.deadline, type(self).clock, self.fp))
 
 
 class Session:
@@ -202,6 +212,7 @@ class Session:
         _Response.clock = staticmethod(self._clock)
         conn.response_class = _Response
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response: http.client.HTTPResponse | None = None
         try:
             conn.connect()
             assert conn.sock is not None
@@ -234,6 +245,8 @@ class Session:
             detail = type(exc).__name__ + (f": {exc}" if str(exc) else "")
             raise HttpError("unreachable", f"{url}: {detail}", transient=True) from None
         finally:
+            if response is not None:
+                response.close()
             conn.close()
 
 

@@ -47,7 +47,23 @@ def parse_key(text: str) -> bytes:
     body = text[len(PREFIX) :]
     if not _B64.fullmatch(body):
         raise BadKey("a trusted key must be standard base64 (padded) of 32 bytes")
-    return base64.b64decode(body, validate=True)
+    raw = base64.b64decode(body, validate=True)
+    if _weak(raw):
+        raise BadKey("a trusted key must be a valid Ed25519 point of large order")
+    return raw
+
+
+def _weak(raw: bytes) -> bool:
+    """Not a curve point, or one of small order: such a key "verifies" forged signatures."""
+    from ecdsa import VerifyingKey
+    from ecdsa.curves import Ed25519
+    from ecdsa.ellipticcurve import INFINITY
+
+    try:
+        point = VerifyingKey.from_string(raw, curve=Ed25519).pubkey.point
+    except Exception:  # noqa: BLE001 - python-ecdsa raises several kinds for a bad point
+        return True
+    return bool(point * 8 == INFINITY)
 
 
 def trusted_keys(texts: Iterable[str]) -> dict[str, bytes]:
@@ -64,10 +80,10 @@ def _entry(text: str) -> Entry | None:
     for part in text.split(";"):
         name, eq, value = part.partition("=")
         name = name.strip().lower()
-        if not eq or not name:
-            continue
+        if not eq or name not in ("keyid", "sig"):
+            continue  # unknown parameters are ignored
         if name in params:
-            return None  # ambiguous: skipped rather than guessed
+            return None  # a repeated keyid or sig is ambiguous: skipped rather than guessed
         params[name] = value.strip()
     if "keyid" not in params or "sig" not in params:
         return None
@@ -111,7 +127,7 @@ def verify(body: bytes, entries: Iterable[Entry], keys: dict[str, bytes]) -> str
     for entry in entries:
         raw = keys.get(entry.keyid.lower())
         sig = decode_sig(entry.sig)
-        if raw is None or sig is None:
+        if raw is None or sig is None or _weak(raw):
             continue
         if _verify_one(raw, sig, body):
             return entry.keyid

@@ -69,7 +69,7 @@ class Seen:
 
 
 class Server:
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.routes: dict[str, list[Reply | Callable[[Seen], Reply]]] = {}
         self.requests: list[Seen] = []
         self.release = threading.Event()
@@ -128,7 +128,7 @@ class Server:
                     server.release.wait(reply.stall)
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)

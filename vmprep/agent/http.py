@@ -5,7 +5,8 @@
   deadline, so a server that drips one byte at a time still ends at the deadline.
 - The body is read only for 2xx answers, in pieces, and reading stops as soon as it passes
   `max_bytes` (a larger `Content-Length` is refused before reading anything).
-- Only `identity` content: any other `Content-Encoding` is refused.
+- Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
+  any other `Content-Encoding` is refused.
 - TLS is verified against the system store, or `cafile` when given.
 - Redirects (301, 302, 303, 307, 308): at most 3 in a row, never from https to http, never to
   http unless `allow_http`. Each hop gets the full timeout. `Authorization` is sent only to the
@@ -167,7 +168,7 @@ class Session:
             )
         redirects = 0
         while True:
-            hop = dict(headers)
+            hop = {"Accept-Encoding": "identity", **headers}
             if self._authorization is not None and origin(url) in self._auth_origins:
                 hop["Authorization"] = self._authorization
             status, message, data = self._hop(method, url, hop, body, max_bytes)

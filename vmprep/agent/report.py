@@ -5,8 +5,10 @@
   and keeps the body under 1 MiB (output tails are cut first, from the oldest end).
 - Transient failures (connection, timeout, 408, 429, 5xx) are retried with a smaller budget
   than a fetch so a dead report service never holds the run up: at most 3 attempts in 30 s,
-  waits capped at 5 s, each request at most 10 s. After a report could not be sent, later
-  ones in the same run get one attempt until one goes through.
+  waits capped at 5 s, each request at most 10 s. After a report could not be sent, the
+  service counts as down: for the next 60 s new reports go straight to the spool, then one
+  attempt is made (no retries) until one goes through. A dead or black-holed report service
+  thus costs a run at most one short attempt a minute.
 - Unsent reports are spooled to `spool_dir` (temp file, fsync, rename; names sort oldest
   first) and sent, oldest first, by `flush_spool` and before every new report. A spooled
   report keeps its `report_id`, so a service that saw it already stores it once.
@@ -43,6 +45,7 @@ REPORT_ATTEMPTS = 3
 REPORT_DEADLINE = 30.0
 REPORT_MAX_WAIT = 5.0
 REPORT_TIMEOUT = 10.0
+REPORT_COOLDOWN = 60.0
 _REJECTED = frozenset({400, 413})
 
 
@@ -98,7 +101,7 @@ class Reporter:
         self.redact = redact
         self._now = now
         self._sleep = sleep
-        self._down = False
+        self._down_at: float | None = None  # when a report last failed to go out
         self.url: str | None = None
         template = phone_home.get("report_url")
         if template:
@@ -152,13 +155,17 @@ class Reporter:
             if body is None:
                 log.warning("report dropped: over %d bytes even without output", MAX_BODY)
                 return False
-            self.flush_spool()  # older reports first, so the service sees them in order
-            if not self._spool_files() and self._post(body):
-                return True
+            if not self._cooling_down():
+                self.flush_spool()  # older reports first, so the service sees them in order
+                if not self._spool_files() and self._post(body):
+                    return True
             self._spool(body)
         except Exception as exc:  # noqa: BLE001 - a report must never stop the run
             log.warning("report not sent: %s", self.redact(str(exc)))
         return False
+
+    def _cooling_down(self) -> bool:
+        return self._down_at is not None and self._now() - self._down_at < REPORT_COOLDOWN
 
     def flush_spool(self) -> int:
         """Send spooled reports oldest first; stops at the first that fails. How many went."""
@@ -180,7 +187,7 @@ class Reporter:
         """True when sent or rejected for good (nothing more to do with it); False to keep it."""
         assert self.url is not None
         url = self.url
-        policy = self.policy if not self._down else Policy(1, 0.1, 0.1, None)
+        policy = self.policy if self._down_at is None else Policy(1, 0.1, 0.1, None)
         retrier = Retrier(policy, sleep=self._sleep, now=self._now)
 
         def attempt() -> None:
@@ -207,10 +214,10 @@ class Reporter:
             log.warning("report dropped: %s", exc)
             return True
         except (BudgetSpent, HttpError) as exc:
-            self._down = True
+            self._down_at = self._now()
             log.warning("report not sent: %s", exc)
             return False
-        self._down = False
+        self._down_at = None
         return True
 
     def _spool_files(self) -> list[Path]:

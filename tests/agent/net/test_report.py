@@ -138,6 +138,7 @@ def test_send_flushes_older_reports_first(server: Server, tmp_path: Path, clock:
     server.route(REPORT_PATH, Reply(500), Reply(500), Reply(500), Reply(202))
     rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
     assert not rep.send({"state": "running", "boot": 1, "steps": []})
+    clock.sleep(61)  # past the cool-off
     assert rep.send({"state": "done", "boot": 1, "steps": []})
     states = [json.loads(r.body)["state"] for r in server.requests[3:]]
     assert states == ["running", "done"]
@@ -222,3 +223,20 @@ def test_spool_keeps_at_most_100(tmp_path: Path, clock: Clock):
     files = spooled(tmp_path)
     assert len(files) == 100
     assert json.loads(files[0].read_bytes()) == {"n": 3}
+
+
+def test_a_down_service_is_left_alone_for_a_minute(server: Server, tmp_path: Path, clock: Clock):
+    server.route(REPORT_PATH, Reply(503), Reply(503), Reply(503), Reply(503), Reply(202))
+    rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
+    assert not rep.send({"state": "running", "boot": 1, "steps": []})
+    assert len(server.requests) == 3
+    clock.sleep(30)
+    assert not rep.send({"state": "running", "boot": 2, "steps": []})
+    assert len(server.requests) == 3  # straight to the spool
+    clock.sleep(31)
+    assert not rep.send({"state": "running", "boot": 3, "steps": []})
+    assert len(server.requests) == 4  # one attempt, no retries: 503 again
+    clock.sleep(61)
+    assert rep.send({"state": "done", "boot": 4, "steps": []})
+    assert [json.loads(r.body)["boot"] for r in server.requests[4:]] == [1, 2, 3, 4]
+    assert spooled(tmp_path) == []

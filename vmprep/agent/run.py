@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 failed or halted, 2 still running (a reboot was requested)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ def run_agent(config_path: Path, state_dir: Path | None, *, lock_timeout: float 
     except LockTimeout as exc:
         log.warning(f"{exc}; waited {lock_timeout:g}s, exiting")
         return LOCK_BUSY
+    run = Run(cfg, state_dir, vault, log)
     try:
-        return Run(cfg, state_dir, vault, log).execute()
+        return run.execute()
     except StateError as exc:
         log.error(f"state unreadable, refusing to guess: {exc}")
         return UNREADABLE
@@ -51,6 +53,8 @@ def run_agent(config_path: Path, state_dir: Path | None, *, lock_timeout: float 
         log.error(f"internal error (please report this): {type(exc).__name__}: {exc}")
         return INTERNAL
     finally:
+        if run.reporter is not None:
+            run.reporter.close(timeout=30)
         lock.release()
 
 
@@ -72,6 +76,36 @@ def _bridge_logging(log: Log) -> None:
     logger.propagate = False
 
 
+class BackgroundReporter:
+    """Sends reports from one worker thread, in order, so no step waits for the network.
+
+    The worker builds the Reporter itself (importing the HTTP stack off the boot path) and
+    flushes the spool first. `close` waits for the queue to drain; a report still queued when
+    the process is killed is not lost for good: the next run reports the state afresh.
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._make = make
+        self._thread = threading.Thread(target=self._work, name="reports", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        reporter = self._make()
+        while (report := self._queue.get()) is not None:
+            reporter.send(report)
+
+    def send(self, report: dict[str, Any]) -> None:
+        self._queue.put(report)
+
+    def close(self, timeout: float = 300.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
 class Run:
     def __init__(self, cfg: AgentConfig, state_dir: Path, vault: Vault, log: Log) -> None:
         self.cfg = cfg
@@ -91,6 +125,7 @@ class Run:
         self.store.save(self.state)
 
     def report(self) -> None:
+        """Queue a report of the current state (sent in the background, in order)."""
         if self.reporter is None:
             return
         from vmprep.agent.status import report_steps
@@ -210,20 +245,26 @@ class Run:
         _bridge_logging(self.log)
         if not ph.get("report_url"):
             return
-        from vmprep.agent.report import Reporter
+        token, identity, log = self._token(), self.identity, self.log
 
-        self.reporter = Reporter(
-            ph,
-            self.identity,
-            role=str(ph["role"]),
-            token=self._token(),
-            spool_dir=self.state_dir / "spool",
-            agent_version=__version__,
-            redact=self.vault.redact,
-        )
-        sent = self.reporter.flush_spool()
-        if sent:
-            self.log.info(f"sent {sent} spooled report(s)")
+        def make() -> Any:
+            from vmprep.agent.report import Reporter
+
+            reporter = Reporter(
+                ph,
+                identity,
+                role=str(ph["role"]),
+                token=token,
+                spool_dir=self.state_dir / "spool",
+                agent_version=__version__,
+                redact=self.vault.redact,
+            )
+            sent = reporter.flush_spool()
+            if sent:
+                log.info(f"sent {sent} spooled report(s)")
+            return reporter
+
+        self.reporter = BackgroundReporter(make)
 
     def _token(self) -> Secret | None:
         ph = self.cfg.phone_home or {}

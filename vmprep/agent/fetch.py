@@ -21,14 +21,16 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from vmprep.agent import document, verify
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.http import HttpError, Response, Session
-from vmprep.agent.identity import Identity
 from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+
+if TYPE_CHECKING:
+    from vmprep.agent.identity import Identity
 
 log = logging.getLogger("vmprep.agent.fetch")
 

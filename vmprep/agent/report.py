@@ -27,13 +27,15 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.fetch import UrlError, fill_url
 from vmprep.agent.http import HttpError, Session
-from vmprep.agent.identity import Identity
 from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+
+if TYPE_CHECKING:
+    from vmprep.agent.identity import Identity
 
 log = logging.getLogger("vmprep.agent.report")
 

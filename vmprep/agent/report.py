@@ -9,9 +9,10 @@
   service counts as down: for the next 60 s new reports go straight to the spool, then one
   attempt is made (no retries) until one goes through. A dead or black-holed report service
   thus costs a run at most one short attempt a minute.
-- Unsent reports are spooled to `spool_dir` (temp file, fsync, rename; names sort oldest
-  first) and sent, oldest first, by `flush_spool` and before every new report. A spooled
-  report keeps its `report_id`, so a service that saw it already stores it once.
+- Every report is spooled to `spool_dir` first (temp file, fsync, rename; names sort oldest
+  first), then the spool is sent oldest first and each file removed once done with; so a
+  report in flight when the process dies is sent by the next run (`flush_spool`), with the
+  same `report_id`, which the service stores once.
 - 400 and 413 mean the service will never take that body: it is dropped (and logged).
 - At most 100 reports are kept in the spool; the oldest go first.
 """
@@ -149,7 +150,12 @@ class Reporter:
         return dict(_redacted(full, self.redact))
 
     def send(self, report: Mapping[str, Any]) -> bool:
-        """True when the service took it; otherwise it is spooled (or dropped). Never raises."""
+        """True when the report is done with (taken, or refused for good); never raises.
+
+        The report is spooled before it is sent and removed once done with, so a process
+        killed mid-send loses nothing: the next run sends it (the same `report_id`, which the
+        service stores once).
+        """
         try:
             if self.url is None:
                 return False
@@ -157,11 +163,15 @@ class Reporter:
             if body is None:
                 log.warning("report dropped: over %d bytes even without output", MAX_BODY)
                 return False
-            if not self._cooling_down():
-                self.flush_spool()  # older reports first, so the service sees them in order
-                if not self._spool_files() and self._post(body):
-                    return True
-            self._spool(body)
+            try:
+                path = self._spool(body)
+            except OSError as exc:
+                log.warning("cannot spool a report (%s); sending it directly", exc)
+                return not self._cooling_down() and self._post(body)
+            if self._cooling_down():
+                return False
+            self.flush_spool()  # older reports first, so the service sees them in order
+            return not path.exists()
         except Exception as exc:  # noqa: BLE001 - a report must never stop the run
             log.warning("report not sent: %s", self.redact(str(exc)))
         return False
@@ -228,7 +238,7 @@ class Reporter:
         except OSError:
             return []
 
-    def _spool(self, body: bytes) -> None:
+    def _spool(self, body: bytes) -> Path:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         files = self._spool_files()
         last = files[-1].name.partition("-")[0] if files else ""
@@ -248,6 +258,7 @@ class Reporter:
         _fsync_dir(self.spool_dir)
         for old in self._spool_files()[:-SPOOL_LIMIT]:
             old.unlink(missing_ok=True)
+        return self.spool_dir / name
 
 
 def _fsync_dir(path: Path) -> None:

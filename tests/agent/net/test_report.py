@@ -240,3 +240,24 @@ def test_a_down_service_is_left_alone_for_a_minute(server: Server, tmp_path: Pat
     assert rep.send({"state": "done", "boot": 4, "steps": []})
     assert [json.loads(r.body)["boot"] for r in server.requests[4:]] == [1, 2, 3, 4]
     assert spooled(tmp_path) == []
+
+
+def test_a_report_in_flight_when_the_process_dies_is_not_lost(
+    server: Server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+):
+    server.route(REPORT_PATH, Reply(202))
+    rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
+
+    def killed(*_args: Any, **_kwargs: Any) -> None:
+        raise SystemExit("killed mid-send")
+
+    monkeypatch.setattr(rep.session, "request", killed)
+    with pytest.raises(SystemExit):
+        rep.send({"state": "done", "boot": 9, "steps": []})
+    [left] = spooled(tmp_path)
+    report_id = json.loads(left.read_bytes())["report_id"]
+
+    next_run = reporter(server.url(REPORT_PATH), tmp_path, clock)
+    assert next_run.flush_spool() == 1
+    assert body_of(server)["report_id"] == report_id
+    assert spooled(tmp_path) == []

@@ -238,6 +238,8 @@ class Session:
                 f"TLS verification failed for {url}: {exc.verify_message}",
                 transient=True,
             ) from None
+        except (ValueError, http.client.InvalidURL) as exc:  # a header or URL http can't carry
+            raise HttpError("unreachable", f"cannot send a request to {url}: {exc}") from None
         except TimeoutError:
             raise HttpError(
                 "unreachable", f"timed out after {self.timeout:g}s: {url}", transient=True

@@ -266,3 +266,19 @@ def test_repeated_headers_are_joined(server: Server):
 )
 def test_origin(url: str, expected):
     assert origin(url) == expected
+
+
+def test_a_url_http_cannot_carry_is_refused_not_retried(server: Server):
+    server.route("/a", Reply(302, headers=[("Location", "/with space")]))
+    with pytest.raises(HttpError) as info:
+        Session(timeout=5, allow_http=True).request("GET", server.url("/a"), headers=H, max_bytes=9)
+    assert not info.value.transient
+
+
+def test_a_header_value_with_a_newline_is_refused_not_sent(server: Server):
+    with pytest.raises(HttpError) as info:
+        Session(timeout=5, allow_http=True).request(
+            "GET", server.url("/a"), headers={"X-Evil": "a\r\nInjected: 1"}, max_bytes=9
+        )
+    assert not info.value.transient
+    assert server.requests == []

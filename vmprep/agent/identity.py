@@ -206,7 +206,10 @@ def first_mac(sys_root: str, run: Callable[[list[str]], str] | None = None) -> s
 
 
 def _run_getmac(argv: list[str]) -> str:  # pragma: no cover - Windows only
-    done = subprocess.run(argv, capture_output=True, timeout=10, check=True)
+    no_window = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    done = subprocess.run(
+        argv, capture_output=True, timeout=10, check=True, creationflags=no_window
+    )
     return done.stdout.decode(errors="replace")
 
 

@@ -6,11 +6,14 @@ import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import InputError
 from vmprep.problems import Problem
-from vmprep.spec.load import JsonPath, Loaded, load_file
+from vmprep.spec.load import MAX_BYTES, JsonPath, Loaded, load_bytes, load_file
+
+if TYPE_CHECKING:
+    from vmprep.spec.checks import Kind
 
 
 class SpecError(InputError):
@@ -52,32 +55,75 @@ class Spec:
         return self.data["agent"]  # type: ignore[no-any-return]
 
 
-def _problems(path: Path) -> tuple[Loaded, list[Problem], dict[str, Any] | None]:
+def definition_for(data: Any) -> str | None:
+    """The schema definition a document is checked with: `roleConfig` for a config-repository
+    file (top-level `kind: RoleConfig`), None (the whole schema) for a spec."""
+    if isinstance(data, dict) and data.get("kind") == "RoleConfig":
+        return "roleConfig"
+    return None
+
+
+def check_loaded(loaded: Loaded) -> tuple[list[Problem], dict[str, Any] | None]:
+    """Every problem of a loaded document, sorted, and its data with defaults when it has no
+    errors before the semantic checks. Dispatches on `kind` (see `definition_for`)."""
     from vmprep.spec.checks import run_checks
     from vmprep.spec.validate import schema_problems
 
-    loaded = load_file(path)
     problems = list(loaded.problems)
-    if problems or not isinstance(loaded.data, dict):
-        return loaded, sorted(problems), None
-    problems.extend(schema_problems(loaded))
+    if not isinstance(loaded.data, dict):
+        return sorted(problems), None
+    definition = definition_for(loaded.data)
+    placed = {p.path for p in problems}  # a value the loader refused gets no second problem
+    problems.extend(p for p in schema_problems(loaded, definition) if p.path not in placed)
     if problems:
-        return loaded, sorted(problems), None
-    data = apply_defaults(loaded.data)
-    problems.extend(run_checks(loaded, data))
-    return loaded, sorted(problems), data
+        return sorted(problems), None
+    data = apply_defaults(loaded.data, definition)
+    kind: Kind = "roleConfig" if definition else "spec"
+    problems.extend(run_checks(loaded, data, kind))
+    return sorted(problems), data
 
 
 def check_file(path: Path) -> list[Problem]:
-    return _problems(path)[1]
+    """Every problem of one file (a spec or a config-repository file), sorted."""
+    return check_loaded(load_file(path))[0]
+
+
+def check_bytes(raw: bytes, file: str) -> list[Problem]:
+    return check_loaded(load_bytes(raw, file))[0]
 
 
 def load_spec(path: Path) -> Spec:
-    loaded, problems, data = _problems(path)
+    """Load, validate and fill in defaults; raises SpecError (exit 1) with every error."""
+    raw, loaded = _read(path)
+    problems, data = check_loaded(loaded)
+    if data is not None and definition_for(data):
+        where = Problem(str(path), 1, 1, "kind", "this is a config-repository file, not a spec")
+        problems = [where]
     errors = [p for p in problems if p.is_error]
     if errors or data is None:
         raise SpecError(errors or problems)
-    return Spec(path, data, loaded, hashlib.sha256(path.read_bytes()).hexdigest())
+    return Spec(path, data, loaded, hashlib.sha256(raw).hexdigest())
+
+
+def load_role_config(path: Path) -> dict[str, Any]:
+    """A config-repository file (`kind: RoleConfig`) with defaults; raises SpecError."""
+    _, loaded = _read(path)
+    problems, data = check_loaded(loaded)
+    if data is not None and not definition_for(data):
+        problems = [Problem(str(path), 1, 1, "kind", "this is a spec, not a RoleConfig file")]
+    errors = [p for p in problems if p.is_error]
+    if errors or data is None:
+        raise SpecError(errors or problems)
+    return data
+
+
+def _read(path: Path) -> tuple[bytes, Loaded]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problem = Problem(str(path), 0, 0, "file", f"cannot read the file: {exc.strerror or exc}")
+        raise SpecError([problem]) from None
+    return raw, load_bytes(raw[: MAX_BYTES + 1], str(path))
 
 
 def apply_defaults(data: dict[str, Any], definition: str | None = None) -> dict[str, Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 
 @cache
 def schema_text() -> str:
-    return resources.files("vmprep.spec").joinpath("schema.json").read_text(encoding="utf-8")
+    return Path(__file__).with_name("schema.json").read_text(encoding="utf-8")
 
 
 @cache
@@ -29,3 +29,14 @@ def validator(definition: str | None = None) -> Any:
         root if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]}
     )
     return Draft202012Validator(target, format_checker=None)
+
+
+@cache
+def step_kinds() -> tuple[str, ...]:
+    """The step kinds, in the schema's order (powershell, cmd, exec, ...)."""
+    return tuple(b["required"][0] for b in schema()["$defs"]["step"]["oneOf"])
+
+
+@cache
+def os_names() -> tuple[str, ...]:
+    return tuple(schema()["properties"]["image"]["properties"]["os"]["enum"])

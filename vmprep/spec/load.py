@@ -77,10 +77,13 @@ def _nearest(marks: Marks, path: JsonPath) -> tuple[int, int]:
 
 
 class _Refused(Exception):
-    def __init__(self, node: yaml.Node | None, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, node: yaml.Node | None, message: str, hint: str | None = None, code: str = "yaml"
+    ) -> None:
         super().__init__(message)
         self.node = node
         self.hint = hint
+        self.code = code
 
 
 def load_file(path: Path) -> Loaded:
@@ -140,7 +143,7 @@ def load_text(text: str, file: str) -> Loaded:
         for path, pos, msg in walker.duplicates
     ]
     problems += [
-        Problem(file, *_node_pos(exc.node), "yaml", str(exc), path=path, hint=exc.hint)
+        Problem(file, *_node_pos(exc.node), exc.code, str(exc), path=path, hint=exc.hint)
         for path, exc in walker.soft
         if exc.node is not None
     ]
@@ -228,6 +231,7 @@ class _Walker:
                     node,
                     f"`{node.value}` is read as a date in YAML, not as a string",
                     f"quote it: '{node.value}'",
+                    "unquoted-string",
                 )
             raise _Refused(node, f"the tag {_short(tag)} is not allowed in a spec", _TAG_HINT)
         name = tag[len(_TAG) :]
@@ -242,6 +246,7 @@ class _Walker:
                 node,
                 f"`{node.value}` is read as the base-60 number {value} in YAML 1.1",
                 f"quote it: '{node.value}'",
+                "unquoted-string",
             )
         if name == "int" and abs(value) >= 2**63:
             raise _Refused(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,30 +128,52 @@ def _read(path: Path) -> tuple[bytes, Loaded]:
 
 def apply_defaults(data: dict[str, Any], definition: str | None = None) -> dict[str, Any]:
     """A deep copy of `data` with the schema's `default`s filled in where a key is absent."""
-    from vmprep.spec.schema import schema
-
-    root = schema()
-    node = root if definition is None else root["$defs"][definition]
-    result = copy.deepcopy(data)
-    _fill(result, node, root)
+    result: dict[str, Any] = _copy(data)
+    _fill(result, _plan(definition))
     return result
 
 
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-    return node
+# A plan says, for one schema node, which properties have a default and where to recurse:
+# ([(key, has_default, default, plan of the property)], plan of the list items).
+_Plan = tuple[list[tuple[str, bool, Any, "_Plan | None"]], "_Plan | None"]
 
 
-def _fill(value: Any, node: dict[str, Any], root: dict[str, Any]) -> None:
-    node = _resolve(node, root)
-    if isinstance(value, dict) and "properties" in node:
-        for key, sub in node["properties"].items():
-            sub = _resolve(sub, root)
-            if key not in value and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
-            if key in value:
-                _fill(value[key], sub, root)
-    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+@cache
+def _plan(definition: str | None) -> _Plan:
+    from vmprep.spec.schema import runtime_schema
+
+    return _compile_plan(runtime_schema(definition)) or ([], None)
+
+
+def _compile_plan(node: Any) -> _Plan | None:
+    if not isinstance(node, dict):
+        return None
+    props = []
+    for key, sub in node.get("properties", {}).items():
+        inner = _compile_plan(sub)
+        if isinstance(sub, dict) and ("default" in sub or inner):
+            props.append((key, "default" in sub, sub.get("default"), inner))
+    items = _compile_plan(node["items"]) if isinstance(node.get("items"), dict) else None
+    return (props, items) if props or items else None
+
+
+def _fill(value: Any, plan: _Plan) -> None:
+    props, items = plan
+    if isinstance(value, dict):
+        for key, has_default, default, inner in props:
+            if key not in value and has_default:
+                value[key] = _copy(default)
+            if inner is not None and key in value:
+                _fill(value[key], inner)
+    elif isinstance(value, list) and items is not None:
         for item in value:
-            _fill(item, node["items"], root)
+            _fill(item, items)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (much faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

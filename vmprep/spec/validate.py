@@ -41,7 +41,9 @@ _SHAPE = {"type", "const", "enum"}  # keywords that say a oneOf branch is the wr
 def schema_problems(loaded: Loaded, definition: str | None = None) -> Iterator[Problem]:
     seen: set[tuple[JsonPath, str]] = set()
     for error in validator(definition).iter_errors(loaded.data):
-        for path, message, hint, on_value in _explain(error, loaded):
+        special = _exactly_one(error)
+        explained = _explain(error, loaded) if special is None else special
+        for path, message, hint, on_value in explained:
             if (path, message) in seen:
                 continue
             seen.add((path, message))
@@ -90,22 +92,28 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
 _EMPTY_HINT = "write '' for an empty string, or leave the key out"
 
 
+def _exactly_one(error: Any) -> list[Explained] | None:
+    """The error of runtime_schema's `x-exactly-one` keyword (a step's kind, wait_for's target)."""
+    if error.validator != "x-exactly-one":
+        return None
+    kinds, owner = error.validator_value, error.instance
+    path: JsonPath = tuple(error.absolute_path)
+    present = [k for k in kinds if k in owner]
+    unknown = set(owner) - set(error.schema.get("properties", owner))
+    if not present and unknown:
+        return []  # the unknown key (a misspelt kind?) is reported on its own
+    step = set(kinds) == set(step_kinds())
+    what = "a step needs exactly one kind" if step else "needs exactly one of"
+    where = _dotted(path)
+    if len(present) > 1:
+        msg = f"{where}{what}, this one has {len(present)}: {', '.join(present)}"
+        hint = "split it into one step per kind" if step else None
+        return [(path, msg, hint, False)]
+    return [(path, f"{where}{what}: {', '.join(kinds)}", None, False)]
+
+
 def _explain_choice(error: Any, loaded: Loaded, path: JsonPath, where: str) -> Iterator[Explained]:
     branches = error.validator_value
-    kinds = [b["required"][0] for b in branches if list(b) == ["required"]]
-    if kinds and len(kinds) == len(branches):  # "exactly one of these keys"
-        present = [k for k in kinds if isinstance(error.instance, dict) and k in error.instance]
-        if set(kinds) == set(step_kinds()):
-            what = "a step needs exactly one kind"
-        else:
-            what = "needs exactly one of"
-        if len(present) > 1:
-            msg = f"{where}{what}, this one has {len(present)}: {', '.join(present)}"
-            hint = "split it into one step per kind" if "step" in what else None
-        else:
-            msg, hint = f"{where}{what}: {', '.join(kinds)}", None
-        yield path, msg, hint, False
-        return
     by_branch: dict[int, list[Any]] = {}
     for sub in error.context or ():
         by_branch.setdefault(sub.schema_path[0], []).append(sub)

@@ -22,6 +22,7 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?$", re.IGNO
 _INPUT_LOCALE = re.compile(
     r"^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$", re.IGNORECASE
 )
+_XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
 _UNC_PATH = re.compile(r"^\\\\[^\\/]+\\[^\\/]+")
 
@@ -92,16 +93,7 @@ def windows_zone_for_iana(name: str) -> str | None:
 
 def xml_unsafe_chars(text: str) -> list[str]:
     """Characters XML 1.0 cannot represent (control characters, lone surrogates, U+FFFE/F)."""
-    return sorted({c for c in text if not _xml_char(ord(c))})
-
-
-def _xml_char(code: int) -> bool:
-    return (
-        code in (0x9, 0xA, 0xD)
-        or 0x20 <= code <= 0xD7FF
-        or 0xE000 <= code <= 0xFFFD
-        or 0x10000 <= code <= 0x10FFFF
-    )
+    return sorted(set(_XML_UNSAFE.findall(text)))
 
 
 def _chars(chars: list[str]) -> str:

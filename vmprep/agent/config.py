@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.durations import is_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
 PHONE_HOME_DEFAULTS: dict[str, Any] = {
@@ -23,21 +25,39 @@ class ConfigError(Exception):
     """agent.json is missing, not JSON, or not in the expected shape."""
 
 
-@dataclass
 class AgentConfig:
-    path: Path
-    image: dict[str, Any]
-    install_dir: str
-    identity: list[str]
-    variables: dict[str, Any]
-    keep_answer_files: bool
-    answer_files: list[str]
-    log_level: str
-    phone_home: dict[str, Any] | None
-    steps: list[Any]
-    secrets: dict[str, str]
-    endpoints: dict[str, str] = field(default_factory=dict)
-    platform_options: dict[str, Any] = field(default_factory=dict)
+    """agent.json, checked, with defaults. (A plain class: `dataclasses` costs start-up time.)"""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        image: dict[str, Any],
+        install_dir: str,
+        identity: list[str],
+        variables: dict[str, Any],
+        keep_answer_files: bool,
+        answer_files: list[str],
+        log_level: str,
+        phone_home: dict[str, Any] | None,
+        steps: list[Any],
+        secrets: dict[str, str],
+        endpoints: dict[str, str],
+        platform_options: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.image = image
+        self.install_dir = install_dir
+        self.identity = identity
+        self.variables = variables
+        self.keep_answer_files = keep_answer_files
+        self.answer_files = answer_files
+        self.log_level = log_level
+        self.phone_home = phone_home
+        self.steps = steps
+        self.secrets = secrets
+        self.endpoints = endpoints
+        self.platform_options = platform_options
 
     @property
     def role(self) -> str | None:

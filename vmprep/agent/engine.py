@@ -12,7 +12,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.logs import Log, utc_now
@@ -20,6 +19,10 @@ from vmprep.agent.platform.base import TAIL_BYTES, NotSupported
 from vmprep.agent.secrets import SecretError, Vault
 from vmprep.agent.stepcheck import step_kind
 from vmprep.agent.steps import Outcome, StepContext, StepError, runner
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 NOT_IDEMPOTENT = frozenset({"exec", "cmd", "powershell", "msi"})
 DEFAULT_RETRY_DELAY = 5.0

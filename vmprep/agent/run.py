@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from vmprep import __version__
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
@@ -21,6 +20,10 @@ from vmprep.agent.secrets import Secret, Vault
 from vmprep.agent.state import AgentLock, LockTimeout, StateError, StateStore, new_state
 from vmprep.agent.stepcheck import check_steps, step_kind
 from vmprep.agent.steps import StepContext
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 EXIT = {"done": 0, "failed": 1, "halted": 1, "running": 2}
 LOCK_BUSY, UNREADABLE, INTERNAL = 3, 4, 70
@@ -166,6 +169,7 @@ class Run:
             baked_ids=[s.get("id") for s in cfg.steps if isinstance(s, dict)],
             agent_pid=os.getpid(),
         )
+        self._ensure_startup_task()
         self.save()
         self.log.info(
             f"vmprep agent {__version__}: instance {identity.instance_id} ({identity.source}), "
@@ -178,7 +182,6 @@ class Run:
             return self._finish(
                 FAILED, {"code": "invalid_document", "message": "; ".join(problems)}
             )
-        self._ensure_startup_task()
         engine = Engine(
             state=state,
             save=self.save,
@@ -287,8 +290,7 @@ class Run:
                 f"registering the startup task failed (exit {result.exit_code}): {result.output}"
             )
             return
-        self.state["startup_task"] = True
-        self.save()
+        self.state["startup_task"] = True  # saved with the state that follows
 
     # -- phone home ---------------------------------------------------------------------------------
     def _phone_home(self) -> str:

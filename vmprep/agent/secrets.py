@@ -9,7 +9,10 @@ Values live in memory only: never written to the state file, a log or a report.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 MASK = "***"
 

@@ -13,9 +13,12 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.logs import utc_now
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 FORMAT = 1
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

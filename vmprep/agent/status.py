@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.state import StateError, StateStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 DONE, FAILED, RUNNING, NOT_STARTED, UNREADABLE = 0, 1, 2, 3, 4
 _CODES = {"done": DONE, "failed": FAILED, "halted": FAILED, "running": RUNNING}

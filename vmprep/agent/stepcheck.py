@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from vmprep.agent.durations import is_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 KINDS = (
     "powershell",
@@ -57,7 +60,8 @@ _FEATURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()]*$")
 _TCP = re.compile(r"^[^\s:]+:[0-9]{1,5}$")
 
-Check = Callable[[Any, str, list[str]], None]
+if TYPE_CHECKING:
+    Check = Callable[[Any, str, list[str]], None]
 
 
 def _is_int(v: Any) -> bool:

@@ -31,7 +31,21 @@ UUID = "4f2c9a1e-0000-4000-8000-00155d010203"
 MAIN = "from vmprep.agent.cli import main\n\nraise SystemExit(main())\n"
 
 
-def build_pyz(dest: Path) -> Path:
+def _pyc(source: bytes, name: str, date_time: tuple[int, ...]) -> bytes:
+    """A timestamp .pyc that zipimport accepts for the `.py` entry with this date_time."""
+    import importlib.util
+    import marshal
+    import struct
+
+    mtime = int(time.mktime((*date_time, 0, 0, -1)))
+    code = compile(source, name, "exec", dont_inherit=True)
+    header = struct.pack("<III", 0, mtime & 0xFFFFFFFF, len(source) & 0xFFFFFFFF)
+    return importlib.util.MAGIC_NUMBER + header + marshal.dumps(code)
+
+
+def build_pyz(dest: Path, *, bytecode: bool = False) -> Path:
+    """The payload; with `bytecode`, .pyc for this interpreter beside each .py (zipimport
+    uses them when the magic number matches and falls back to the source otherwise)."""
     import ecdsa
     import six
 
@@ -50,8 +64,15 @@ def build_pyz(dest: Path) -> Path:
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("__main__.py", MAIN)
         for name, path in entries:
-            if "/tests/" not in name:
-                zf.write(path, name)
+            if "/tests/" in name:
+                continue
+            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            source = path.read_bytes()
+            zf.writestr(info, source)
+            if bytecode:
+                pyc = zipfile.ZipInfo(name + "c", info.date_time)
+                zf.writestr(pyc, _pyc(source, name, info.date_time))
     return dest
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.platform.base import Platform
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 
 def current(state_dir: Path, options: dict[str, Any], image_os: str = "") -> Platform:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 TAIL_BYTES = 4096
 
@@ -16,11 +18,16 @@ class NotSupported(Exception):
     """A step kind (or variant) this platform cannot do."""
 
 
-@dataclass(frozen=True)
 class ProcResult:
-    exit_code: int | None  # None: killed on timeout
-    output: str  # the last TAIL_BYTES of stdout+stderr, decoded
-    timed_out: bool = False
+    __slots__ = ("exit_code", "output", "timed_out")
+
+    def __init__(self, exit_code: int | None, output: str, timed_out: bool = False) -> None:
+        self.exit_code = exit_code  # None: killed on timeout
+        self.output = output  # the last TAIL_BYTES of stdout+stderr, decoded
+        self.timed_out = timed_out
+
+    def __repr__(self) -> str:
+        return f"ProcResult({self.exit_code!r}, timed_out={self.timed_out})"
 
 
 def _tail(chunks: list[bytes]) -> str:
@@ -98,15 +105,17 @@ class Platform:
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
+        timed_out = False
         try:
-            code = proc.wait(timeout=timeout)
+            code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill_tree(proc)
             proc.wait()
-            reader.join(timeout=5)
-            return ProcResult(None, _tail(list(chunks)), timed_out=True)
+            code, timed_out = None, True
         reader.join(timeout=5)
-        return ProcResult(code, _tail(list(chunks)))
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return ProcResult(code, _tail(list(chunks)), timed_out=timed_out)
 
     # -- shells --------------------------------------------------------------------------------
     def shell_argv(self, script_path: str) -> list[str]:
@@ -178,6 +187,8 @@ class Platform:
         """How the startup task starts this agent again."""
         import sys
 
+        flags = [f for f, on in (("-I", sys.flags.isolated), ("-S", sys.flags.no_site)) if on]
         script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".pyz") else None
-        prefix = [sys.executable, script] if script else [sys.executable, "-m", "vmprep.agent"]
+        entry = [script] if script else ["-m", "vmprep.agent"]
+        prefix = [sys.executable, *flags, *entry]
         return [*prefix, "run", "--config", str(config_path)]

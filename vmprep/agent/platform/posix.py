@@ -17,9 +17,12 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.platform.base import Platform, ProcResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 
 class PosixPlatform(Platform):

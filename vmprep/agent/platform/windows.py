@@ -12,9 +12,12 @@ import contextlib
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.platform.base import Platform, ProcResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 POWERSHELL = "powershell.exe"
 TASK_NAME = "vmprep-agent"

@@ -5,39 +5,66 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.logs import Log
 from vmprep.agent.platform.base import Platform, ProcResult
 from vmprep.agent.secrets import Vault
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 
 class StepError(Exception):
     """A step that cannot be carried out as written (message is shown to people)."""
 
 
-@dataclass
 class Outcome:
-    ok: bool
-    exit_code: int | None = None
-    output: str = ""
-    reboot: str | None = None  # None | "continue" | "rerun"
-    message: str | None = None
+    """What one attempt of a step gave. (Plain classes: `dataclasses` costs start-up time.)"""
+
+    __slots__ = ("exit_code", "message", "ok", "output", "reboot")
+
+    def __init__(
+        self,
+        ok: bool,
+        exit_code: int | None = None,
+        output: str = "",
+        reboot: str | None = None,  # None | "continue" | "rerun"
+        message: str | None = None,
+    ) -> None:
+        self.ok = ok
+        self.exit_code = exit_code
+        self.output = output
+        self.reboot = reboot
+        self.message = message
 
 
-@dataclass
 class StepContext:
-    platform: Platform
-    vault: Vault
-    log: Log
-    state_dir: Path
-    timeout: float | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)  # role, instance_id, computer_name
-    options: dict[str, Any] = field(default_factory=dict)  # platform_options
-    ca_bundle: str | None = None
+    """What a step function gets besides its body."""
+
+    def __init__(
+        self,
+        *,
+        platform: Platform,
+        vault: Vault,
+        log: Log,
+        state_dir: Path,
+        timeout: float | None = None,
+        variables: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,  # role, instance_id
+        options: dict[str, Any] | None = None,  # platform_options
+        ca_bundle: str | None = None,
+    ) -> None:
+        self.platform = platform
+        self.vault = vault
+        self.log = log
+        self.state_dir = state_dir
+        self.timeout = timeout
+        self.variables = {} if variables is None else variables
+        self.names = names or {}
+        self.options = options or {}
+        self.ca_bundle = ca_bundle
 
     def fill(self, template: str) -> str:
         """`{name}` placeholders from the variables (and role, instance_id, computer_name)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.steps import Outcome, StepContext, StepError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 DEFAULT_WAIT = 600.0
 

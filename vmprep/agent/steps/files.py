@@ -8,9 +8,12 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from vmprep.agent.steps import Outcome, StepContext, StepError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 

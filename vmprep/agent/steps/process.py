@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
 
 from vmprep.agent.steps import Outcome, StepContext, from_process
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 
 def run_exec(body: dict[str, Any], ctx: StepContext) -> Outcome:

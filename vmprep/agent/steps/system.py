@@ -4,9 +4,11 @@ keeps them out of every argv."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vmprep.agent.steps import Outcome, StepContext, StepError, from_process
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
 
 
 def run_registry(body: dict[str, Any], ctx: StepContext) -> Outcome:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.agent.net.conftest import (
     IDENTITY,
@@ -504,3 +508,69 @@ def test_messages_never_carry_the_token(server: Server, signer: Signer, clock: C
     server.route(PATH, echo)
     outcome = fetch(config(server, signer), clock, token=Secret("t", "very-secret-token"))
     assert "very-secret-token" not in repr(outcome)
+
+
+# -- the outcome table as a model -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+TRANSIENT_STATUSES = (408, 429, 500, 503)
+STATUSES = (200, 204, 304, 401, 403, 404, 410, 418, *TRANSIENT_STATUSES)
+ATTEMPTS = 3
+
+
+def model(plan: list[list[int]], last: int | None) -> tuple[str, str | None, int]:
+    """(kind, error code, requests made) as PROTOCOL's outcome table says."""
+    requests = 0
+    for replies in plan:
+        attempt = 0
+        while True:
+            status = replies[min(attempt, len(replies) - 1)]
+            requests += 1
+            if status in TRANSIENT_STATUSES:
+                attempt += 1
+                if attempt >= ATTEMPTS:
+                    return "unreachable", "unreachable", requests
+                continue
+            break
+        if status == 404:
+            continue
+        if status == 200:
+            return "document", None, requests
+        if status == 204:
+            return "none", None, requests
+        if status == 304:
+            return (
+                ("not_modified", None, requests) if last else ("refused", "unreachable", requests)
+            )
+        if status in (401, 403):
+            return "refused", "unauthorized", requests
+        return "refused", "unreachable", requests
+    return "none", None, requests
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plan=st.lists(
+        st.lists(st.sampled_from(STATUSES), min_size=1, max_size=4), min_size=1, max_size=3
+    ),
+    last=st.one_of(st.none(), st.integers(1, 9)),
+)
+def test_outcome_table(shared_server: Server, signer: Signer, plan: list[list[int]], last):
+    prefix = f"/{uuid.uuid4().hex}"
+    urls = []
+    for i, replies in enumerate(plan):
+        path = f"{prefix}/{i}"
+        shared_server.route(
+            path, *[signed(signer) if status == 200 else Reply(status) for status in replies]
+        )
+        urls.append(shared_server.url(path))
+    cfg = config(shared_server, signer, url=urls, retry={"attempts": ATTEMPTS})
+    outcome = fetch(cfg, Clock(), last_completed_serial=last)
+    made = [r for r in list(shared_server.requests) if r.path.startswith(prefix)]
+    assert (outcome.kind, outcome.error_code, len(made)) == model(plan, last)
+    assert (outcome.document is not None) == (outcome.kind == "document")

@@ -171,9 +171,11 @@ def fetch_config(
     try:
         keys = verify.trusted_keys(phone_home.get("trusted_keys") or [])
         targets = [fill_url(t, identity, role) for t in templates]
-    except ValueError as exc:
-        return FetchOutcome("refused", error_code="unreachable", message=str(exc))
-    timeout = parse_duration(phone_home.get("timeout", "30s"))
+        timeout = parse_duration(phone_home.get("timeout", "30s"))
+        policy = Policy.from_config(phone_home.get("retry"))
+        max_bytes = int(phone_home.get("max_bytes", DEFAULT_MAX_BYTES))
+    except (ValueError, TypeError) as exc:
+        return FetchOutcome("refused", error_code="unreachable", message=f"phone_home: {exc}")
     session = Session(
         timeout=timeout,
         cafile=phone_home.get("ca_bundle"),
@@ -183,14 +185,14 @@ def fetch_config(
     )
     extra = {} if rand is None else {"rand": rand}
     retrier = Retrier(
-        Policy.from_config(phone_home.get("retry")),
+        policy,
         sleep=sleep,
         now=now,
         on_retry=lambda n, wait, why: log.warning("retry %d in %.1fs: %s", n + 1, wait, why),
         **extra,
     )
     headers = request_headers(identity, role, agent_version, last_completed_serial)
-    fetch = _Fetch(session, retrier, headers, int(phone_home.get("max_bytes", DEFAULT_MAX_BYTES)))
+    fetch = _Fetch(session, retrier, headers, max_bytes)
     try:
         return _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
     except _Refused as exc:

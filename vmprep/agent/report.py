@@ -112,7 +112,12 @@ class Reporter:
                 self.url = fill_url(template, identity, role)
             except UrlError as exc:
                 log.warning("reports disabled: %s", exc)
-        retry = Policy.from_config(phone_home.get("retry"))
+        try:
+            retry = Policy.from_config(phone_home.get("retry"))
+            timeout = min(parse_duration(phone_home.get("timeout", "30s")), REPORT_TIMEOUT)
+        except (ValueError, TypeError) as exc:
+            log.warning("reports disabled: phone_home: %s", exc)
+            self.url, retry, timeout = None, Policy(), REPORT_TIMEOUT
         self.policy = Policy(
             attempts=min(REPORT_ATTEMPTS, retry.attempts),
             initial=min(retry.initial, REPORT_MAX_WAIT),
@@ -122,7 +127,7 @@ class Reporter:
         reveal = getattr(token, "reveal", None)
         secret = str(reveal()) if callable(reveal) else (None if token is None else str(token))
         self.session = Session(
-            timeout=min(parse_duration(phone_home.get("timeout", "30s")), REPORT_TIMEOUT),
+            timeout=timeout,
             cafile=phone_home.get("ca_bundle"),
             allow_http=bool(phone_home.get("allow_insecure_http", False)),
             authorization=None if secret is None else "Bearer " + secret,

@@ -69,7 +69,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     text = value.strip()
     if _SECONDS.fullmatch(text):
-        return float(int(text))
+        # More digits than a float holds exactly is "very long": it is clamped to max anyway
+        # (and int() refuses strings of thousands of digits).
+        return float(int(text)) if len(text) <= 15 else float("inf")
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -574,3 +574,15 @@ def test_outcome_table(shared_server: Server, signer: Signer, plan: list[list[in
     made = [r for r in list(shared_server.requests) if r.path.startswith(prefix)]
     assert (outcome.kind, outcome.error_code, len(made)) == model(plan, last)
     assert (outcome.document is not None) == (outcome.kind == "document")
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"timeout": "soon"}, {"retry": {"initial": "-1s"}}, {"max_bytes": "lots"}]
+)
+def test_bad_settings_are_refused_not_raised(
+    server: Server, signer: Signer, clock: Clock, overrides: dict[str, Any]
+):
+    outcome = fetch(config(server, signer, **overrides), clock)
+    refused(outcome, "unreachable")
+    assert (outcome.message or "").startswith("phone_home:")
+    assert server.requests == []

@@ -261,3 +261,9 @@ def test_a_report_in_flight_when_the_process_dies_is_not_lost(
     assert next_run.flush_spool() == 1
     assert body_of(server)["report_id"] == report_id
     assert spooled(tmp_path) == []
+
+
+def test_bad_settings_disable_reports_instead_of_raising(tmp_path: Path, clock: Clock):
+    rep = reporter("http://127.0.0.1:1/r", tmp_path, clock, timeout="soon")
+    assert rep.url is None
+    assert rep.send({"state": "done", "steps": []}) is False

@@ -130,3 +130,14 @@ def test_non_transient_errors_pass_through(clock: Clock):
     with pytest.raises(ValueError, match="bad"):
         Retrier(Policy(), sleep=clock.sleep, now=clock.now).run(op)
     assert clock.sleeps == []
+
+
+def test_a_very_long_retry_after_is_clamped_not_a_crash():
+    assert parse_retry_after("9" * 5000, NOW) == float("inf")
+    assert wait_after(0, Policy(max=60), "9" * 5000, NOW, lambda lo, hi: hi) == 60.0
+
+
+@given(st.text(max_size=80))
+def test_parse_retry_after_never_raises(value: str):
+    result = parse_retry_after(value, NOW)
+    assert result is None or result >= 0

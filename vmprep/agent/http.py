@@ -214,6 +214,7 @@ class Session:
         conn.response_class = _Response
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         response: http.client.HTTPResponse | None = None
+        sent = False
         try:
             conn.connect()
             assert conn.sock is not None
@@ -224,6 +225,7 @@ class Session:
             if body is not None:
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
+            sent = True
             response = conn.getresponse()
             status = response.status
             data = b""
@@ -238,8 +240,11 @@ class Session:
                 f"TLS verification failed for {url}: {exc.verify_message}",
                 transient=True,
             ) from None
-        except (ValueError, http.client.InvalidURL) as exc:  # a header or URL http can't carry
-            raise HttpError("unreachable", f"cannot send a request to {url}: {exc}") from None
+        except (ValueError, http.client.InvalidURL) as exc:
+            if not sent:  # a header or URL that http cannot carry: no use retrying
+                raise HttpError("unreachable", f"cannot send a request to {url}: {exc}") from None
+            detail = f"{type(exc).__name__}: {exc}"  # e.g. a garbled chunk size
+            raise HttpError("unreachable", f"{url}: {detail}", transient=True) from None
         except TimeoutError:
             raise HttpError(
                 "unreachable", f"timed out after {self.timeout:g}s: {url}", transient=True

@@ -5,8 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.agent.net.conftest import Pki, Reply, Server, free_port
 from vmprep.agent.http import HttpError, Session, origin
@@ -282,3 +285,64 @@ def test_a_header_value_with_a_newline_is_refused_not_sent(server: Server):
         )
     assert not info.value.transient
     assert server.requests == []
+
+
+class RawServer:
+    """Answers every connection with `payload`, whatever was asked, then closes."""
+
+    def __init__(self) -> None:
+        self.payload = b""
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.payload)
+                    conn.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def raw_server() -> Iterator[RawServer]:
+    srv = RawServer()
+    yield srv
+    srv.listener.close()
+
+
+_heads = st.sampled_from(
+    [
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",
+        b"HTTP/1.1 302 Found\r\n",
+        b"HTTP/1.0 404 Nope\r\n",
+        b"",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(head=_heads, rest=st.binary(max_size=120))
+def test_garbage_answers_never_escape_as_other_errors(raw_server: RawServer, head, rest):
+    raw_server.payload = head + rest
+    session = Session(timeout=2, allow_http=True)
+    codes: list[str] = []
+    try:
+        response = session.request(
+            "GET", f"http://127.0.0.1:{raw_server.port}/", headers=H, max_bytes=64
+        )
+        assert len(response.body) <= 64
+    except HttpError as exc:
+        codes.append(exc.code)
+    assert set(codes) <= {"unreachable", "redirect", "too_large", "encoding"}

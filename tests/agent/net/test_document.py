@@ -239,3 +239,29 @@ def test_arbitrary_bytes_never_escape_as_other_errors(body: bytes):
     except DocumentError as exc:
         codes.append(exc.code)
     assert codes in ([], ["invalid_document"])
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    steps=st.lists(
+        _json | st.fixed_dictionaries({"id": _json}, optional={"cmd": _json}), max_size=4
+    ),
+    target=_json,
+    serial=_json,
+)
+def test_arbitrary_json_fields_are_refused_cleanly(steps, target, serial):
+    body = json.dumps(make_doc(steps=steps, target=target, serial=serial)).encode()
+    codes = []
+    try:
+        check(body)
+    except DocumentError as exc:
+        codes.append(exc.code)
+    assert set(codes) <= {"invalid_document", "wrong_target"}

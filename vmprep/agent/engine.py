@@ -28,6 +28,7 @@ NOT_IDEMPOTENT = frozenset({"exec", "cmd", "powershell", "msi"})
 DEFAULT_RETRY_DELAY = 5.0
 # What a step sequence ended with.
 COMPLETED, FAILED, REBOOT, HALTED = "completed", "failed", "reboot", "halted"
+INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the service unreachable)
 
 
 def step_hash(step: dict[str, Any]) -> str:
@@ -91,6 +92,7 @@ class Engine:
         role: str | None,
         os_name: str,
         phone_home: Callable[[], str] | None = None,
+        before_reboot: Callable[[], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -100,6 +102,7 @@ class Engine:
         self.role = role
         self.os_name = os_name
         self.phone_home = phone_home
+        self.before_reboot = before_reboot
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
 
@@ -236,6 +239,8 @@ class Engine:
         self.notify()
         reason = str(step.get("reboot", {}).get("reason") or f"vmprep: step {step['id']}")
         self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot}); rebooting")
+        if self.before_reboot is not None:
+            self.before_reboot()
         result = self.ctx.platform.reboot(reason)
         if result.exit_code != 0:
             self.log.error(f"the reboot command failed (exit {result.exit_code}): {result.output}")
@@ -247,10 +252,10 @@ class Engine:
         if result == COMPLETED:
             self._done(step, rec)
             return None
-        if result == REBOOT:
-            rec["status"] = "pending"  # fetched and resumed again after the reboot
+        if result in (REBOOT, INCOMPLETE):
+            rec["status"] = "pending"  # fetched and resumed again at the next start
             self.save()
-            return REBOOT
+            return result
         if result == HALTED:
             rec.update(status="failed", finished_at=utc_now(), error="halted")
             self.save()

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from vmprep import __version__
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
-from vmprep.agent.engine import COMPLETED, FAILED, HALTED, REBOOT, Engine, mark_interrupted
+from vmprep.agent.engine import (
+    COMPLETED,
+    FAILED,
+    HALTED,
+    INCOMPLETE,
+    REBOOT,
+    Engine,
+    mark_interrupted,
+)
 from vmprep.agent.logs import Log, utc_now
 from vmprep.agent.platform import current as current_platform
 from vmprep.agent.platform.base import Platform
@@ -87,19 +95,41 @@ class BackgroundReporter:
     the process is killed is not lost for good: the next run reports the state afresh.
     """
 
-    def __init__(self, make: Callable[[], Any]) -> None:
+    def __init__(self, make: Callable[[], Any], log: Callable[[str], None]) -> None:
         import queue
         import threading
 
-        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._make = make
+        self._log = log
         self._thread = threading.Thread(target=self._work, name="reports", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        reporter = self._make()
-        while (report := self._queue.get()) is not None:
-            reporter.send(report)
+        try:
+            reporter = self._make()
+        except Exception as exc:  # noqa: BLE001 - reports are best effort; the run goes on
+            self._log(f"reports disabled: {type(exc).__name__}: {exc}")
+            reporter = None
+        while True:
+            report = self._queue.get()
+            try:
+                if report is None:
+                    return
+                if reporter is not None:
+                    reporter.send(report)
+            except Exception as exc:  # noqa: BLE001 - `send` should never raise; be sure
+                self._log(f"report not sent: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    def drain(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until every queued report has been handled."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def send(self, report: dict[str, Any]) -> None:
         self._queue.put(report)
@@ -166,7 +196,9 @@ class Run:
             finished_at=None,
             identity_source=identity.source,
             computer_name=identity.computer_name,
-            baked_ids=[s.get("id") for s in cfg.steps if isinstance(s, dict)],
+            baked_ids=[
+                s["id"] for s in cfg.steps if isinstance(s, dict) and isinstance(s.get("id"), str)
+            ],
             agent_pid=os.getpid(),
         )
         self._ensure_startup_task()
@@ -199,6 +231,7 @@ class Run:
             role=cfg.role,
             os_name=cfg.os,
             phone_home=self._phone_home,
+            before_reboot=self._before_reboot,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")
@@ -267,7 +300,7 @@ class Run:
                 log.info(f"sent {sent} spooled report(s)")
             return reporter
 
-        self.reporter = BackgroundReporter(make)
+        self.reporter = BackgroundReporter(make, self.log.error)
 
     def _token(self) -> Secret | None:
         ph = self.cfg.phone_home or {}
@@ -313,6 +346,8 @@ class Run:
         )
         if outcome.kind in ("none", "not_modified"):
             self.log.info(f"phone home: {outcome.kind.replace('_', ' ')}; nothing new to apply")
+            if outcome.kind == "none":
+                state["document"] = None  # withdrawn: no remote steps for this instance
             return COMPLETED
         if outcome.kind != "document":
             return self._refused(
@@ -342,16 +377,31 @@ class Run:
 
     def _refused(self, code: str, message: str) -> str:
         ph = self.cfg.phone_home or {}
-        self.state["error"] = {"code": code, "message": self.vault.redact(message)}
+        state = self.state
+        state["error"] = {"code": code, "message": self.vault.redact(message)}
         self.log.error(f"phone home: {code}: {message}; nothing of it is applied")
         self.save()
         self.report()
+        document = state.get("document")
+        if code == "unreachable" and document and document["serial"] != state["completed_serial"]:
+            # An accepted document is half applied and its content is not kept (secrets):
+            # do not call the instance done; the next start fetches it again.
+            self.log.warning(
+                f"document serial {document['serial']} is unfinished; the next start resumes it"
+            )
+            return INCOMPLETE
         return HALTED if ph.get("on_unreachable") == "halt" else COMPLETED
+
+    def _before_reboot(self) -> None:
+        """The reports of this run reach the service before the machine goes down."""
+        if self.reporter is not None:
+            self.report()
+            self.reporter.drain(timeout=30)
 
     # -- the end --------------------------------------------------------------------------------
     def _finish(self, result: str, error: dict[str, str] | None) -> int:
         state = self.state
-        if result == REBOOT:
+        if result in (REBOOT, INCOMPLETE):
             state["state"] = "running"
         elif result == HALTED:
             state["state"] = "halted"

@@ -106,7 +106,18 @@ class Service:
     signer: Ed25519PrivateKey | None = None  # sign with another key than the trusted one
     reports: list[dict[str, Any]] = field(default_factory=list)
     fetches: list[dict[str, str]] = field(default_factory=list)
+    reports_at_reboot: list[list[dict[str, Any]]] = field(default_factory=list)
+    down: bool = False  # answer 503 to everything
     base: str = ""
+
+    def reboot_command(self) -> list[str]:
+        """A reboot that tells the service, which notes the reports it had received by then."""
+        url = f"{self.base}/_reboot"
+        return [
+            sys.executable,
+            "-c",
+            f"import urllib.request; urllib.request.urlopen({url!r}).read()",
+        ]
 
     def publish(
         self, steps: list[dict[str, Any]], *, serial: int = 1, instance_id: str = UUID, **extra: Any
@@ -165,7 +176,14 @@ def service() -> Iterator[Service]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            if self.path == "/_reboot":
+                svc.reports_at_reboot.append(list(svc.reports))
+                self._send(200, b"ok")
+                return
             svc.fetches.append({"path": self.path, **dict(self.headers)})
+            if svc.down:
+                self._send(503)
+                return
             parts = self.path.split("/")
             if len(parts) == 5 and parts[1:3] == ["v1", "config"] and parts[4] in svc.documents:
                 body = svc.documents[parts[4]]
@@ -176,6 +194,9 @@ def service() -> Iterator[Service]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if svc.down:
+                self._send(503, b'{"error": "down"}')
+                return
             svc.reports.append(json.loads(body))
             self._send(202, b"{}", {"Content-Type": "application/json"})
 

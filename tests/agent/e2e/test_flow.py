@@ -172,3 +172,50 @@ def test_reports_spooled_while_the_service_is_down_are_sent_later(
     m.config["phone_home"] = service.phone_home()
     assert m.run().returncode == 0
     assert len(service.reports) >= len(spooled) + 2
+
+
+def test_reports_reach_the_service_before_the_reboot(machine, service, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    service.publish([appender("r1", out), {"id": "rb", "reboot": {}}, appender("r2", out)])
+    m = machine([], phone_home=service.phone_home())
+    m.config["platform_options"]["reboot_command"] = service.reboot_command()
+    assert m.run().returncode == 2
+    (seen,) = service.reports_at_reboot
+    last = seen[-1]
+    assert last["state"] == "running"
+    assert {s["id"]: s["status"] for s in last["steps"]} == {
+        "r1": "done",
+        "rb": "done",
+        "r2": "pending",
+    }
+
+
+def test_unfinished_document_and_service_down_stays_running(
+    machine, service, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    service.publish([appender("r1", out), {"id": "rb", "reboot": {}}, appender("r2", out)])
+    m = machine([appender("b1", out)], phone_home=service.phone_home())
+    assert m.run().returncode == 2
+    service.down = True
+    m.reboot()
+    result = m.run()
+    assert result.returncode == 2, result.stderr  # not "done": the document is half applied
+    state = m.state()
+    assert (state["state"], state["error"]["code"]) == ("running", "unreachable")
+    service.down = False
+    m.reboot()
+    assert m.run().returncode == 0
+    assert lines(out) == ["b1", "r1", "r2"]
+    assert m.state()["error"] is None
+
+
+def test_withdrawn_document_leaves_no_remote_steps(machine, service, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    service.publish([appender("r1", out)])
+    m = machine([], phone_home=service.phone_home())
+    assert m.run().returncode == 0
+    service.documents.clear()
+    assert m.run().returncode == 0
+    code, status = m.status()
+    assert (code, status["config_serial"], status["steps"]) == (0, None, [])

@@ -70,14 +70,24 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
+def last_bytes(text: str, limit: int) -> str:
+    """The end of `text` that fits in `limit` UTF-8 bytes (never half a character)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return text
+    return raw[len(raw) - limit :].decode("utf-8", "ignore") if limit else ""
+
+
 def encode(report: dict[str, Any]) -> bytes | None:
     """JSON bytes of at most 1 MiB, cutting output tails (4 KiB, then 256 B, then none)."""
     for keep in (TAIL, 256, 0):
         for step in report.get("steps") or []:
             tail = step.get("output_tail") if isinstance(step, dict) else None
-            if isinstance(tail, str) and len(tail) > keep:
-                step["output_tail"] = tail[len(tail) - keep :] if keep else ""
-        body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if isinstance(tail, str):
+                step["output_tail"] = last_bytes(tail, keep)
+        body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
         if len(body) <= MAX_BODY:
             return body
     return None

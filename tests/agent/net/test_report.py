@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.agent.net.conftest import IDENTITY, Clock, Reply, Server, free_port
-from vmprep.agent.report import MAX_BODY, Reporter, encode
+from vmprep.agent.report import MAX_BODY, Reporter, encode, last_bytes
 from vmprep.agent.secrets import Redactor, Secret
 
 REPORT_PATH = f"/v1/report/{IDENTITY.instance_id}"
@@ -267,3 +269,19 @@ def test_bad_settings_disable_reports_instead_of_raising(tmp_path: Path, clock: 
     rep = reporter("http://127.0.0.1:1/r", tmp_path, clock, timeout="soon")
     assert rep.url is None
     assert rep.send({"state": "done", "steps": []}) is False
+
+
+@given(st.text(max_size=3000), st.integers(0, 5000))
+def test_tails_are_cut_in_utf8_bytes_at_a_character_boundary(text: str, limit: int):
+    tail = last_bytes(text, limit)
+    assert len(tail.encode("utf-8", "surrogatepass")) <= limit
+    assert text.endswith(tail)
+    if len(text.encode("utf-8", "surrogatepass")) <= limit:
+        assert tail == text
+
+
+def test_a_4_kib_tail_of_wide_characters():
+    body = encode({"steps": [step("€" * 4096)]})  # 3 bytes each
+    assert body is not None
+    tail = json.loads(body)["steps"][0]["output_tail"]
+    assert tail == "€" * (4096 // 3)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -183,13 +184,12 @@ def fetch_config(
         authorization=None if token is None else "Bearer " + _reveal(token),
         auth_urls=targets,
     )
-    extra = {} if rand is None else {"rand": rand}
     retrier = Retrier(
         policy,
         sleep=sleep,
         now=now,
         on_retry=lambda n, wait, why: log.warning("retry %d in %.1fs: %s", n + 1, wait, why),
-        **extra,
+        rand=rand or random.uniform,
     )
     headers = request_headers(identity, role, agent_version, last_completed_serial)
     fetch = _Fetch(session, retrier, headers, max_bytes)

@@ -3,9 +3,9 @@
 After failed attempt n (from 0) the agent waits `max(100 ms, uniform(0, min(max, initial * 2^n)))`.
 A valid `Retry-After` (delay-seconds, or an HTTP date in the future) replaces that wait, clamped
 to `max`; an invalid, negative or past one is ignored. The 100 ms floor applies to every wait.
-The budget is `attempts` per request and, when set, `deadline` of wall-clock time measured from
-the creation of the `Retrier` (shared by every request of one fetch, sidecar included): a wait
-that would end past the deadline is not started.
+The budget is `attempts` per request and, when set, `deadline` of elapsed time, counted over
+every request of one `Retrier` (one fetch, sidecar included): a wait that would end past the
+deadline is not started.
 
 `sleep`, `now` (wall clock) and `random` are injected so tests never sleep for real.
 """
@@ -105,7 +105,12 @@ def wait_after(
 
 
 class Retrier:
-    """Runs callables under one policy; the deadline counts from construction."""
+    """Runs callables under one policy; the deadline counts every attempt and wait it ran.
+
+    Time spent is the attempts' duration on the monotonic clock plus the waits asked of
+    `sleep`: a first-boot clock step (NTP) neither ends the budget at once nor extends it, and
+    an injected `sleep` that only advances a fake clock is counted as the time it stands for.
+    """
 
     def __init__(
         self,
@@ -115,30 +120,36 @@ class Retrier:
         now: Callable[[], float] = time.time,
         rand: Callable[[float, float], float] = _random.uniform,
         on_retry: Callable[[int, float, str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self._sleep = sleep
         self._now = now
         self._rand = rand
         self._on_retry = on_retry
-        self._start = now()
+        self._monotonic = monotonic
+        self.spent = 0.0
 
     def run(self, op: Callable[[], T]) -> T:
         """`op()`'s result; `Transient` from it is retried; `BudgetSpent` when out of budget."""
         attempt = 0
         while True:
+            started = self._monotonic()
             try:
                 return op()
             except Transient as exc:
                 last = exc
+            finally:
+                self.spent += max(0.0, self._monotonic() - started)
             if attempt + 1 >= self.policy.attempts:
                 break
-            now = self._now()
-            wait = wait_after(attempt, self.policy, last.retry_after, now, self._rand)
-            if self.policy.deadline is not None and now + wait > self._start + self.policy.deadline:
+            wait = wait_after(attempt, self.policy, last.retry_after, self._now(), self._rand)
+            deadline = self.policy.deadline
+            if deadline is not None and self.spent + wait > deadline:
                 break
             if self._on_retry is not None:
                 self._on_retry(attempt, wait, str(last))
             self._sleep(wait)
+            self.spent += wait
             attempt += 1
         raise BudgetSpent(str(last), attempt + 1)

@@ -141,3 +141,22 @@ def test_a_very_long_retry_after_is_clamped_not_a_crash():
 def test_parse_retry_after_never_raises(value: str):
     result = parse_retry_after(value, NOW)
     assert result is None or result >= 0
+
+
+def test_a_clock_step_does_not_spend_or_extend_the_deadline():
+    """NTP may move the wall clock by hours during first boot; the deadline ignores it."""
+    wall = [NOW]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        wall[0] += 3600 if len(sleeps) == 1 else -7200  # jumps either way
+
+    def op() -> None:
+        raise Transient("down", "10")
+
+    retrier = Retrier(Policy(attempts=100, max=60, deadline=35), sleep=sleep, now=lambda: wall[0])
+    with pytest.raises(BudgetSpent):
+        retrier.run(op)
+    assert sleeps == [10.0, 10.0, 10.0]
+    assert 30.0 <= retrier.spent < 31.0

@@ -72,7 +72,7 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
 
 def last_bytes(text: str, limit: int) -> str:
     """The end of `text` that fits in `limit` UTF-8 bytes (never half a character)."""
-    raw = text.encode("utf-8", "surrogatepass")
+    raw = text.encode("utf-8", "replace")  # a lone surrogate (undecodable output) -> ?
     if len(raw) <= limit:
         return text
     return raw[len(raw) - limit :].decode("utf-8", "ignore") if limit else ""
@@ -86,7 +86,7 @@ def encode(report: dict[str, Any]) -> bytes | None:
             if isinstance(tail, str):
                 step["output_tail"] = last_bytes(tail, keep)
         body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8", "surrogatepass"
+            "utf-8", "replace"
         )
         if len(body) <= MAX_BODY:
             return body

@@ -285,3 +285,12 @@ def test_a_4_kib_tail_of_wide_characters():
     assert body is not None
     tail = json.loads(body)["steps"][0]["output_tail"]
     assert tail == "€" * (4096 // 3)
+
+
+def test_lone_surrogates_in_output_still_make_valid_utf8(
+    server: Server, tmp_path: Path, clock: Clock
+):
+    server.route(REPORT_PATH, Reply(202))
+    rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
+    assert rep.send({"state": "done", "steps": [step("bad \udcff byte")]})
+    assert body_of(server)["steps"][0]["output_tail"] == "bad ? byte"

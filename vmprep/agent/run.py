@@ -257,7 +257,8 @@ class Run:
     def _new_boot(self) -> None:
         state = self.state
         boot_id = self.platform.boot_id()
-        if state["reboot_pending"] is not None or boot_id is None or boot_id != state["boot_id"]:
+        same = boot_id is not None and self.platform.same_boot(state["boot_id"], boot_id)
+        if state["reboot_pending"] is not None or not same:
             state["boot"] += 1
             state["boot_id"] = boot_id
             state["reboot_pending"] = None

@@ -78,6 +78,7 @@ class StateStore:
 
     def load(self, instance_id: str) -> dict[str, Any] | None:
         path = self.path(instance_id)
+        self._remove_stale_temps(path)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -93,6 +94,14 @@ class StateStore:
         if data.get("instance_id") != instance_id or not isinstance(data.get("steps"), dict):
             raise StateError(f"{path}: inconsistent state file")
         return data
+
+    @staticmethod
+    def _remove_stale_temps(path: Path) -> None:
+        """Temp files of writes a kill interrupted (the rename never happened): garbage."""
+        mine = f".{path.name}.tmp-{os.getpid()}"
+        for tmp in path.parent.glob(f".{path.name}.tmp-*") if path.parent.is_dir() else ():
+            if tmp.name != mine:
+                tmp.unlink(missing_ok=True)
 
     def save(self, state: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -149,3 +149,12 @@ def test_config_defaults(tmp_path: Path) -> None:
         [],
         str(tmp_path),
     )
+
+
+def test_temp_files_of_killed_writes_are_removed(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.save(new_state("abc"))
+    stale = tmp_path / "state" / ".abc.json.tmp-999999"
+    stale.write_text("{half")
+    assert store.load("abc") is not None
+    assert not stale.exists()

@@ -332,3 +332,11 @@ def test_machine_env_goes_to_the_registry(tmp_path: Path, monkeypatch) -> None:
         ("CreateKeyEx", "HKLM", w.ENV_KEY, 0x20106),
         ("SetValueEx", "VMPREP_T", 2, "%SystemRoot%\\x"),
     ]
+
+
+def test_boot_identity_tolerates_jitter_not_reboots(tmp_path: Path) -> None:
+    p = Recorder(tmp_path)
+    assert p.same_boot("1800000000", "1800000003")
+    assert not p.same_boot("1800000000", "1800000060")
+    assert not p.same_boot(None, "1800000000")
+    assert not p.same_boot("garbage", "1800000000")

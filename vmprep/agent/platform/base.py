@@ -174,6 +174,9 @@ class Platform:
         """Something that changes with every boot, or None when unknown."""
         return None
 
+    def same_boot(self, recorded: str | None, current: str) -> bool:
+        return recorded == current
+
     def reboot(self, reason: str) -> ProcResult:
         raise NotImplementedError
 

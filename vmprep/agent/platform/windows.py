@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 POWERSHELL = "powershell.exe"
 TASK_NAME = "vmprep-agent"
 REBOOT_EXIT = 3010
+BOOT_TOLERANCE = 10  # seconds
 _QUOTES = "'\u2018\u2019\u201a\u201b"
 _START_TYPES = {
     "automatic": "auto",
@@ -381,10 +382,18 @@ class WindowsPlatform(Platform):
         return self.run(remove_task_argv(), timeout=60)
 
     def boot_id(self) -> str | None:
+        """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""
         import ctypes
         import time
 
         ticks = ctypes.windll.kernel32.GetTickCount64  # type: ignore[attr-defined]
         ticks.restype = ctypes.c_ulonglong
-        boot = time.time() - ticks() / 1000.0
-        return str(int(boot // 60))  # the boot time to the minute
+        return str(int(time.time() - ticks() / 1000.0))
+
+    def same_boot(self, recorded: str | None, current: str) -> bool:
+        """Boot times computed at two moments differ by the clock's jitter, not by a reboot
+        (which takes far longer than this tolerance); a clock step (NTP) is also absorbed."""
+        try:
+            return recorded is not None and abs(int(recorded) - int(current)) <= BOOT_TOLERANCE
+        except ValueError:
+            return False

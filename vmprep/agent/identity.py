@@ -6,8 +6,9 @@
   then `GET {base}/latest/meta-data/instance-id` with `X-aws-ec2-metadata-token`.
 - `smbios-uuid`: POSIX `{sys_root}/sys/class/dmi/id/product_uuid`; Windows the raw SMBIOS
   table from `GetSystemFirmwareTable('RSMB')` (ctypes, no process started), type 1 structure.
-- `mac`: POSIX `{sys_root}/sys/class/net/*/address` sorted by interface name, `lo` and
-  all-zero addresses skipped; Windows `getmac /fo csv /nh /v`, sorted by connection name.
+- `mac`: POSIX `{sys_root}/sys/class/net/*/address` sorted by interface name (those backed by a
+  `device` first), `lo` and all-zero addresses skipped; Windows `getmac /fo csv /nh /v`,
+  sorted by connection name.
 
 A UUID becomes lower case, a MAC `00-15-5d-01-02-03`. Placeholder UUIDs that broken firmware
 reports (all zeros, all ones, `03000200-0400-0500-0006-000700080009`) and values that do not
@@ -192,7 +193,9 @@ def first_mac(sys_root: str, run: Callable[[list[str]], str] | None = None) -> s
         runner = run or _run_getmac
         return parse_getmac(runner(getmac_argv()))
     net = Path(sys_root, "sys/class/net")
-    for iface in sorted(p.name for p in net.iterdir()) if net.is_dir() else []:
+    names = sorted(p.name for p in net.iterdir()) if net.is_dir() else []
+    # Interfaces backed by a device (a NIC) first: bridges and veths have made-up addresses.
+    for iface in sorted(names, key=lambda name: not (net / name / "device").exists()):
         if iface == "lo":
             continue
         try:

@@ -243,3 +243,15 @@ def test_ec2_id_must_fit_the_id_form(server: Server, tmp_path: Path):
     server.route("/latest/meta-data/instance-id", Reply(200, b"../../etc"))
     with pytest.raises(IdentityError, match="ec2-imds: no usable id"):
         identify(["ec2-imds"], endpoints={"ec2-imds": server.url("")}, sys_root=fake_sys(tmp_path))
+
+
+def test_mac_prefers_interfaces_backed_by_a_device(tmp_path: Path):
+    nics = {
+        "br-1": "02:42:aa:bb:cc:dd",
+        "docker0": "02:42:11:22:33:44",
+        "ens3": "00:15:5d:01:02:03",
+    }
+    root = fake_sys(tmp_path, nics=nics)
+    assert ident.first_mac(root) == "02-42-aa-bb-cc-dd"  # no devices at all: by name
+    (tmp_path / "sys/class/net/ens3/device").mkdir()
+    assert ident.first_mac(root) == "00-15-5d-01-02-03"

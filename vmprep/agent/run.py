@@ -70,7 +70,10 @@ def run_agent(config_path: Path, state_dir: Path | None, *, lock_timeout: float 
 
 
 def _bridge_logging(log: Log) -> None:
-    """Route the `logging` records of the network modules into the agent's redacted log."""
+    """Route the `logging` records of the network modules into the agent's redacted log.
+
+    Called where those modules are first used (the report worker, phone home), so `logging`
+    stays off the path to the first step."""
     import logging
 
     class Bridge(logging.Handler):
@@ -277,14 +280,12 @@ class Run:
 
     def _start_reporter(self) -> None:
         ph = self.cfg.phone_home
-        if ph is None:
-            return
-        _bridge_logging(self.log)
-        if not ph.get("report_url"):
+        if ph is None or not ph.get("report_url"):
             return
         token, identity, log = self._token(), self.identity, self.log
 
         def make() -> Any:
+            _bridge_logging(log)
             from vmprep.agent.report import Reporter
 
             reporter = Reporter(
@@ -307,9 +308,13 @@ class Run:
         ph = self.cfg.phone_home or {}
         if "token" not in ph:
             return None
-        from vmprep.agent.secrets import ref_name
+        from vmprep.agent.secrets import SecretError, ref_name
 
-        return self.vault.get(ref_name(ph["token"]))
+        try:
+            return self.vault.get(ref_name(ph["token"]))
+        except (SecretError, TypeError, KeyError) as exc:
+            self.log.error(f"phone_home.token: {exc}; requests go without a token")
+            return None
 
     def _ensure_startup_task(self) -> None:
         if self.state.get("startup_task"):
@@ -332,6 +337,7 @@ class Run:
         if ph is None:
             self.log.info("no phone_home configured: baked-in steps only")
             return COMPLETED
+        _bridge_logging(self.log)
         from vmprep.agent.fetch import fetch_config
 
         state = self.state

@@ -8,8 +8,7 @@ documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from vmprep.problems import Problem, Severity
 from vmprep.spec.load import JsonPath, Loaded
@@ -17,20 +16,19 @@ from vmprep.spec.load import JsonPath, Loaded
 Kind = Literal["spec", "roleConfig"]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     path: JsonPath
     message: str
     severity: Severity = Severity.ERROR
     hint: str | None = None
 
 
-@dataclass(frozen=True)
 class Doc:
     """What a check sees: the document with defaults applied, and which kind of file it is."""
 
-    data: dict[str, Any]
-    kind: Kind = "spec"
+    def __init__(self, data: dict[str, Any], kind: Kind = "spec") -> None:
+        self.data = data
+        self.kind = kind
 
     def steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
         """Every step with its path: agent.steps for a spec, steps and instances[].steps else."""

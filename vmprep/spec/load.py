@@ -10,9 +10,8 @@ the text written (`no` -> false, `22:22` -> 1342) so that schema errors can say 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -34,8 +33,7 @@ _UTF16_32_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xff\xfe", b"\xfe\
 _CONSTRUCT = SafeConstructor()
 
 
-@dataclass(frozen=True)
-class Surprise:
+class Surprise(NamedTuple):
     """A plain scalar that YAML 1.1 read as something other than a string."""
 
     text: str  # as written
@@ -48,16 +46,30 @@ class Surprise:
         return f"`{self.text}` is read as {self.word} ({_show(value)}), not as a string"
 
 
-@dataclass(frozen=True)
 class Loaded:
-    """A parsed document: the data, where each path sits in the file, and load problems."""
+    """A parsed document: the data, where each path sits in the file, and load problems.
 
-    file: str
-    data: Any
-    marks: Marks  # a path -> its key (mapping entries) or its first character
-    problems: tuple[Problem, ...]
-    value_marks: Marks = field(default_factory=dict)  # a path -> the first character of its value
-    surprises: dict[JsonPath, Surprise] = field(default_factory=dict)
+    `marks` maps a path to its key (for a mapping entry) or its first character;
+    `value_marks` maps it to the first character of its value.
+    """
+
+    __slots__ = ("data", "file", "marks", "problems", "surprises", "value_marks")
+
+    def __init__(
+        self,
+        file: str,
+        data: Any,
+        marks: Marks,
+        problems: tuple[Problem, ...],
+        value_marks: Marks | None = None,
+        surprises: dict[JsonPath, Surprise] | None = None,
+    ) -> None:
+        self.file = file
+        self.data = data
+        self.marks = marks
+        self.problems = problems
+        self.value_marks = value_marks or {}
+        self.surprises = surprises or {}
 
     def position(self, path: JsonPath) -> tuple[int, int]:
         """The line and column of `path` (its key, for a mapping entry), or of its parent."""

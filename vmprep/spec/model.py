@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -102,6 +101,8 @@ def load_spec(path: Path) -> Spec:
     errors = [p for p in problems if p.is_error]
     if errors or data is None:
         raise SpecError(errors or problems)
+    import hashlib
+
     return Spec(path, data, loaded, hashlib.sha256(raw).hexdigest())
 
 

@@ -41,24 +41,26 @@ def runtime_schema(definition: str | None = None) -> dict[str, Any]:
       `x-exactly-one: [keys]`, which FastValidator checks by counting the keys present.
     tests/spec/test_schema.py checks that both forms accept and refuse the same documents.
     """
-    root = schema()
-    node = root if definition is None else root["$defs"][definition]
-    compiled: dict[str, Any] = _compile(node, root)
-    compiled.pop("$defs", None)
+    node = schema() if definition is None else schema()["$defs"][definition]
+    compiled: dict[str, Any] = _compile({k: v for k, v in node.items() if k != "$defs"}, {})
     return compiled
 
 
-def _compile(node: Any, root: dict[str, Any]) -> Any:
+def _compile(node: Any, done: dict[str, Any]) -> Any:
     if isinstance(node, list):
-        return [_compile(item, root) for item in node]
+        return [_compile(item, done) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        target = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-        rest = {k: v for k, v in node.items() if k != "$ref"}
-        return _compile({**target, **rest}, root)
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in done:  # each definition is compiled once and shared
+            done[name] = _compile(schema()["$defs"][name], done)
+        if len(node) == 1:
+            return done[name]
+        rest = {k: _compile(v, done) for k, v in node.items() if k != "$ref"}
+        return {**done[name], **rest}
     out = {
-        k: (v if k in ("enum", "const", "default") else _compile(v, root)) for k, v in node.items()
+        k: (v if k in ("enum", "const", "default") else _compile(v, done)) for k, v in node.items()
     }
     kinds = _exactly_one(node)
     if kinds:

@@ -19,6 +19,24 @@ def schema() -> dict[str, Any]:
     return result
 
 
+def definition_text(name: str) -> str:
+    """One `$defs` entry as a standalone schema (what `vmprep schema --definition` prints)."""
+    from vmprep.errors import UsageError
+
+    root = schema()
+    if name not in root["$defs"]:
+        raise UsageError(
+            f"no definition {name!r} in the schema", hint=f"one of: {', '.join(root['$defs'])}"
+        )
+    standalone = {
+        "$schema": root["$schema"],
+        "$id": f"{root['$id'].removesuffix('.json')}-{name}.json",
+        "$ref": f"#/$defs/{name}",
+        "$defs": root["$defs"],
+    }
+    return json.dumps(standalone, indent=2) + "\n"
+
+
 @cache
 def validator(definition: str | None = None) -> Any:
     """A Draft 2020-12 validator for the spec, or for one `$defs` entry (e.g. "step").

@@ -120,11 +120,12 @@ def load_role_config(path: Path) -> dict[str, Any]:
 
 def _read(path: Path) -> tuple[bytes, Loaded]:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # never more than the cap, whatever the path is
     except OSError as exc:
         problem = Problem(str(path), 0, 0, "file", f"cannot read the file: {exc.strerror or exc}")
         raise SpecError([problem]) from None
-    return raw, load_bytes(raw[: MAX_BYTES + 1], str(path))
+    return raw, load_bytes(raw, str(path))
 
 
 def apply_defaults(data: dict[str, Any], definition: str | None = None) -> dict[str, Any]:

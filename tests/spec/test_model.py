@@ -73,3 +73,11 @@ def test_apply_defaults_for_one_definition_copies_deeply():
     assert step == {"id": "a", "exec": {"argv": ["x"]}}
     filled["exec"]["success_exit_codes"].append(1)
     assert apply_defaults(step, "step")["exec"]["success_exit_codes"] == [0]
+
+
+def test_check_data_checks_parsed_documents_without_positions():
+    from vmprep.spec.model import check_data
+
+    assert check_data({"version": 1, "kind": "RoleConfig", "role": "web"}) == []
+    (problem,) = check_data({"version": 1, "image": {"name": "t"}, "setup": {"timezone": "CET"}})
+    assert (problem.code, problem.line, problem.path) == ("timezone", 0, ("setup", "timezone"))

@@ -136,7 +136,7 @@ def load_text(text: str, file: str) -> Loaded:
         data = walker.value(node, (), 1)
     except Refused as exc:
         line, col = node_pos(exc.node) if exc.node is not None else (0, 0)
-        return _failed(file, line, col, "yaml", str(exc), exc.hint)
+        return _failed(file, line, col, exc.code, str(exc), exc.hint)
     problems: list[Problem] = [
         Problem(file, *pos, "duplicate-key", msg, path=path, hint="remove one of them")
         for path, pos, msg in walker.duplicates

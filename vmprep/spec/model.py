@@ -91,6 +91,11 @@ def check_bytes(raw: bytes, file: str) -> list[Problem]:
     return check_loaded(load_bytes(raw, file))[0]
 
 
+def check_data(data: Any, file: str = "<data>") -> list[Problem]:
+    """Every problem of already-parsed data (e.g. JSON a server received); lines are 0."""
+    return check_loaded(Loaded(file, data, {(): (0, 0)}, ()))[0]
+
+
 def load_spec(path: Path) -> Spec:
     """Load, validate and fill in defaults; raises SpecError (exit 1) with every error."""
     raw, loaded = _read(path)

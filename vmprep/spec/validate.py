@@ -47,7 +47,8 @@ def schema_problems(loaded: Loaded, definition: str | None = None) -> Iterator[P
                 continue
             seen.add((path, message))
             line, col = loaded.value_position(path) if on_value else loaded.position(path)
-            code = "unquoted-string" if hint and hint.startswith("quote") else "schema"
+            surprise = hint is not None and (hint.startswith("quote it") or hint == _EMPTY_HINT)
+            code = "unquoted-string" if surprise else "schema"
             yield Problem(loaded.file, line, col, code, message, path=path, hint=hint)
 
 

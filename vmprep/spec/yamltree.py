@@ -174,8 +174,10 @@ def _key(node: yaml.Node) -> str:
     )
     if word is None:
         raise Refused(node, f"the tag {_short(node.tag)} is not allowed in a spec", _TAG_HINT)
-    shown = f"`{node.value}`" if node.value else "an empty key"
-    raise Refused(node, f"the key {shown} is read as {word}, not as a string", "quote it")
+    message = f"the key `{node.value}` is read as {word}, not as a string"
+    if not node.value:
+        message = "an empty key is read as null, not as a string"
+    raise Refused(node, message, "quote it" if node.value else None, "unquoted-string")
 
 
 def node_pos(node: yaml.Node) -> tuple[int, int]:

@@ -10,8 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
 
+from tests.conftest import ROOT
 from vmprep.spec import windows
 from vmprep.spec.fastcheck import _exactly_one
+from vmprep.spec.load import load_file
+from vmprep.spec.model import definition_for
 from vmprep.spec.schema import runtime_schema, schema, step_kinds, validator
 from vmprep.spec.windows import windows_time_zones, windows_zone_for_iana
 
@@ -154,3 +157,58 @@ def test_schema_messages_are_readable_and_placed(problems, text, line, col, mess
     if message is not None:
         assert p.message == message
     assert p.hint == hint
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(ROOT.glob("examples/**/*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_example_validates_the_same_with_the_fast_validator(path):
+    data = load_file(path).data
+    if not isinstance(data, dict):
+        return  # the example is about YAML itself
+    definition = definition_for(data)
+    plain = validators.extend(Draft202012Validator, {"x-exactly-one": _exactly_one})(
+        runtime_schema(definition)
+    )
+    fast = [(list(e.absolute_path), e.message) for e in validator(definition).iter_errors(data)]
+    assert fast == [(list(e.absolute_path), e.message) for e in plain.iter_errors(data)]
+    assert validator(definition).is_valid(data) == original(definition).is_valid(data)
+
+
+TEMPLATES = [
+    {"powershell": "Get-Date"},
+    {"exec": {"argv": ["x.exe"], "success_exit_codes": [0, 3010]}},
+    {"file": {"path": "C:\\a.txt", "content": {"secret": "s"}}},
+    {"download": {"url": "https://e.com/a", "sha256": "a" * 64, "to": "C:\\a"}},
+    {"msi": {"path": "C:\\a.msi", "properties": {"ADDLOCAL": "ALL"}}},
+    {"registry": {"key": "HKLM\\SOFTWARE\\X", "name": "v", "type": "REG_DWORD", "value": 1}},
+    {"windows_feature": {"names": ["Web-Server"]}},
+    {"join_domain": {"domain": "corp", "credentials": "remote"}},
+    {"wait_for": {"tcp": "db:1433", "interval": "5s"}},
+    {"reboot": {}},
+]
+MUTATIONS = st.sampled_from(["none", "drop", "extra", "null", "list", "number", "second-kind"])
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(TEMPLATES), MUTATIONS, st.sampled_from(["timeout", "retries", "when"]))
+def test_near_valid_steps_validate_the_same_both_ways(template, mutation, common):
+    step = {"id": "s", **json.loads(json.dumps(template))}
+    kind = next(iter(template))
+    inner = step[kind]
+    if mutation == "drop" and isinstance(inner, dict) and inner:
+        inner.pop(next(iter(inner)))
+    elif mutation == "extra" and isinstance(inner, dict):
+        inner["bogus"] = 1
+    elif mutation in ("null", "list", "number"):
+        step[common] = {"null": None, "list": ["5m"], "number": 5}[mutation]
+    elif mutation == "second-kind":
+        step["reboot" if kind != "reboot" else "cmd"] = {} if kind != "reboot" else "x"
+    plain = validators.extend(Draft202012Validator, {"x-exactly-one": _exactly_one})(
+        runtime_schema("step")
+    )
+    assert validator("step").is_valid(step) == original("step").is_valid(step)
+    fast = [(list(e.absolute_path), e.message) for e in validator("step").iter_errors(step)]
+    assert fast == [(list(e.absolute_path), e.message) for e in plain.iter_errors(step)]

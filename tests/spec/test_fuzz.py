@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmprep.problems import Problem
-from vmprep.spec.model import check_bytes
+from vmprep.spec.model import check_bytes, check_data
 
 SPEC_KEYS = ["version", "image", "name", "os", "setup", "agent", "steps", "id", "powershell",
              "computer_name", "timezone", "phone_home", "url", "role", "trusted_keys", "when",
@@ -62,3 +62,31 @@ def test_yaml_shaped_data_under_a_real_spec_head(extra):
     doc = {"version": 1, "image": {"name": "fuzz"}, **extra}
     text = yaml.safe_dump(doc, allow_unicode=True)
     assert_clean(check_bytes(text.encode("utf-8", "surrogatepass"), "fuzz.yaml"))
+
+
+STEP_SHAPES = [
+    {"download": {"url": "u", "sha256": "a" * 64, "to": "t"}},
+    {"rename_computer": {"name": "n"}},
+    {"file": {"path": "p", "content": "c"}},
+    {"local_user": {"name": "n"}},
+    {"env": {"name": "N", "value": {"env": "E"}}},
+]
+TEXT = st.text(max_size=16)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(STEP_SHAPES), TEXT, TEXT, TEXT, TEXT, TEXT)
+def test_semantic_checks_take_any_strings(shape, a, b, c, d, e):
+    kind, body = next(iter(shape.items()))
+    body = {k: (a if isinstance(v, str) and k != "sha256" else v) for k, v in body.items()}
+    doc = {
+        "version": 1,
+        "image": {"name": "x"},
+        "setup": {"computer_name": b, "timezone": c, "locale": d},
+        "agent": {
+            "install_dir": e,
+            "phone_home": {"url": a, "role": "web", "trusted_keys": [b]},
+            "steps": [{"id": "s", kind: body, "when": {"role": c, "variables": {d: 1}}}],
+        },
+    }
+    assert_clean(check_data(doc))

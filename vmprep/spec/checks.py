@@ -29,9 +29,13 @@ class Doc:
     def __init__(self, data: dict[str, Any], kind: Kind = "spec") -> None:
         self.data = data
         self.kind = kind
+        self._steps = list(self._find_steps())
 
-    def steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+    def steps(self) -> list[tuple[JsonPath, dict[str, Any]]]:
         """Every step with its path: agent.steps for a spec, steps and instances[].steps else."""
+        return self._steps
+
+    def _find_steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
         if self.kind == "spec":
             for i, step in enumerate(self.data.get("agent", {}).get("steps", [])):
                 yield ("agent", "steps", i), step
@@ -80,7 +84,8 @@ def step_kind(step: dict[str, Any]) -> str:
     """The kind of a schema-valid step (the one key that is a step kind)."""
     from vmprep.spec.schema import step_kinds
 
-    return next(k for k in step_kinds() if k in step)
+    kinds = step_kinds()
+    return next(k for k in step if k in kinds)
 
 
 def dotted(path: JsonPath) -> str:

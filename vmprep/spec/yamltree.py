@@ -22,6 +22,7 @@ Marks = dict[JsonPath, tuple[int, int]]
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "value")}
 _TYPE_WORDS = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null"}
+_STR = f"{_TAG}str"
 _CONSTRUCT = SafeConstructor()
 
 
@@ -66,10 +67,13 @@ class Walker:
             raise Refused(node, f"the document expands to more than {MAX_NODES} values")
         if depth > MAX_DEPTH:
             raise Refused(node, f"the document is nested deeper than {MAX_DEPTH} levels")
-        pos = node_pos(node)
+        mark = node.start_mark
+        pos = (mark.line + 1, mark.column + 1)
         self.marks.setdefault(path, pos)
         self.value_marks.setdefault(path, pos)
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:  # most values: nothing to convert or to check
+                return node.value
             try:
                 return self.scalar(node, path)
             except Refused as exc:

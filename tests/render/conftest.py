@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vmprep.render import payload
+from vmprep.spec import Spec, load_spec
+
+HERE = Path(__file__).resolve().parent
+SPECS = HERE / "specs"
+GOLDEN = HERE / "golden"
+ENV = {
+    "VMPREP_ADMIN_PASSWORD": "Example-Admin-1",
+    "VMPREP_TEST_ADMIN": 'Adm!n"pw',
+    "VMPREP_TEST_TOKEN": "tok",
+}
+REAL_AGENT = payload.default_agent_dir() / "cli.py"
+
+FAKE_CLI = b"""import sys
+
+
+def main():
+    import ecdsa, six  # the vendored packages must import under python -I
+
+    if sys.argv[1:] == ["--version"]:
+        from vmprep import __version__
+
+        print(f"fake agent {__version__} ecdsa {ecdsa.__version__} six {six.__version__}")
+        return 0
+    return 3
+"""
+
+
+def write_fake_agent(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "__init__.py").write_bytes(b'"""A stand-in agent for render tests."""\n')
+    (directory / "cli.py").write_bytes(FAKE_CLI)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def agent_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real agent once it exists in vmprep/agent/, else a stand-in (until the agent lands)."""
+    if REAL_AGENT.is_file():
+        return REAL_AGENT.parent
+    fake = write_fake_agent(tmp_path_factory.mktemp("agent"))
+    monkeypatch.setattr(payload, "default_agent_dir", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    return dict(ENV)
+
+
+def spec_from(tmp_path: Path, doc: dict, name: str = "spec.yaml") -> Spec:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return load_spec(path)
+
+
+def base_doc(**setup: object) -> dict:
+    """A small valid spec document; `setup` keys are merged in."""
+    return {
+        "version": 1,
+        "image": {"name": "t"},
+        "setup": {"administrator": {"password": {"env": "VMPREP_TEST_ADMIN"}}, **setup},
+        "agent": {"runtime": {"python": "C:\\Python312\\python.exe"}},
+    }

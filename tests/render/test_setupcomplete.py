@@ -83,7 +83,7 @@ def test_spec_text_never_reaches_the_launcher(tmp_path: Path) -> None:
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(text=st.text(st.sampled_from(METACHARS + "\n ab"), max_size=30))
+@given(text=st.text(st.sampled_from(METACHARS + "\r\n ab"), max_size=30))
 def test_any_metacharacter_text_leaves_the_launcher_unchanged(tmp_path: Path, text: str) -> None:
     doc = base_doc(organization=text, owner=text)
     doc["agent"]["steps"] = [{"id": "a", "cmd": text + "\r\n"}]

@@ -240,7 +240,7 @@ def test_boot_time_secret_cannot_be_an_unattend_password(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("a\x01b", "U+0001"), ("a\rb", "carriage return"), ("\ufffe", "U+FFFE")],
+    [("a\x01b", "U+0001"), ("\ud800", "U+D800"), ("\ufffe", "U+FFFE")],
 )
 def test_text_xml_cannot_carry_is_refused_at_its_line(
     tmp_path: Path, value: str, reason: str
@@ -249,3 +249,13 @@ def test_text_xml_cannot_carry_is_refused_at_its_line(
     with pytest.raises(RenderError, match=re.escape(reason)) as caught:
         render_unattend(spec, lambda path: "")
     assert caught.value.problems[0].path == ("setup", "organization")
+
+
+def test_carriage_returns_round_trip_as_character_references(tmp_path: Path) -> None:
+    spec = spec_from(tmp_path, base_doc(organization="a\r\nb\rc"))
+    data, _ = render_unattend(spec, lambda path: "")
+    assert b"a&#13;\nb&#13;c" in data
+    assert (
+        text(parse(data), "specialize", "Microsoft-Windows-Shell-Setup", "u:RegisteredOrganization")
+        == "a\r\nb\rc"
+    )

@@ -36,10 +36,8 @@ def xml_text_problem(text: str) -> str | None:
     """Why `text` cannot round-trip through an XML 1.0 element, or None."""
     for char in text:
         code = ord(char)
-        if char == "\r":
-            return "contains a carriage return (U+000D), which XML parsers read back as a newline"
         if (
-            (code < 0x20 and char not in "\t\n")
+            (code < 0x20 and char not in "\t\n\r")
             or 0xD800 <= code <= 0xDFFF
             or code in (0xFFFE, 0xFFFF)
         ):
@@ -112,4 +110,8 @@ class AnswerFile:
     def to_bytes(self) -> bytes:
         ET.indent(self.root, space="  ")
         body = ET.tostring(self.root, encoding="unicode")
+        # ElementTree writes a carriage return in text as is, and every XML parser reads it back
+        # as a newline. Only text content can hold one here (attributes are escaped, and indent
+        # adds bare newlines), so a character reference keeps it exact.
+        body = body.replace("\r", "&#13;")
         return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")

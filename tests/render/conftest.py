@@ -57,6 +57,32 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(ENV)
 
 
+def environ_for(spec: Spec) -> dict[str, str]:
+    """ENV plus a fixed dummy value for any other {env: NAME} the spec uses (examples)."""
+    from vmprep.render.secrets import find_refs
+
+    extra = {r.target: f"{r.target}-value" for r in find_refs(spec) if r.kind == "env"}
+    return {**extra, **ENV}
+
+
+def golden_specs() -> list[Path]:
+    """Every example plus the render test spec that uses every section."""
+    from tests.conftest import EXAMPLES
+
+    return [*sorted(EXAMPLES.glob("*.yaml")), SPECS / "full.yaml"]
+
+
+def check_golden(rendered: bytes, golden: Path) -> None:
+    import os
+
+    if os.environ.get("VMPREP_UPDATE_GOLDEN"):  # then review the diff
+        golden.write_bytes(rendered)
+    assert golden.is_file(), (
+        f"no golden file {golden.name}: run with VMPREP_UPDATE_GOLDEN=1, review"
+    )
+    assert rendered == golden.read_bytes()
+
+
 def spec_from(tmp_path: Path, doc: dict, name: str = "spec.yaml") -> Spec:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

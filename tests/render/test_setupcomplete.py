@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -8,8 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import EXAMPLES
-from tests.render.conftest import ENV, GOLDEN, SPECS, base_doc, spec_from
+from tests.render.conftest import (
+    GOLDEN,
+    base_doc,
+    check_golden,
+    environ_for,
+    golden_specs,
+    spec_from,
+)
 from vmprep.render import CHAINED_SETUPCOMPLETE, RenderError, render
 from vmprep.render.paths import path_problem
 from vmprep.render.setupcomplete import render_setupcomplete
@@ -22,18 +27,12 @@ PY = "C:\\Python312\\python.exe"
 
 
 def cmd_of(spec, **kwargs) -> bytes:
-    return render(spec, environ=ENV, **kwargs).files[CMD]
+    return render(spec, environ=environ_for(spec), **kwargs).files[CMD]
 
 
-@pytest.mark.parametrize(
-    "spec_path", [EXAMPLES / "minimal.yaml", SPECS / "full.yaml"], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("spec_path", golden_specs(), ids=lambda p: p.stem)
 def test_setupcomplete_matches_golden(spec_path: Path) -> None:
-    rendered = cmd_of(load_spec(spec_path))
-    golden = GOLDEN / f"{spec_path.stem}.SetupComplete.cmd"
-    if os.environ.get("VMPREP_UPDATE_GOLDEN"):
-        golden.write_bytes(rendered)
-    assert rendered == golden.read_bytes()
+    check_golden(cmd_of(load_spec(spec_path)), GOLDEN / f"{spec_path.stem}.SetupComplete.cmd")
 
 
 def test_launcher_uses_crlf_runs_the_agent_isolated_and_always_exits_0() -> None:

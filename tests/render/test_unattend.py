@@ -1,22 +1,29 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES
-from tests.render.conftest import ENV, GOLDEN, SPECS, base_doc, spec_from
+from tests.render.conftest import (
+    ENV,
+    GOLDEN,
+    SPECS,
+    base_doc,
+    check_golden,
+    environ_for,
+    golden_specs,
+    spec_from,
+)
 from vmprep.render import RenderError, render
 from vmprep.render.unattend import AUTOLOGON_FIXUP, encode_password, render_unattend
 from vmprep.spec import load_spec
 
 NS = {"u": "urn:schemas-microsoft-com:unattend"}
 WCM = "{http://schemas.microsoft.com/WMIConfig/2002/State}"
-GOLDEN_SPECS = [EXAMPLES / "minimal.yaml", SPECS / "full.yaml"]
+GOLDEN_SPECS = golden_specs()
 # Which passes each emitted setting is valid in (shared/reference/unattend-and-sysprep.md §3)
 VALID = {
     ("Microsoft-Windows-PnpSysprep", "PersistAllDeviceInstalls"): {"generalize"},
@@ -46,7 +53,8 @@ VALID = {
 }
 
 
-def unattend_of(spec, environ=ENV) -> bytes:
+def unattend_of(spec, environ=None) -> bytes:
+    environ = environ_for(spec) if environ is None else environ
     return render(spec, environ=environ).files["Windows/Panther/unattend.xml"]
 
 
@@ -68,16 +76,14 @@ def text(root: ET.Element, pass_name: str, name: str, path: str) -> str | None:
 
 @pytest.mark.parametrize("spec_path", GOLDEN_SPECS, ids=lambda p: p.stem)
 def test_unattend_matches_golden(spec_path: Path) -> None:
-    rendered = unattend_of(load_spec(spec_path))
-    golden = GOLDEN / f"{spec_path.stem}.unattend.xml"
-    if os.environ.get("VMPREP_UPDATE_GOLDEN"):  # then review the diff
-        golden.write_bytes(rendered)
-    assert rendered == golden.read_bytes()
+    check_golden(unattend_of(load_spec(spec_path)), GOLDEN / f"{spec_path.stem}.unattend.xml")
 
 
 @pytest.mark.parametrize("spec_path", GOLDEN_SPECS, ids=lambda p: p.stem)
 def test_every_setting_is_in_a_pass_the_reference_allows(spec_path: Path) -> None:
-    root = parse(unattend_of(load_spec(spec_path)))
+    spec = load_spec(spec_path)
+    arch = spec.image["architecture"]
+    root = parse(unattend_of(spec))
     assert root.tag == "{urn:schemas-microsoft-com:unattend}unattend"
     passes = [s.get("pass") for s in root.findall("u:settings", NS)]
     assert passes == ["generalize", "specialize", "oobeSystem"]
@@ -87,7 +93,7 @@ def test_every_setting_is_in_a_pass_the_reference_allows(spec_path: Path) -> Non
         for comp in settings.findall("u:component", NS):
             assert comp.attrib == {
                 "name": comp.get("name"),
-                "processorArchitecture": "amd64",
+                "processorArchitecture": arch,
                 "publicKeyToken": "31bf3856ad364e35",
                 "language": "neutral",
                 "versionScope": "nonSxS",

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
     "render": (
         "vmprep.commands.render",
-        "Render a spec into unattend.xml, SetupComplete.cmd, agent.",
+        "Render a spec into image files: unattend.xml, the agent, ...",
     ),
 }
 

@@ -12,8 +12,15 @@ from vmprep.errors import UsageError
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Overlay directory to create.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--explain", is_flag=True, help="Print what goes where; write nothing.")
-@click.option("--python", help="python.exe on the image (overrides agent.runtime.python).")
-@click.option("--chain-setupcomplete", "chain", metavar="PATH", help="Script to run first.")
+@click.option(
+    "--python", metavar="PATH", help="python.exe on the image (overrides agent.runtime.python)."
+)
+@click.option(
+    "--chain-setupcomplete",
+    "chain",
+    metavar="PATH",
+    help="Windows path of an existing SetupComplete.cmd to run before the agent.",
+)
 @click.pass_context
 def render(
     ctx: click.Context,

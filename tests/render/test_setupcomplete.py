@@ -62,7 +62,6 @@ def test_spec_text_never_reaches_the_launcher(tmp_path: Path) -> None:
     doc = base_doc(
         organization=NASTY,
         owner=NASTY,
-        timezone=NASTY,
         accounts=[{"name": "u", "display_name": NASTY, "description": NASTY}],
         first_logon_commands=[{"command": NASTY, "description": NASTY}],
     )

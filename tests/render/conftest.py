@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vmprep.problems import Problem
 from vmprep.render import payload
 from vmprep.spec import Spec, load_spec
 
@@ -81,6 +82,30 @@ def check_golden(rendered: bytes, golden: Path) -> None:
         f"no golden file {golden.name}: run with VMPREP_UPDATE_GOLDEN=1, review"
     )
     assert rendered == golden.read_bytes()
+
+
+def refusal(tmp_path: Path, doc: dict, **render_args: object) -> list[Problem]:
+    """The errors that stop `doc`: from `validate` if it catches them, else from render."""
+    from vmprep.render import RenderError, render
+    from vmprep.spec import check_file
+
+    path = tmp_path / "refused.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    errors = [p for p in check_file(path) if p.is_error]
+    if errors:
+        return errors
+    with pytest.raises(RenderError) as caught:
+        render(load_spec(path), environ=ENV, **render_args)  # type: ignore[arg-type]
+    return caught.value.problems
+
+
+def assert_refused_at(tmp_path: Path, doc: dict, key: str, **render_args: object) -> None:
+    """`doc` is refused (by validate or render), and every error points at `key:`'s entry."""
+    problems = refusal(tmp_path, doc, **render_args)
+    lines = (tmp_path / "refused.yaml").read_text(encoding="utf-8").splitlines()
+    key_line = next(i for i, line in enumerate(lines, 1) if line.lstrip().startswith(f"{key}:"))
+    assert problems
+    assert all(key_line <= p.line <= key_line + 1 for p in problems), problems
 
 
 def spec_from(tmp_path: Path, doc: dict, name: str = "spec.yaml") -> Spec:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tests.render.conftest import (
     GOLDEN,
+    assert_refused_at,
     base_doc,
     check_golden,
     environ_for,
@@ -109,22 +110,24 @@ def test_any_metacharacter_text_leaves_the_launcher_unchanged(tmp_path: Path, te
     ],
 )
 def test_unsafe_interpreter_paths_are_refused_at_their_line(tmp_path: Path, python: str) -> None:
+    assert path_problem(python) is not None  # render's own check, whatever validate says
     doc = base_doc()
     doc["agent"]["runtime"]["python"] = python
-    spec = spec_from(tmp_path, doc)
-    with pytest.raises(RenderError) as caught:
-        cmd_of(spec)
-    (problem,) = caught.value.problems
-    assert problem.code == "runtime"
-    assert (problem.line, problem.column) == spec.position(("agent", "runtime", "python"))
+    assert_refused_at(tmp_path, doc, "python")
+    with pytest.raises(RenderError, match="--python"):
+        cmd_of(spec_from(tmp_path, base_doc()), python=python)  # not validated by validate
 
 
 def test_install_dir_must_be_safe_and_on_the_system_drive(tmp_path: Path) -> None:
-    for install_dir, reason in [("D:\\vmprep", "system drive C:"), ("C:\\vm%x%", "contains '%'")]:
+    for install_dir in ["D:\\vmprep", "C:\\vm%x%", "C:\\a&b"]:
         doc = base_doc()
         doc["agent"]["install_dir"] = install_dir
-        with pytest.raises(RenderError, match=reason):
-            cmd_of(spec_from(tmp_path, doc))
+        assert_refused_at(tmp_path, doc, "install_dir")
+
+
+def test_the_launcher_builder_refuses_unchecked_paths() -> None:
+    with pytest.raises(ValueError, match="unchecked path"):
+        render_setupcomplete('C:\\a"&calc', "C:\\vmprep")
 
 
 def test_chain_path_is_checked(tmp_path: Path) -> None:

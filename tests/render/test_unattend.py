@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from tests.render.conftest import (
     ENV,
     GOLDEN,
     SPECS,
+    assert_refused_at,
     base_doc,
     check_golden,
     environ_for,
@@ -19,6 +19,7 @@ from tests.render.conftest import (
 )
 from vmprep.render import RenderError, render
 from vmprep.render.unattend import AUTOLOGON_FIXUP, encode_password, render_unattend
+from vmprep.render.xmlbuild import AnswerFile
 from vmprep.spec import load_spec
 
 NS = {"u": "urn:schemas-microsoft-com:unattend"}
@@ -197,7 +198,7 @@ def test_rdp_off_denies_connections_and_skips_nla(tmp_path: Path) -> None:
 @pytest.mark.parametrize("arch", ["amd64", "arm64", "x86"])
 def test_components_carry_the_image_architecture(tmp_path: Path, arch: str) -> None:
     doc = base_doc()
-    doc["image"]["architecture"] = arch
+    doc["image"].update(os="windows-10", architecture=arch)
     root = parse(unattend_of(spec_from(tmp_path, doc)))
     assert {
         c.get("processorArchitecture")
@@ -240,21 +241,22 @@ def test_account_group_with_a_semicolon_is_an_error(tmp_path: Path) -> None:
 def test_boot_time_secret_cannot_be_an_unattend_password(tmp_path: Path) -> None:
     doc = base_doc()
     doc["setup"]["administrator"]["password"] = {"secret": "admin"}
-    with pytest.raises(RenderError, match=r"too late for unattend\.xml"):
-        unattend_of(spec_from(tmp_path, doc))
+    assert_refused_at(tmp_path, doc, "password")
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [("a\x01b", "U+0001"), ("\ud800", "U+D800"), ("\ufffe", "U+FFFE")],
-)
-def test_text_xml_cannot_carry_is_refused_at_its_line(
-    tmp_path: Path, value: str, reason: str
-) -> None:
-    spec = spec_from(tmp_path, base_doc(organization=value))
-    with pytest.raises(RenderError, match=re.escape(reason)) as caught:
-        render_unattend(spec, lambda path: "")
-    assert caught.value.problems[0].path == ("setup", "organization")
+@pytest.mark.parametrize("value", ["a\x01b", "\ud800", "\ufffe", "\x00"])
+def test_text_xml_cannot_carry_is_refused_at_its_line(tmp_path: Path, value: str) -> None:
+    doc = base_doc(organization=value)
+    assert_refused_at(tmp_path, doc, "organization")
+
+
+def test_render_checks_xml_text_itself(tmp_path: Path) -> None:
+    spec = spec_from(tmp_path, base_doc())
+    xml = AnswerFile(spec, "amd64")
+    xml.value(xml.component("specialize", "X"), "Y", "a\x01\ud800", ("setup", "organization"))
+    (problem,) = xml.problems
+    assert problem.code == "xml-text"
+    assert problem.message == "the value contains U+0001, which XML 1.0 cannot carry"
 
 
 def test_carriage_returns_round_trip_as_character_references(tmp_path: Path) -> None:

@@ -87,3 +87,11 @@ def test_real_agent_reports_its_version_from_the_payload(tmp_path: Path) -> None
     result = run_isolated(pyz, "--version")
     assert result.returncode == 0, result.stderr
     assert __version__ in result.stdout
+
+
+def test_payload_bytes_do_not_depend_on_the_platform_building_it(
+    agent_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = build_payload(agent_dir)
+    monkeypatch.setattr(sys, "platform", "win32")  # zipfile marks entries by sys.platform
+    assert build_payload(agent_dir) == here

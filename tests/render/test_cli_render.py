@@ -131,3 +131,16 @@ def test_write_tree_leaves_nothing_when_writing_fails(env, tmp_path: Path) -> No
     with pytest.raises(ValueError, match="null"):
         write_tree(broken, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_under_a_file_is_a_clean_error(run_vmprep, env, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = run_vmprep("render", FULL, "-o", str(tmp_path / "file" / "out"), expect=2)
+    assert result.stderr.startswith(f"error: cannot create {tmp_path / 'file' / 'out'}: ")
+
+
+def test_force_does_not_replace_a_file(run_vmprep, env, tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("x")
+    result = run_vmprep("render", FULL, "-o", str(tmp_path / "out"), "--force", expect=2)
+    assert "exists and is not a directory" in result.stderr
+    assert (tmp_path / "out").read_text() == "x"

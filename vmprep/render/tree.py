@@ -28,8 +28,11 @@ def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None
             raise UsageError(f"{out_dir} already exists", hint="pass --force to replace it")
         if not out.is_dir() or out.is_symlink():
             raise UsageError(f"{out_dir} exists and is not a directory; not replacing it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
     try:
         for name, data in sorted({**result.files, MANIFEST: result.manifest_bytes()}.items()):
             path = tmp.joinpath(*name.split("/"))
@@ -38,8 +41,10 @@ def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         _swap(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
         raise
 
 

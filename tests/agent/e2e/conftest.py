@@ -1,8 +1,5 @@
-"""End-to-end fixtures: agent.pyz built from the tree, a signing config service on 127.0.0.1.
-
-The payload is built here as render will build it (docs/internals.md "agent.pyz layout"):
-`__main__.py`, `vmprep/__init__.py`, `vmprep/agent/**` and the vendored `ecdsa/` and `six.py`.
-"""
+"""End-to-end fixtures: agent.pyz built by render's payload builder from this tree, a signing
+config service on 127.0.0.1, and a fake machine (agent.json, /sys tree, boot id, reboots)."""
 
 from __future__ import annotations
 
@@ -14,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +24,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 import vmprep
 
 UUID = "4f2c9a1e-0000-4000-8000-00155d010203"
-MAIN = "from vmprep.agent.cli import main\n\nraise SystemExit(main())\n"
 
 
 def _pyc(source: bytes, name: str, date_time: tuple[int, ...]) -> bytes:
@@ -44,35 +39,17 @@ def _pyc(source: bytes, name: str, date_time: tuple[int, ...]) -> bytes:
 
 
 def build_pyz(dest: Path, *, bytecode: bool = False) -> Path:
-    """The payload; with `bytecode`, .pyc for this interpreter beside each .py (zipimport
-    uses them when the magic number matches and falls back to the source otherwise)."""
-    import ecdsa
-    import six
+    """The payload exactly as `vmprep render` builds it. With `bytecode` (the benchmark's
+    comparison only), a .pyc for this interpreter beside each .py: zipimport uses it when the
+    magic number matches and falls back to the source otherwise."""
+    from vmprep.render.payload import FIXED_TIME, build_zipapp, payload_files
 
-    root = Path(vmprep.__file__).parent
-    entries: list[tuple[str, Path]] = [("vmprep/__init__.py", root / "__init__.py")]
-    entries += [
-        (f"vmprep/{p.relative_to(root).as_posix()}", p)
-        for p in sorted((root / "agent").rglob("*.py"))
-    ]
-    ecdsa_root = Path(ecdsa.__file__).parent
-    entries += [
-        (f"ecdsa/{p.relative_to(ecdsa_root).as_posix()}", p)
-        for p in sorted(ecdsa_root.rglob("*.py"))
-    ]
-    entries.append(("six.py", Path(six.__file__)))
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("__main__.py", MAIN)
-        for name, path in entries:
-            if "/tests/" in name:
-                continue
-            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            source = path.read_bytes()
-            zf.writestr(info, source)
-            if bytecode:
-                pyc = zipfile.ZipInfo(name + "c", info.date_time)
-                zf.writestr(pyc, _pyc(source, name, info.date_time))
+    files = payload_files()
+    if bytecode:
+        for name, data in list(files.items()):
+            if name.endswith(".py") and name != "__main__.py":
+                files[name + "c"] = _pyc(data, name, FIXED_TIME)
+    dest.write_bytes(build_zipapp(files))
     return dest
 
 

@@ -22,50 +22,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.agent.e2e.conftest import Service, build_pyz, signature_header
+from tests.agent.e2e.conftest import Service, build_pyz, serve
 
 VM_ID = "4f2c9a1e-0000-4000-8000-00155d010203"
-
-
-def serve(svc: Service) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            if self.path.startswith("/metadata/instance"):
-                self._send(200, json.dumps({"compute": {"vmId": VM_ID}}).encode())
-            elif self.path.startswith("/v1/config/"):
-                body = svc.documents[VM_ID]
-                self._send(200, body, {"Vmprep-Signature": signature_header(svc.key, body)})
-            else:
-                self._send(200, b"ok")
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self._send(202, b"{}")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    svc.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    return httpd
 
 
 # Children are spawned by this small helper, not by the benchmark itself: Linux carries a
@@ -113,7 +77,7 @@ def main() -> int:
         "-I, .pyc": (["-I"], bytecode),
         "-I -S, .pyc": (["-I", "-S"], bytecode),
     }
-    svc = Service()
+    svc = Service(vm_id=VM_ID)
     httpd = serve(svc)
     stamp = work / "first-step"
     steps: list[dict[str, object]] = []

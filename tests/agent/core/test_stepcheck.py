@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmprep.agent.stepcheck import KINDS, check_step, check_steps
+from vmprep.agent.stepcheck import COMMON, KINDS, check_step, check_steps
 from vmprep.spec.schema import validator
 
 SCHEMA = validator("step")
@@ -138,20 +138,7 @@ json_values = st.recursive(
     max_leaves=6,
 )
 
-ALL_KEYS = [
-    *KINDS,
-    "id",
-    "retries",
-    "retry_delay",
-    "timeout",
-    "continue_on_error",
-    "run",
-    "on_interrupt",
-    "reboot_budget",
-    "when",
-    "description",
-    "bogus",
-]
+ALL_KEYS = [*KINDS, *COMMON, "bogus"]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -85,6 +85,7 @@ class Service:
     fetches: list[dict[str, str]] = field(default_factory=list)
     reports_at_reboot: list[list[dict[str, Any]]] = field(default_factory=list)
     down: bool = False  # answer 503 to everything
+    vm_id: str | None = None  # answer Azure IMDS with this vmId
     base: str = ""
 
     def reboot_command(self) -> list[str]:
@@ -132,9 +133,8 @@ class Service:
         return ph
 
 
-@pytest.fixture
-def service() -> Iterator[Service]:
-    svc = Service()
+def serve(svc: Service) -> ThreadingHTTPServer:
+    """Serve `svc` on 127.0.0.1 (also Azure IMDS for `svc.vm_id`); sets `svc.base`."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -156,6 +156,9 @@ def service() -> Iterator[Service]:
             if self.path == "/_reboot":
                 svc.reports_at_reboot.append(list(svc.reports))
                 self._send(200, b"ok")
+                return
+            if self.path.startswith("/metadata/instance") and svc.vm_id:
+                self._send(200, json.dumps({"compute": {"vmId": svc.vm_id}}).encode())
                 return
             svc.fetches.append({"path": self.path, **dict(self.headers)})
             if svc.down:
@@ -179,8 +182,14 @@ def service() -> Iterator[Service]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     svc.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    svc = Service()
+    httpd = serve(svc)
     yield svc
     httpd.shutdown()
     httpd.server_close()
@@ -198,44 +207,19 @@ class Machine:
     def state_dir(self) -> Path:
         return self.root / "vmprep"
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def _argv(self) -> list[str]:
         cfg = self.root / "agent.json"
         cfg.write_text(json.dumps(self.config))
+        run = ["run", "--config", str(cfg), "--state-dir", str(self.state_dir)]
+        return [sys.executable, "-I", str(self.pyz), *run]
+
+    def run(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                sys.executable,
-                "-I",
-                str(self.pyz),
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(self.state_dir),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            self._argv(), capture_output=True, text=True, timeout=timeout, check=False
         )
 
     def start(self) -> subprocess.Popen[bytes]:
-        cfg = self.root / "agent.json"
-        cfg.write_text(json.dumps(self.config))
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                str(self.pyz),
-                "run",
-                "--config",
-                str(cfg),
-                "--state-dir",
-                str(self.state_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return subprocess.Popen(self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def status(self) -> tuple[int, dict[str, Any]]:
         out = subprocess.run(

@@ -151,6 +151,16 @@ class Platform:
         raise NotSupported("service")
 
     def set_env(self, name: str, value: str | None, scope: str) -> str:
+        """Set (value None: remove) for this run and its children; `machine` scope persists."""
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+        if scope == "process":
+            return f"{name} {'set' if value is not None else 'removed'} for this run"
+        return self.persist_env(name, value)
+
+    def persist_env(self, name: str, value: str | None) -> str:
         raise NotSupported("env")
 
     def rename_computer(self, name: str, *, timeout: float | None) -> ProcResult:

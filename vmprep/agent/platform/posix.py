@@ -53,13 +53,7 @@ class PosixPlatform(Platform):
         return ".sh"
 
     # -- env: process scope, or persisted to state_dir/environment.json -------------------------
-    def set_env(self, name: str, value: str | None, scope: str) -> str:
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-        if scope == "process":
-            return f"{name} set for this run" if value is not None else f"{name} removed"
+    def persist_env(self, name: str, value: str | None) -> str:
         from vmprep.agent.state import atomic_write
 
         path = self.state_dir / "environment.json"

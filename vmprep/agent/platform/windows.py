@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.stepcheck import KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
@@ -227,26 +228,7 @@ def split_key(key: str) -> tuple[str, str]:
 
 class WindowsPlatform(Platform):
     name = "windows"
-    kinds = frozenset(
-        {
-            "powershell",
-            "cmd",
-            "exec",
-            "file",
-            "download",
-            "msi",
-            "registry",
-            "windows_feature",
-            "service",
-            "env",
-            "rename_computer",
-            "join_domain",
-            "local_user",
-            "reboot",
-            "wait_for",
-            "phone_home",
-        }
-    )
+    kinds = frozenset(KINDS)  # every kind
 
     def __init__(
         self, state_dir: Path, options: Mapping[str, Any], image_os: str = "", *, winreg: Any = None
@@ -352,15 +334,7 @@ class WindowsPlatform(Platform):
             wr.SetValueEx(key, name, 0, getattr(wr, reg_type), registry_value(reg_type, value))
         return f"{body['key']}\\{name} set ({reg_type})"
 
-    def set_env(self, name: str, value: str | None, scope: str) -> str:
-        import os
-
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-        if scope == "process":
-            return f"{name} set for this run"
+    def persist_env(self, name: str, value: str | None) -> str:
         wr = self.winreg
         access = wr.KEY_WRITE | wr.KEY_WOW64_64KEY
         with wr.CreateKeyEx(wr.HKEY_LOCAL_MACHINE, ENV_KEY, 0, access) as key:

@@ -228,3 +228,13 @@ def test_output_tail_keeps_the_last_4k(tmp_path: Path) -> None:
     )
     assert len(out.output.encode()) <= 4096
     assert out.output.endswith("line2999\n")
+
+
+def test_a_background_child_holding_the_pipe_does_not_hold_the_step(tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    out = runner("cmd")("echo before; sleep 5 & echo after", make_ctx(tmp_path))
+    assert out.ok
+    assert time.monotonic() - started < 3
+    assert out.output == "before\nafter\n"

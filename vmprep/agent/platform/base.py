@@ -88,6 +88,8 @@ class Platform:
         chunks: deque[bytes] = deque()
         size = [0]
 
+        abandoned = threading.Event()
+
         def pump() -> None:
             assert proc.stdout is not None
             while data := proc.stdout.read1(65536):  # type: ignore[attr-defined]
@@ -95,6 +97,8 @@ class Platform:
                 size[0] += len(data)
                 while size[0] - len(chunks[0]) >= TAIL_BYTES:
                     size[0] -= len(chunks.popleft())
+            if abandoned.is_set():
+                proc.stdout.close()
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
@@ -112,8 +116,11 @@ class Platform:
             self.kill_tree(proc)
             proc.wait()
             code, timed_out = None, True
-        reader.join(timeout=5)
-        if proc.stdout is not None:
+        # A background process the step started may keep the pipe open: do not wait for it
+        # (and do not close the pipe under the reader, which would block on its lock).
+        reader.join(timeout=1)
+        abandoned.set()  # from here on, the reader closes the pipe when it is done
+        if proc.stdout is not None and not reader.is_alive():
             proc.stdout.close()
         return ProcResult(code, _tail(list(chunks)), timed_out=timed_out)
 

@@ -106,3 +106,38 @@ def test_version() -> None:
         check=True,
     )
     assert out.stdout.strip() == "vmprep-agent 0.1.0"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--config", "a.json"], (Path("a.json"), None, 60.0)),
+        (
+            ["run", "--config=a.json", "--state-dir", "s", "--lock-timeout", "2.5"],
+            (Path("a.json"), Path("s"), 2.5),
+        ),
+        (["run"], None),
+        (["run", "--config"], None),
+        (["run", "--config", "a", "--config", "b"], None),
+        (["run", "--config", "a", "--help"], None),
+        (["run", "--config", "a", "--lock-timeout", "soon"], None),
+        (["status"], None),
+    ],
+)
+def test_run_is_parsed_without_argparse_or_handed_to_it(argv, expected) -> None:
+    from vmprep.agent.cli import _plain_run
+
+    assert _plain_run(argv) == expected
+
+
+def test_run_usage_errors_go_through_argparse(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--state-dir", "x"])
+    assert exc.value.code == 64
+    assert "--config" in capsys.readouterr().err
+
+
+def test_run_with_a_broken_agent_json(tmp_path: Path, capsys) -> None:
+    (tmp_path / "agent.json").write_text('{"steps": 1}')
+    assert main(["run", "--config", str(tmp_path / "agent.json")]) == 4
+    assert "steps: expected a list" in capsys.readouterr().err

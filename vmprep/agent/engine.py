@@ -174,7 +174,8 @@ class Engine:
             return self._phone_home(step, rec)
         outcome = self._attempts(step, rec)
         rec["exit_code"] = outcome.exit_code
-        rec["output_tail"] = self.vault.redact(outcome.output)[-TAIL_BYTES:]
+        tail = self.vault.redact(outcome.output).encode("utf-8")[-TAIL_BYTES:]
+        rec["output_tail"] = tail.decode("utf-8", "ignore")  # at most 4 KiB, redacted
         if not outcome.ok:
             return self._failed(step, rec, outcome.message or "failed")
         if outcome.reboot:

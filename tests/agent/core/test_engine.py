@@ -301,3 +301,13 @@ def test_keep_answer_files(agent, tmp_path: Path) -> None:
     a = agent([], answer_files=[str(answer)], keep_answer_files=True)
     assert a.run() == 0
     assert answer.exists()
+
+
+def test_output_tail_is_at_most_4_kib_of_utf8(agent) -> None:
+    a = agent(
+        [{"id": "wide", "cmd": "i=0; while [ $i -lt 3000 ]; do printf 'é€'; i=$((i+1)); done"}]
+    )
+    assert a.run() == 0
+    tail = a.step("wide")["output_tail"]
+    assert 4090 <= len(tail.encode("utf-8")) <= 4096
+    assert set(tail) <= {"é", "€"}

@@ -31,7 +31,11 @@ class ProcResult:
 
 
 def _tail(chunks: list[bytes]) -> str:
-    return b"".join(chunks)[-TAIL_BYTES:].decode("utf-8", "replace")
+    data = b"".join(chunks)[-TAIL_BYTES:]
+    start = 0
+    while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:  # a cut UTF-8 sequence
+        start += 1
+    return data[start:].decode("utf-8", "replace")
 
 
 class Platform:

@@ -340,3 +340,32 @@ def test_boot_identity_tolerates_jitter_not_reboots(tmp_path: Path) -> None:
     assert not p.same_boot("1800000000", "1800000060")
     assert not p.same_boot(None, "1800000000")
     assert not p.same_boot("garbage", "1800000000")
+
+
+def test_long_powershell_scripts_go_through_a_file(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    class Peek(Recorder):
+        def run(self, argv, **kwargs) -> ProcResult:  # type: ignore[override]
+            if argv[-2] == "-File":
+                seen.append(Path(argv[-1]).read_bytes())
+            return super().run(argv, **kwargs)
+
+    p = Peek(tmp_path)
+    short = "Write-Host 'é'"
+    long = "Write-Host 'x'\n" * 2000
+    assert runner("powershell")(short, ctx_for(p, tmp_path)).ok
+    assert runner("powershell")(long, ctx_for(p, tmp_path)).ok
+    assert decode(p.calls[0][0]) == short
+    argv = p.calls[1][0]
+    assert argv[:6] == [
+        "powershell.exe",
+        "-NoProfile",
+        "-NonInteractive",
+        "-ExecutionPolicy",
+        "Bypass",
+        "-File",
+    ]
+    assert argv[6].endswith(".ps1")
+    assert not Path(argv[6]).exists()
+    assert seen == [b"\xef\xbb\xbf" + long.encode()]

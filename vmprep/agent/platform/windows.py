@@ -45,17 +45,18 @@ def ps_quote(value: str) -> str:
     return "'" + "".join(c + c if c in _QUOTES else c for c in value) + "'"
 
 
+POWERSHELL_FLAGS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass"]
+# A Windows command line holds 32,767 characters; longer scripts go through a file.
+MAX_ENCODED = 30_000
+
+
 def powershell_argv(script: str) -> list[str]:
     encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-    return [
-        POWERSHELL,
-        "-NoProfile",
-        "-NonInteractive",
-        "-ExecutionPolicy",
-        "Bypass",
-        "-EncodedCommand",
-        encoded,
-    ]
+    return [POWERSHELL, *POWERSHELL_FLAGS, "-EncodedCommand", encoded]
+
+
+def powershell_file_argv(path: str) -> list[str]:
+    return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
 
 
 def msi_argv(
@@ -264,7 +265,21 @@ class WindowsPlatform(Platform):
     def powershell(
         self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None
     ) -> ProcResult:
-        return self.run(powershell_argv(script), timeout=timeout, env=env)
+        argv = powershell_argv(script)
+        if len(argv[-1]) <= MAX_ENCODED:
+            return self.run(argv, timeout=timeout, env=env)
+        import os
+        import tempfile
+
+        tmp_dir = self.state_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(suffix=".ps1", dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:  # UTF-8 with a BOM: Windows PowerShell 5.1 reads it
+                f.write(b"\xef\xbb\xbf" + script.encode("utf-8"))
+            return self.run(powershell_file_argv(path), timeout=timeout, env=env)
+        finally:
+            os.unlink(path)
 
     def msi(
         self,

@@ -165,6 +165,25 @@ class AgentLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
+    def held_elsewhere(self) -> bool:
+        """Whether another process holds the lock now (an agent is running)."""
+        if not self.path.exists():
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            if not self._try(fd):
+                return True
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+            return False
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -81,6 +81,12 @@ def render_text(code: int, state: dict[str, Any] | None, problem: str | None) ->
     lines = [
         f"instance {state['instance_id']}: {state['state']} (boot {state['boot']}, updated {state.get('updated_at')})"
     ]
+    if state["state"] == "running":
+        lines.append(
+            "an agent is running now"
+            if state.get("agent_running")
+            else "no agent running now (waiting for a reboot or the next start)"
+        )
     document = state.get("document")
     if document:
         lines.append(f"config serial {document['serial']}")
@@ -96,6 +102,7 @@ def render_json(code: int, state: dict[str, Any] | None, problem: str | None) ->
     body: dict[str, Any] = {"exit_code": code, "problem": problem}
     if state is not None:
         body.update(
+            agent_running=state.get("agent_running"),
             instance_id=state.get("instance_id"),
             state=state.get("state"),
             boot=state.get("boot"),
@@ -126,5 +133,9 @@ def status(
         if deadline is not None and time.monotonic() >= deadline:
             break
         time.sleep(poll)
+    if state is not None:
+        from vmprep.agent.state import AgentLock
+
+        state["agent_running"] = AgentLock(state_dir).held_elsewhere()
     render = render_json if fmt == "json" else render_text
     return code, render(code, state, problem)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,3 +98,25 @@ def counter_step(step_id: str, path: Path, *, code: int = 0, **extra: Any) -> di
 
 def lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+HOLD_LOCK = (
+    "import sys, time; from pathlib import Path; from vmprep.agent.state import AgentLock; "
+    "AgentLock(Path(sys.argv[1])).acquire(5); print('locked', flush=True); time.sleep(30)"
+)
+
+
+@contextmanager
+def lock_held_by_another_process(state_dir: Path) -> Iterator[None]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(state_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.agent.core.conftest import lock_held_by_another_process
 from vmprep.agent.config import ConfigError, load_config
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.state import (
@@ -50,32 +49,12 @@ def test_store_round_trip_and_refusals(tmp_path: Path) -> None:
 
 
 def test_lock_excludes_another_process(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sys,time; from pathlib import Path; from vmprep.agent.state import AgentLock; "
-                "AgentLock(Path(sys.argv[1])).acquire(5); print('locked', flush=True); time.sleep(30)"
-            ),
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-        lock = AgentLock(tmp_path)
+    lock = AgentLock(tmp_path)
+    with lock_held_by_another_process(tmp_path):
         started = time.monotonic()
         with pytest.raises(LockTimeout, match="another agent is running"):
             lock.acquire(0.3)
         assert time.monotonic() - started >= 0.3
-    finally:
-        holder.kill()
-        holder.wait()
-        assert holder.stdout is not None
-        holder.stdout.close()
     lock.acquire(2)  # released by the OS when the holder died
     assert (tmp_path / "agent.lock").read_text().strip() == str(os.getpid())
     lock.release()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.core.conftest import UUID
+from tests.agent.core.conftest import UUID, lock_held_by_another_process
 from vmprep.agent.cli import main
 from vmprep.agent.state import StateStore, new_state
 from vmprep.agent.status import status
@@ -141,3 +141,18 @@ def test_run_with_a_broken_agent_json(tmp_path: Path, capsys) -> None:
     (tmp_path / "agent.json").write_text('{"steps": 1}')
     assert main(["run", "--config", str(tmp_path / "agent.json")]) == 4
     assert "steps: expected a list" in capsys.readouterr().err
+
+
+def test_status_says_whether_an_agent_is_running(tmp_path: Path) -> None:
+    from vmprep.agent.state import AgentLock
+
+    store = StateStore(tmp_path)
+    store.save(new_state("abc"))
+    store.set_current("abc")
+    _, text = status(tmp_path)
+    assert "no agent running now" in text
+    with lock_held_by_another_process(tmp_path):
+        code, out = _status(tmp_path, "--format", "json")
+        assert (code, json.loads(out)["agent_running"]) == (2, True)
+        assert AgentLock(tmp_path).held_elsewhere()
+    assert not AgentLock(tmp_path).held_elsewhere()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 TYPE_CHECKING = False
@@ -129,12 +129,31 @@ class Platform:
         return ProcResult(code, _tail(list(chunks)), timed_out=timed_out)
 
     # -- shells --------------------------------------------------------------------------------
-    def shell_argv(self, script_path: str) -> list[str]:
-        """argv running a script file written by the cmd step."""
+    def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
+        """A `cmd` step: cmd.exe on Windows, /bin/sh elsewhere."""
         raise NotImplementedError
 
-    def shell_suffix(self) -> str:
-        raise NotImplementedError
+    def run_script_file(
+        self,
+        data: bytes,
+        suffix: str,
+        argv_for: Callable[[str], list[str]],
+        *,
+        timeout: float | None,
+        env: Mapping[str, str] | None = None,
+    ) -> ProcResult:
+        """Write a script to a private temporary file in state_dir/tmp, run it, remove it."""
+        import tempfile
+
+        tmp_dir = self.state_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(suffix=suffix, dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return self.run(argv_for(path), timeout=timeout, env=env)
+        finally:
+            os.unlink(path)
 
     # -- OS actions: each returns (exit_code, output) or raises NotSupported -------------------
     def powershell(

@@ -46,11 +46,8 @@ class PosixPlatform(Platform):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
-    def shell_argv(self, script_path: str) -> list[str]:
-        return ["/bin/sh", script_path]
-
-    def shell_suffix(self) -> str:
-        return ".sh"
+    def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
+        return self.run(["/bin/sh", "-c", script], timeout=timeout)
 
     # -- env: process scope, or persisted to state_dir/environment.json -------------------------
     def persist_env(self, name: str, value: str | None) -> str:

@@ -55,6 +55,10 @@ def powershell_argv(script: str) -> list[str]:
     return [POWERSHELL, *POWERSHELL_FLAGS, "-EncodedCommand", encoded]
 
 
+def cmd_argv(path: str) -> list[str]:
+    return ["cmd.exe", "/d", "/q", "/c", path]
+
+
 def powershell_file_argv(path: str) -> list[str]:
     return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
 
@@ -256,11 +260,9 @@ class WindowsPlatform(Platform):
         subprocess.run(kill_tree_argv(proc.pid), capture_output=True, check=False)
         proc.kill()
 
-    def shell_argv(self, script_path: str) -> list[str]:
-        return ["cmd.exe", "/d", "/q", "/c", script_path]
-
-    def shell_suffix(self) -> str:
-        return ".cmd"
+    def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
+        """cmd.exe runs a script file (a script in its command line has quoting rules)."""
+        return self.run_script_file(script.encode("utf-8"), ".cmd", cmd_argv, timeout=timeout)
 
     def powershell(
         self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None
@@ -268,18 +270,8 @@ class WindowsPlatform(Platform):
         argv = powershell_argv(script)
         if len(argv[-1]) <= MAX_ENCODED:
             return self.run(argv, timeout=timeout, env=env)
-        import os
-        import tempfile
-
-        tmp_dir = self.state_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(suffix=".ps1", dir=tmp_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:  # UTF-8 with a BOM: Windows PowerShell 5.1 reads it
-                f.write(b"\xef\xbb\xbf" + script.encode("utf-8"))
-            return self.run(powershell_file_argv(path), timeout=timeout, env=env)
-        finally:
-            os.unlink(path)
+        data = b"\xef\xbb\xbf" + script.encode("utf-8")  # with a BOM: PowerShell 5.1 reads UTF-8
+        return self.run_script_file(data, ".ps1", powershell_file_argv, timeout=timeout, env=env)
 
     def msi(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from vmprep.agent.steps import Outcome, StepContext, from_process
 
@@ -22,17 +21,7 @@ def run_exec(body: dict[str, Any], ctx: StepContext) -> Outcome:
 
 
 def run_cmd(script: str, ctx: StepContext) -> Outcome:
-    """The script goes to a private temporary file, run by the platform's shell, then removed."""
-    tmp_dir = ctx.state_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(suffix=ctx.platform.shell_suffix(), dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(script)
-        result = ctx.platform.run(ctx.platform.shell_argv(path), timeout=ctx.timeout)
-    finally:
-        os.unlink(path)
-    return from_process(result, ctx)
+    return from_process(ctx.platform.cmd(script, timeout=ctx.timeout), ctx)
 
 
 def run_powershell(script: str, ctx: StepContext) -> Outcome:

@@ -274,6 +274,8 @@ class Run:
         for i, step in enumerate(steps):
             kind = step_kind(step)
             why = self.platform.unsupported(kind, step[kind])
+            if kind == "phone_home" and where == "document":
+                why = "a remote document cannot phone home again (phone_home is for baked steps)"
             if why:
                 problems.append(f"{where}: steps[{i}] ({step['id']}): {why}")
         return problems

@@ -144,6 +144,10 @@ def test_a_document_with_one_bad_step_runs_none(machine, service, tmp_path: Path
     assert m.run().returncode == 0
     assert lines(out) == []
     assert m.state()["error"]["code"] == "invalid_document"
+    service.publish([appender("first", out), {"id": "again", "phone_home": {}}], serial=3)
+    assert m.run().returncode == 0
+    assert lines(out) == []
+    assert "cannot phone home again" in m.state()["error"]["message"]
 
 
 def test_unreachable_service_carries_on_with_baked_steps(machine, service, tmp_path: Path) -> None:

@@ -58,36 +58,38 @@ class Agent:
         (self.root / "sys/sys/class/dmi/id/product_uuid").write_text(value + "\n")
 
 
+def make_agent(root: Path, steps: list[dict[str, Any]], **extra: Any) -> Agent:
+    """An agent in `root`: agent.json, a fake /sys with UUID, a boot id, a reboot recorder."""
+    sys_root = root / "sys"
+    dmi = sys_root / "sys/class/dmi/id"
+    dmi.mkdir(parents=True, exist_ok=True)
+    (dmi / "product_uuid").write_text(UUID.upper() + "\n")
+    (sys_root / "sys/class/net").mkdir(parents=True, exist_ok=True)
+    (root / "boot_id").write_text("1")
+    options = {
+        "sys_root": str(sys_root),
+        "boot_id_path": str(root / "boot_id"),
+        "reboot_command": ["/bin/sh", "-c", f"echo reboot >> {root / 'reboots'}"],
+    }
+    options.update(extra.pop("platform_options", {}))
+    config = {
+        "format": 1,
+        "image": {"name": "t", "os": "windows-server-2022", "architecture": "amd64"},
+        "identity": ["smbios-uuid"],
+        "variables": {},
+        "phone_home": None,
+        "steps": steps,
+        "secrets": {},
+        "platform_options": options,
+        "log_level": "debug",
+    }
+    config.update(extra)
+    return Agent(root, config)
+
+
 @pytest.fixture
 def agent(tmp_path: Path) -> Callable[..., Agent]:
-    def make(steps: list[dict[str, Any]], **extra: Any) -> Agent:
-        sys_root = tmp_path / "sys"
-        dmi = sys_root / "sys/class/dmi/id"
-        dmi.mkdir(parents=True, exist_ok=True)
-        (dmi / "product_uuid").write_text(UUID.upper() + "\n")
-        (sys_root / "sys/class/net").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "boot_id").write_text("1")
-        options = {
-            "sys_root": str(sys_root),
-            "boot_id_path": str(tmp_path / "boot_id"),
-            "reboot_command": ["/bin/sh", "-c", f"echo reboot >> {tmp_path / 'reboots'}"],
-        }
-        options.update(extra.pop("platform_options", {}))
-        config = {
-            "format": 1,
-            "image": {"name": "t", "os": "windows-server-2022", "architecture": "amd64"},
-            "identity": ["smbios-uuid"],
-            "variables": {},
-            "phone_home": None,
-            "steps": steps,
-            "secrets": {},
-            "platform_options": options,
-            "log_level": "debug",
-        }
-        config.update(extra)
-        return Agent(tmp_path, config)
-
-    return make
+    return lambda steps, **extra: make_agent(tmp_path, steps, **extra)
 
 
 def counter_step(step_id: str, path: Path, *, code: int = 0, **extra: Any) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def test_sigkill_at_random_points_then_resume(
     def trial(i: int) -> dict[str, Any]:
         return _trial(agent_pyz, tmp_path / f"t{i}", seed + i, service if i % 2 else None)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(trial, range(TRIALS)))
     for result in results:
         _check(result)

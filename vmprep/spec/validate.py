@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 from vmprep.problems import Problem
@@ -70,7 +71,7 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         known = list(error.schema.get("properties", {}))
         for key in instance:
             if key not in known:
-                hint = _did_you_mean(key, known)
+                hint = _did_you_mean(key, known) or _belongs_under(key)
                 yield (*path, key), f"{where}unknown key '{key}'", hint, False
         return
     if keyword == "required":
@@ -207,11 +208,47 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _belongs_under(key: str) -> str | None:
+    """`timezone` at the top level: "it belongs under setup"."""
+    places = _key_index().get(key)
+    return f"it belongs under {' or '.join(places[:2])}" if places else None
+
+
+@cache
+def _key_index() -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+
+    def walk(node: Any, where: str) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, sub in node.get("properties", {}).items():
+            index.setdefault(key, []).append(where or "the top level")
+            walk(_resolve(sub), f"{where}.{key}" if where else key)
+        if isinstance(node.get("items"), dict):
+            walk(_resolve(node["items"]), f"{where}[]")
+
+    walk(schema(), "")
+    return index
+
+
 def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     import difflib  # only on the error path
 
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    # A typo keeps the start of the word: 'retry' means 'retries' more than 'registry'.
+    close.sort(key=lambda c: _common_start(c, word), reverse=True)
+    if not close:
+        return None
+    # A word cut short ('retry') may mean more than one key: offer two.
+    shown = close[:2] if close[0].startswith(word) else close[:1]
+    return f"did you mean {' or '.join(repr(c) for c in shown)}?"
+
+
+def _common_start(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _dotted(path: JsonPath) -> str:

@@ -228,6 +228,93 @@ CASES = [
         ),
         False,
     ),
+    # registry-value
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: '1'}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: 4294967296}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_SZ, value: 1}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_MULTI_SZ, value: a}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_BINARY, value: xyz}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: {env: X}}}"),
+        True,
+    ),
+    ("registry-value", steps(r"{id: r, registry: {key: 'HKLM\X', name: v}}"), True),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: 4294967295}}"),
+        False,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_MULTI_SZ, value: [a, b]}}"),
+        False,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_BINARY, value: 0a1B}}"),
+        False,
+    ),
+    ("registry-value", steps(r"{id: r, registry: {key: 'HKLM\X', name: v, state: absent}}"), False),
+    # join-domain
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: 'corp..example', credentials: remote}}", extra=PH + ", "
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: '-corp', credentials: remote}}", extra=PH + ", "),
+        True,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: corp, ou: '', credentials: remote}}", extra=PH + ", "),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp, ou: 'Web Servers', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=Web, DC=corp,DC=example,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: CORP, credentials: remote}}", extra=PH + ", "),
+        False,
+    ),
     # secret-ref
     ("secret-ref", "setup: {administrator: {password: {secret: admin}}}", True),
     ("secret-ref", f"agent: {{{PH[:-1]}, token: {{secret: t}}}}}}", True),

@@ -1,0 +1,67 @@
+"""Checks of what individual steps ask for: registry values, domain joins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from vmprep.spec.checks import Doc, Finding, check
+
+_DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
+_HEX = re.compile(r"^([0-9A-Fa-f]{2})*$")
+
+
+@check("registry-value", "spec", "roleConfig")
+def registry_value(doc: Doc) -> Iterator[Finding]:
+    """A registry value must fit its type, or the agent fails at first boot."""
+    for path, step in doc.steps():
+        if "registry" not in step:
+            continue
+        reg = step["registry"]
+        where = (*path, "registry", "value")
+        if reg["state"] == "absent":
+            continue
+        if "value" not in reg:
+            yield Finding((*path, "registry"), f"a {reg['type']} value needs `value`")
+            continue
+        problem = _registry_problem(reg["type"], reg["value"])
+        if problem:
+            yield Finding(where, f"{reg['type']} {problem}")
+
+
+def _registry_problem(kind: str, value: Any) -> str | None:
+    if isinstance(value, dict):  # a secret reference: a string, known only later
+        return None if kind in ("REG_SZ", "REG_EXPAND_SZ") else "cannot come from a secret"
+    if kind in ("REG_DWORD", "REG_QWORD"):
+        top = _DWORD_MAX if kind == "REG_DWORD" else _QWORD_MAX
+        if not isinstance(value, int) or not 0 <= value <= top:
+            return f"needs a whole number from 0 to {top}"
+    elif kind in ("REG_SZ", "REG_EXPAND_SZ") and not isinstance(value, str):
+        return "needs a string (quote it)"
+    elif kind == "REG_MULTI_SZ" and not isinstance(value, list):
+        return "needs a list of strings"
+    elif kind == "REG_BINARY" and not (isinstance(value, str) and _HEX.match(value)):
+        return "needs hexadecimal bytes, e.g. '0a1b2c'"
+    return None
+
+
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_DN_PART = re.compile(r"^(OU|CN|DC)=.+$", re.IGNORECASE)
+
+
+@check("join-domain", "spec", "roleConfig")
+def join_domain(doc: Doc) -> Iterator[Finding]:
+    """The domain is a DNS or NetBIOS domain name; `ou` an LDAP DN such as OU=Web,DC=corp,DC=com."""
+    for path, step in doc.steps():
+        if "join_domain" not in step:
+            continue
+        join = step["join_domain"]
+        domain = join["domain"]
+        if len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
+            msg = f"domain {domain!r} is not a domain name like corp.example.com"
+            yield Finding((*path, "join_domain", "domain"), msg)
+        ou = join.get("ou")
+        if ou is not None and not all(_DN_PART.match(p.strip()) for p in ou.split(",")):
+            msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
+            yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")

@@ -34,6 +34,11 @@ _PATTERN_WORDS = {
     "^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$": "a product key: XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
     "^[^\\s:]+:[0-9]{1,5}$": "host:port",
     "^[0-9a-f]{2}(-[0-9a-f]{2}){5}$": "a MAC address like 00-15-5d-01-02-03",
+    "^[A-Z][A-Z0-9_.]*$": "an MSI public property name (upper case, e.g. ADDLOCAL)",
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a feature name (letters, digits, '.', '_' and '-')",
+    "^[A-Za-z_][A-Za-z0-9_()]*$": "an environment variable name (letters, digits, '_', '()')",
+    "^(HKLM|HKEY_LOCAL_MACHINE|HKCU|HKEY_CURRENT_USER|HKU|HKEY_USERS|HKCR|HKEY_CLASSES_ROOT)"
+    "(\\\\[^\\\\]+)+$": "a registry key like 'HKLM\\SOFTWARE\\Contoso' (a hive, then a path)",
 }
 _SHAPE = {"type", "const", "enum"}  # keywords that say a oneOf branch is the wrong shape
 
@@ -282,7 +287,9 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
+        text = value if len(value) <= 60 else value[:57] + "..."
+        # Windows paths read better with single backslashes than repr()'s doubled ones.
+        return f"'{text}'" if text.isprintable() and "'" not in text else repr(text)
     if isinstance(value, (int, float)) or value is None:
         return "null" if value is None else str(value)
     return _kind(value)

@@ -9,7 +9,8 @@ from typing import Any
 from vmprep.spec.checks import Doc, Finding, check
 
 _DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
-_HEX = re.compile(r"^([0-9A-Fa-f]{2})*$")
+# Patterns as text: re compiles (and caches) them on first use, not at import.
+_HEX = r"^([0-9A-Fa-f]{2})*$"
 
 
 @check("registry-value", "spec", "roleConfig")
@@ -41,13 +42,13 @@ def _registry_problem(kind: str, value: Any) -> str | None:
         return "needs a string (quote it)"
     elif kind == "REG_MULTI_SZ" and not isinstance(value, list):
         return "needs a list of strings"
-    elif kind == "REG_BINARY" and not (isinstance(value, str) and _HEX.match(value)):
+    elif kind == "REG_BINARY" and not (isinstance(value, str) and re.match(_HEX, value)):
         return "needs hexadecimal bytes, e.g. '0a1b2c'"
     return None
 
 
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_DN_PART = re.compile(r"^(OU|CN|DC)=.+$", re.IGNORECASE)
+_DNS_LABEL = r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$"
+_DN_PART = r"(?i)^(OU|CN|DC)=.+$"
 
 
 @check("join-domain", "spec", "roleConfig")
@@ -58,10 +59,10 @@ def join_domain(doc: Doc) -> Iterator[Finding]:
             continue
         join = step["join_domain"]
         domain = join["domain"]
-        if len(domain) > 253 or not all(_DNS_LABEL.match(label) for label in domain.split(".")):
+        if len(domain) > 253 or not all(re.match(_DNS_LABEL, label) for label in domain.split(".")):
             msg = f"domain {domain!r} is not a domain name like corp.example.com"
             yield Finding((*path, "join_domain", "domain"), msg)
         ou = join.get("ou")
-        if ou is not None and not all(_DN_PART.match(p.strip()) for p in ou.split(",")):
+        if ou is not None and not all(re.match(_DN_PART, p.strip()) for p in ou.split(",")):
             msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
             yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")

@@ -315,6 +315,30 @@ CASES = [
         steps("{id: j, join_domain: {domain: CORP, credentials: remote}}", extra=PH + ", "),
         False,
     ),
+    # file-content
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'not base64!', encoding: base64}}"),
+        True,
+    ),
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'aGk', encoding: base64}}"),
+        True,
+    ),
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'aGk=', encoding: base64}}"),
+        False,
+    ),
+    ("file-content", steps(r"{id: f, file: {path: 'C:\x.txt', content: 'not base64!'}}"), False),
+    # wait-for
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:99999'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:0'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {http: 'localhost/health'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {http: 'http://[::1/'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:1433'}}"), False),
+    ("wait-for", steps("{id: w, wait_for: {http: 'http://localhost:8080/health'}}"), False),
     # secret-ref
     ("secret-ref", "setup: {administrator: {password: {secret: admin}}}", True),
     ("secret-ref", f"agent: {{{PH[:-1]}, token: {{secret: t}}}}}}", True),

@@ -1,4 +1,4 @@
-"""Checks of what individual steps ask for: registry values, domain joins."""
+"""Checks of what individual steps ask for: registry values, domain joins, files, waits."""
 
 from __future__ import annotations
 
@@ -66,3 +66,42 @@ def join_domain(doc: Doc) -> Iterator[Finding]:
         if ou is not None and not all(re.match(_DN_PART, p.strip()) for p in ou.split(",")):
             msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
             yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")
+
+
+@check("file-content", "spec", "roleConfig")
+def file_content(doc: Doc) -> Iterator[Finding]:
+    """`encoding: base64` content must decode, or the agent fails writing the file."""
+    import base64
+    import binascii
+
+    for path, step in doc.steps():
+        file = step.get("file")
+        if not file or file["encoding"] != "base64" or not isinstance(file["content"], str):
+            continue
+        try:
+            base64.b64decode(file["content"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            msg = f"content is not valid base64 ({exc})"
+            yield Finding((*path, "file", "content"), msg, hint="or use encoding: utf-8")
+
+
+@check("wait-for", "spec", "roleConfig")
+def wait_for(doc: Doc) -> Iterator[Finding]:
+    """A tcp port from 1 to 65535; an http target that is an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    for path, step in doc.steps():
+        target = step.get("wait_for", {})
+        if "tcp" in target and not 1 <= int(target["tcp"].rsplit(":", 1)[1]) <= 65535:
+            msg = f"port in {target['tcp']!r} is not from 1 to 65535"
+            yield Finding((*path, "wait_for", "tcp"), msg)
+        if "http" in target:
+            try:
+                parts = urlsplit(target["http"])
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018  (raises on a bad port)
+            except ValueError:
+                ok = False
+            if not ok:
+                msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
+                yield Finding((*path, "wait_for", "http"), msg)

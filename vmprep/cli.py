@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vmprep.commands.validate", "Check specs (and config repositories) for problems."),
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
+    "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }
 
 

@@ -71,7 +71,8 @@ class Request:
     no_shutdown: bool = False
     timeout: float | None = None  # seconds; default: the spec's sysprep.timeout
     poll_interval: float = 2.0
-    renderer: Renderer = render_overlay
+    settle: float = 120.0  # how long ImageState may lag behind sysprep's exit
+    renderer: Renderer | None = None  # default: vmprep.render (looked up at call time)
 
     @property
     def state_dir(self) -> Path:
@@ -179,16 +180,12 @@ def prepare(req: Request) -> Plan:
     original = root / SETUPCOMPLETE
     chain = windows_path(req.platform, CHAINED_SETUPCOMPLETE) if original.is_file() else None
     python = req.spec.agent.get("runtime", {}).get("python") or req.platform.interpreter
-    overlay = req.renderer(req.spec, python, chain)
+    overlay = (req.renderer or render_overlay)(req.spec, python, chain)
     files = dict(overlay.files)
     targets = dict(overlay.targets)
     if chain is not None:
         files[CHAINED_SETUPCOMPLETE] = original.read_bytes()
         targets[CHAINED_SETUPCOMPLETE] = chain
-    # Answer files the overlay itself writes are not leftovers: re-check with the real list.
-    ctx = context(req, replaced=files)
-    if "answer-files" not in req.skip:
-        plan.checks = [run_check(r.id, ctx) if r.id == "answer-files" else r for r in plan.checks]
     plan.overlay = files
     plan.targets = {rel: targets.get(rel) or windows_path(req.platform, rel) for rel in files}
     plan.files = install.plan(files, root)
@@ -231,6 +228,7 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
             expect=plan.expect,
             timeout=timeout,
             poll_interval=req.poll_interval,
+            settle=req.settle,
         )
     except SysprepFailed as failure:
         restored = install.restore(record)

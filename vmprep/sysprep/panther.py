@@ -81,8 +81,8 @@ _PENDING = re.compile(
     re.IGNORECASE,
 )
 _PROVIDER = re.compile(
-    r"Could not load DLL (?P<dll>[^;,\s]+)"
-    r"|Failure occurred while executing '(?P<what>[^']+)'(?: from (?P<from>[^;,\s]+))?",
+    r"Could not load DLL (?P<dll>[^;,\s\[]+)"
+    r"|Failure occurred while executing '(?P<what>[^']+)'(?: from (?P<from>[^;,\s\[]+))?",
     re.IGNORECASE,
 )
 # Providers whose failure a specific cause above already explains.

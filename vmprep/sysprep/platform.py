@@ -152,9 +152,11 @@ class FakePlatform:
         self.drive = str(data.get("drive", "C:"))
 
     def is_windows(self) -> bool:
+        self._reload()
         return self.windows
 
     def is_admin(self) -> bool:
+        self._reload()
         return self.admin
 
     def _values(self, key: str) -> dict[str, Any] | None:
@@ -197,6 +199,7 @@ class FakePlatform:
         return [name.casefold() for name in self.process_names]
 
     def short_path(self, path: str) -> str:
+        self._reload()
         return self.short_paths.get(path, path)
 
 

@@ -82,9 +82,15 @@ def run_sysprep(
     expect: str,
     timeout: float,
     poll_interval: float = 2.0,
+    settle: float = 120.0,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
-    """Run sysprep, then poll ImageState until `expect` or the timeout; raise SysprepFailed."""
+    """Run sysprep, then poll ImageState until `expect`; raise SysprepFailed.
+
+    After sysprep exits, the state may lag a little; it gets `settle` seconds (within the
+    overall `timeout`) before the run counts as failed.
+    """
     start = clock()
     try:
         proc = subprocess.run(
@@ -104,15 +110,16 @@ def run_sysprep(
         raise SysprepFailed(f"could not start sysprep: {exc}") from None
     if proc.returncode != 0:
         raise SysprepFailed(f"sysprep exited with {proc.returncode}")
+    deadline = min(start + timeout, clock() + settle)
     current = state.image_state(platform)
     while current != expect:
-        left = timeout - (clock() - start)
+        left = deadline - clock()
         if left <= 0:
             raise SysprepFailed(
                 f"sysprep exited but ImageState is {current or 'unreadable'}, not {expect}",
                 hint="the image is not generalized; do not capture it",
             )
-        time.sleep(min(poll_interval, left))
+        sleep(min(poll_interval, left))
         current = state.image_state(platform)
     return RunResult(proc.returncode, current, clock() - start)
 

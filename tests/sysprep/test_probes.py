@@ -120,7 +120,7 @@ def test_remove_appx_argv_quotes_each_package():
     packages = [AppxPackage("A", "A_1.0.0.0_x64__abc", ()), AppxPackage("B", "B_2_neutral_~_x", ())]
     argv = remove_appx_argv(packages)
     assert argv[:-1] == POWERSHELL
-    assert argv[-1].splitlines() == [
+    assert argv[-1].split("; ") == [
         "$ErrorActionPreference = 'Stop'",
         "Remove-AppxPackage -AllUsers -Package 'A_1.0.0.0_x64__abc'",
         "Remove-AppxPackage -AllUsers -Package 'B_2_neutral_~_x'",

@@ -111,8 +111,11 @@ class SysprepError(SysprepFailed):
     exit_code = ExitCode.EXTERNAL
 
     def __init__(self, failure: SysprepFailed, diagnosis: panther.Diagnosis, restored: list[str]):
-        causes = diagnosis.causes
-        hint = causes[0].hint if causes else failure.hint
+        hint = failure.hint
+        if diagnosis.causes:
+            hint = "the cause and its fix are above; the full logs are in " + str(
+                diagnosis.logs[0].parent
+            )
         super().__init__(f"{failure}; every replaced file was restored", hint=hint)
         self.diagnosis = diagnosis
         self.restored = restored
@@ -158,9 +161,11 @@ def _fix_appx(req: Request, ctx: CheckContext, plan: Plan) -> None:
     result = req.platform.run(plan.appx_fix, timeout=600)
     ctx.forget_facts()
     after = run_check("appx", ctx)
-    if result.returncode != 0 and after.status is Status.FAIL:
+    if after.status is Status.FAIL:
         message = (result.stderr or result.stdout).strip().splitlines()
         reason = f"{after.reason}; removing them failed ({result.returncode})"
+        if result.returncode == 0:
+            reason = f"{after.reason}; still there after Remove-AppxPackage"
         after = CheckResult(
             "appx",
             Status.FAIL,

@@ -113,7 +113,7 @@ def remove_appx_argv(packages: Sequence[AppxPackage]) -> list[str]:
         if not _PACKAGE_NAME.match(package.full_name):
             raise ProbeError(f"refusing to pass an unexpected package name: {package.full_name!r}")
         lines.append(f"Remove-AppxPackage -AllUsers -Package '{package.full_name}'")
-    return [*POWERSHELL, "\n".join(lines)]
+    return [*POWERSHELL, "; ".join(lines)]
 
 
 def parse_facts(result: CommandResult) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmprep.errors import ExitCode, PreflightError
+from vmprep.errors import ExitCode, PreflightError, VmprepError
 from vmprep.sysprep import install, panther, state
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.platform import Platform, windows_path
@@ -89,6 +89,7 @@ class Plan:
     argv: list[str] = field(default_factory=list)
     expect: str = ""
     shutdown: list[str] | None = None
+    not_planned: str | None = None  # dry run with failed checks: why files/command are unknown
 
     @property
     def refused(self) -> bool:
@@ -179,8 +180,18 @@ def _fix_appx(req: Request, ctx: CheckContext, plan: Plan) -> None:
 def prepare(req: Request) -> Plan:
     """Everything that changes nothing: checks, overlay, placements, command."""
     plan = check(req)
-    if plan.refused:
-        return plan
+    if not plan.refused:
+        _plan_install(req, plan)
+    elif req.dry_run:
+        # A dry run still shows the files and the command, as far as they can be known.
+        try:
+            _plan_install(req, plan)
+        except VmprepError as exc:
+            plan.not_planned = str(exc)
+    return plan
+
+
+def _plan_install(req: Request, plan: Plan) -> None:
     root = req.platform.root
     original = root / SETUPCOMPLETE
     chain = windows_path(req.platform, CHAINED_SETUPCOMPLETE) if original.is_file() else None
@@ -203,7 +214,6 @@ def prepare(req: Request) -> Plan:
         generalize=bool(sysprep.get("generalize", True)), oobe=bool(sysprep.get("oobe", True))
     )
     plan.shutdown = None if req.no_shutdown else shutdown_argv(str(sysprep.get("shutdown")))
-    return plan
 
 
 def _answer_file(files: Collection[str]) -> str:

@@ -33,7 +33,8 @@ def plan_json(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
         "checks": [r.to_json() for r in plan.checks],
         "appx_fix": plan.appx_fix,
     }
-    if dry_run and not plan.refused:
+    if dry_run:
+        doc["not_planned"] = plan.not_planned
         doc["files"] = [
             {
                 "path": p.rel,
@@ -43,8 +44,8 @@ def plan_json(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
             }
             for p in plan.files
         ]
-        doc["command"] = plan.argv
-        doc["expect"] = plan.expect
+        doc["command"] = plan.argv or None
+        doc["expect"] = plan.expect or None
         doc["shutdown"] = plan.shutdown
     return doc
 
@@ -72,14 +73,17 @@ def warn_skipped(results: list[CheckResult], err: Console) -> None:
             )
 
 
-def show_plan(plan: Plan, out: Console) -> None:
+def show_plan(plan: Plan, out: Console, *, with_files: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     if plan.appx_fix:
         out.print("would remove the AppX packages with:")
         out.print(f"  {escape(command_line(plan.appx_fix))}", soft_wrap=True)
-    if plan.refused:
+    if not with_files:
+        return
+    if plan.not_planned:
+        out.print(f"files and command unknown: {escape(plan.not_planned)}")
         return
     table = Table(title="files (dry run: nothing written)", title_justify="left")
     for column in ("overlay path", "installed as", "bytes", "existing file"):

@@ -71,7 +71,7 @@ def run(opts: Options, output: Output) -> int:
     else:
         report.show_checks(plan.checks, output.out)
         if showing_plan or (plan.appx_fix and opts.dry_run):
-            report.show_plan(plan, output.out)
+            report.show_plan(plan, output.out, with_files=showing_plan)
     if plan.refused:
         raise PreflightRefused(plan)
     if opts.mode == "check" or opts.dry_run:

@@ -114,6 +114,7 @@ def hand_overlay(spec, python, chain) -> Overlay:
     setupcomplete = b"@echo off\r\n"
     if chain:
         setupcomplete += f'call "{chain}"\r\n'.encode()
+    python = python or spec.agent["runtime"]["python"]
     setupcomplete += f'"{python}" "C:\\ProgramData\\vmprep\\agent.pyz" run\r\n'.encode()
     files = {
         "Windows/Panther/unattend.xml": b'<?xml version="1.0" encoding="utf-8"?>\n<unattend/>\n',

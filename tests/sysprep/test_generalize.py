@@ -44,7 +44,7 @@ def test_prepare_plans_everything_and_changes_nothing(request_for, drive):
     calls = []
     plan = prepare(request_for(renderer=recording(calls)))
     assert not plan.refused
-    assert calls == [("C:\\Program Files\\Python312\\python.exe", None)]
+    assert calls == [(None, None)]  # render takes the interpreter from the spec
     assert plan.argv == [
         str(drive / "Windows/System32/Sysprep/sysprep.exe"),
         "/generalize",

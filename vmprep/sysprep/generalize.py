@@ -53,10 +53,8 @@ Renderer = Callable[["Spec", "str | None", "str | None"], Overlay]
 def render_overlay(spec: Spec, python: str | None, chain: str | None) -> Overlay:
     import importlib
 
-    # Imported by name until render lands on main (docs/internals.md fixes the API).
-    result = importlib.import_module("vmprep.render").render(
-        spec, python=python, chain_setupcomplete=chain
-    )
+    # By name until render is on main (its API is fixed in docs/internals.md).
+    result = importlib.import_module("vmprep.render").render(spec, python=python, chain_setupcomplete=chain)
     return Overlay(dict(result.files), dict(result.targets))
 
 
@@ -195,7 +193,8 @@ def _plan_install(req: Request, plan: Plan) -> None:
     root = req.platform.root
     original = root / SETUPCOMPLETE
     chain = windows_path(req.platform, CHAINED_SETUPCOMPLETE) if original.is_file() else None
-    python = req.spec.agent.get("runtime", {}).get("python") or req.platform.interpreter
+    # The spec's interpreter wins inside render; else the Python running vmprep on the VM.
+    python = None if req.spec.agent.get("runtime", {}).get("python") else req.platform.interpreter
     overlay = (req.renderer or render_overlay)(req.spec, python, chain)
     files = dict(overlay.files)
     targets = dict(overlay.targets)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vmprep.commands.validate", "Check specs (and config repositories) for problems."),
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
+    "init": ("vmprep.commands.init", "Write a commented starter spec."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }
 
@@ -116,7 +117,7 @@ def main(ctx: click.Context, debug: bool, color: bool | None) -> None:
     Validate a customization spec, render unattend.xml, SetupComplete.cmd and the
     first-boot agent into an image, run Sysprep, and serve instance configuration.
     """
-    ctx.obj = {"debug": debug, "output": Output(color=color)}
+    ctx.obj = {"debug": debug, "color": color, "output": Output(color=color)}
 
 
 def output(ctx: click.Context) -> Output:

@@ -54,7 +54,9 @@ def render_overlay(spec: Spec, python: str | None, chain: str | None) -> Overlay
     import importlib
 
     # By name until render is on main (its API is fixed in docs/internals.md).
-    result = importlib.import_module("vmprep.render").render(spec, python=python, chain_setupcomplete=chain)
+    result = importlib.import_module("vmprep.render").render(
+        spec, python=python, chain_setupcomplete=chain
+    )
     return Overlay(dict(result.files), dict(result.targets))
 
 

@@ -55,9 +55,30 @@ class Diagnosis:
     logs: tuple[Path, ...]  # the logs that were read
 
 
-def parse_log(text: str, file: str = "setupact.log") -> list[LogLine]:
+# Besides Error and Warning lines, Info lines that can still name a cause. Every other line is
+# skipped unparsed, which keeps a 30 MB setupact.log fast (benchmarks/sysprep.py).
+_NOTABLE = (
+    ", error",
+    ", warning",
+    "pending",
+    "bitlocker",
+    "provisioned for all users",
+    "0x80310039",
+)
+
+
+def parse_log(
+    text: str, file: str = "setupact.log", *, notable_only: bool = False
+) -> list[LogLine]:
+    """Every line in Panther's format (with `notable_only`, only those that can matter)."""
     lines = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    raws = text.splitlines()
+    numbers: Iterable[int] = range(len(raws))
+    if notable_only:
+        lowered = text.lower().splitlines()
+        numbers = [i for i, low in enumerate(lowered) if any(k in low for k in _NOTABLE)]
+    for index in numbers:
+        number, raw = index + 1, raws[index]
         match = _LINE.match(raw.strip())
         if match:
             lines.append(
@@ -189,16 +210,15 @@ def diagnose(root: Path, offsets: Mapping[str, int] | None = None, limit: int = 
         if not path.is_file():
             continue
         logs.append(path)
-        parsed = parse_log(read_log(path, offsets.get(name, 0)), name)
+        parsed = parse_log(read_log(path, offsets.get(name, 0)), name, notable_only=True)
         every.extend(parsed)
         if name == "setuperr.log" or not errors:
             errors.extend(line for line in parsed if line.level.casefold() in ("error", "warning"))
     causes = find_causes(every)
     evidence = {e for cause in causes for e in cause.evidence}
-    seen: set[str] = set()
-    lines = []
-    for line in [*errors, *(line for line in every if str(line) in evidence)]:
-        if str(line) not in seen:
-            seen.add(str(line))
-            lines.append(line)
+    shown = [*errors, *(line for line in every if str(line) in evidence)]
+    unique: dict[str, LogLine] = {}
+    for line in shown:
+        unique.setdefault(str(line), line)
+    lines = list(unique.values())
     return Diagnosis(tuple(lines[-limit:]), tuple(causes), tuple(logs))

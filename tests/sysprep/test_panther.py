@@ -133,3 +133,9 @@ def test_diagnose_falls_back_to_setupact_errors_and_reads_utf16(tmp_path):
 def test_diagnose_without_logs(tmp_path):
     diagnosis = diagnose(tmp_path)
     assert (diagnosis.lines, diagnosis.causes, diagnosis.logs) == ((), (), ())
+
+
+def test_a_pending_operations_info_line_is_still_read(tmp_path):
+    info = f"{INFO[:19]}, Info                  SYSPRP WinMain: File operations pending"
+    _write(tmp_path, "setupact.log", f"{INFO}\n{info}\n{INFO}")
+    assert [c.id for c in diagnose(tmp_path).causes] == ["pending"]

@@ -145,3 +145,13 @@ def test_a_dry_run_says_when_the_command_cannot_be_known(run_vmprep, tmp_path, s
     assert "files and command unknown: the answer file path has spaces" in result.stdout.replace(
         "\n", ""
     )
+
+
+def test_fix_appx_says_what_it_ran_and_rechecks(sysprep, drive):
+    # This fake's Remove-AppxPackage "succeeds" but the package stays: the check must say so.
+    set_facts(drive, appx=[{"name": "A", "full_name": "A_1_x64__p", "users": ["u"]}])
+    result = sysprep("--check", "--fix-appx", "--format", "json", expect=3)
+    assert "ran: powershell.exe" in result.stderr
+    assert "Remove-AppxPackage -AllUsers -Package 'A_1_x64__p'" in result.stderr
+    appx = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "appx")
+    assert appx["reason"].endswith("still there after Remove-AppxPackage")

@@ -58,7 +58,7 @@ def show_checks(results: list[CheckResult], out: Console) -> None:
     for column in ("check", "result", "reason", "hint"):
         table.add_column(column, overflow="fold")
     for r in results:
-        reason = escape(r.reason) + "".join(f"\n  • {escape(d)}" for d in r.details)
+        reason = escape(r.reason) + "".join(f"\n  - {escape(d)}" for d in r.details)
         style = _STYLE[r.status]
         table.add_row(r.id, f"[{style}]{r.status.value}[/]", reason, escape(r.hint or ""))
     out.print(table)

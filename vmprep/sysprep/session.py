@@ -64,6 +64,8 @@ def run(opts: Options, output: Output) -> int:
         timeout=opts.timeout,
     )
     plan = check(req) if opts.mode == "check" else prepare(req)
+    if plan.appx_fix and not opts.dry_run:
+        output.err.print(f"ran: {report.command_line(plan.appx_fix)}", markup=False)
     showing_plan = opts.dry_run and opts.mode == "generalize"
     report.warn_skipped(plan.checks, output.err)
     if opts.fmt == "json":

@@ -28,7 +28,9 @@ class WindowsPlatform:
     def __init__(self) -> None:
         self.drive = environ_drive()
         self.root = Path(self.drive + "\\")
-        self.interpreter: str | None = sys.executable or None
+        # In a venv, the base interpreter: it is what stays installed for the agent.
+        base = getattr(sys, "_base_executable", None) or sys.executable
+        self.interpreter: str | None = base or None
 
     def is_windows(self) -> bool:
         return sys.platform == "win32"

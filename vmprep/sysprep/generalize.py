@@ -135,13 +135,10 @@ def parse_duration(value: str | float) -> float:
     return float(match[1]) * _UNIT[match[2]]
 
 
-def context(req: Request, replaced: Collection[str] = ()) -> CheckContext:
-    ctx = CheckContext(
+def context(req: Request) -> CheckContext:
+    return CheckContext(
         req.platform, req.spec.sysprep, req.spec.agent, req.sysprep_exe, req.state_dir
     )
-    if replaced:
-        ctx.replaced = frozenset(r.casefold() for r in replaced)
-    return ctx
 
 
 def check(req: Request) -> Plan:

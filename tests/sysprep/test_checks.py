@@ -285,3 +285,18 @@ def test_a_probe_that_cannot_answer_is_a_warning_not_a_pass(run, drive):
     assert result.status is Status.WARN
     assert "could not check" in result.reason
     assert "boom" in result.reason
+
+
+def test_python_fails_under_windows_temp(run, drive, spec):
+    exe = drive / "Windows/Temp/py/python.exe"
+    exe.parent.mkdir(parents=True)
+    exe.write_bytes(b"MZ")
+    spec.data["agent"]["runtime"]["python"] = "C:\\Windows\\Temp\\py\\python.exe"
+    assert "Windows\\Temp" in run("python").reason
+
+
+def test_an_already_sysprepped_vm_is_told_so(run, drive):
+    (drive / "Windows/Setup/State/State.ini").write_text(
+        "[State]\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\n"
+    )
+    assert "already sysprepped" in run("image-state").hint

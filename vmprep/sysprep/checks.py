@@ -85,11 +85,10 @@ def image_state_complete(ctx: CheckContext) -> CheckResult:
             "ImageState is unreadable (no registry value, no State.ini)",
             "is this a Windows system drive? check HKLM\\...\\Setup\\State",
         )
-    return failed(
-        "image-state",
-        f"ImageState is {current}, not {state.COMPLETE}",
-        "sysprep needs a fully set-up machine; finish OOBE or rebuild the reference VM",
-    )
+    hint = "sysprep needs a fully set-up machine; finish OOBE or rebuild the reference VM"
+    if "_RESEAL_TO_" in current:
+        hint = "this VM is already sysprepped: capture it as it is, or boot it through setup first"
+    return failed("image-state", f"ImageState is {current}, not {state.COMPLETE}", hint)
 
 
 @check("pending-reboot")
@@ -208,6 +207,12 @@ def interpreter_in_image(ctx: CheckContext) -> CheckResult:
             f"{python} ({where}) is under a user profile",
             "install Python for all users (e.g. C:\\Program Files\\Python312); sysprep and "
             "profile clean-up can remove per-user installs",
+        )
+    if parts[:2] == ["windows", "temp"]:
+        return failed(
+            "python",
+            f"{python} ({where}) is under Windows\\Temp, which image builds clean up",
+            "install Python in a permanent place such as C:\\Program Files\\Python312",
         )
     if not path.is_file():
         return failed(

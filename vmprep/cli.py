@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vmprep.commands.validate", "Check specs (and config repositories) for problems."),
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
+    "render": (
+        "vmprep.commands.render",
+        "Render a spec into image files: unattend.xml, the agent, ...",
+    ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
+import vmprep.render as render_module
 from tests.sysprep.conftest import scenario
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import Overlay
 from vmprep.sysprep.platform import FakePlatform, windows_path
-
-render_module = pytest.importorskip("vmprep.render")
 
 SPEC = """\
 version: 1

@@ -51,12 +51,9 @@ Renderer = Callable[["Spec", "str | None", "str | None"], Overlay]
 
 
 def render_overlay(spec: Spec, python: str | None, chain: str | None) -> Overlay:
-    import importlib
+    from vmprep.render import render
 
-    # By name until render is on main (its API is fixed in docs/internals.md).
-    result = importlib.import_module("vmprep.render").render(
-        spec, python=python, chain_setupcomplete=chain
-    )
+    result = render(spec, python=python, chain_setupcomplete=chain)
     return Overlay(dict(result.files), dict(result.targets))
 
 

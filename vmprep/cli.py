@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render a spec into image files: unattend.xml, the agent, ...",
     ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
+    "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }
 
 

@@ -131,6 +131,7 @@ def _load_role(
     path: Path, env: dict[str, str] | None, problems: list[Problem], secret_files: list[Path]
 ) -> Role | None:
     from vmprep.spec.model import apply_defaults
+    from vmprep.spec.schema import schema
     from vmprep.spec.validate import schema_problems
 
     loaded = load_file(path)
@@ -142,6 +143,9 @@ def _load_role(
     if len(problems) > start:
         return None
     data = apply_defaults(loaded.data, "roleConfig")
+    # apply_defaults resolves a `$ref` before it reads the `default` beside it; until that is
+    # fixed in vmprep.spec.model, take ttl's default from the schema here.
+    data.setdefault("ttl", schema()["$defs"]["roleConfig"]["properties"]["ttl"]["default"])
     problems.extend(_checks(loaded, data))
     if len(problems) > start:
         return None

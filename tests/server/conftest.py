@@ -107,6 +107,7 @@ class ServeProcess:
         self.args = args
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_kwargs: dict[str, object] = {}
 
     def start(self) -> ServeProcess:
         argv = [sys.executable, "-m", "vmprep", "serve", "--port", str(self.port), *self.args]
@@ -118,7 +119,8 @@ class ServeProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {self.output()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                r = httpx.get(self.url + "/healthz", timeout=1, **self.start_kwargs)  # type: ignore[arg-type]
+                if r.status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -131,3 +133,56 @@ def test_status_says_when_it_cannot_connect(run_vmprep):
 
     r = run_vmprep("status", "--server", f"http://127.0.0.1:{free_port()}", expect=4)
     assert "cannot connect" in r.stderr
+
+
+def _self_signed(tmp_path):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return tmp_path / "cert.pem", tmp_path / "tls.key"
+
+
+def test_serve_speaks_tls_with_a_certificate_and_key(tmp_path, serve_process, monkeypatch):
+    configs = write_repo(tmp_path / "configs", sql=True)
+    write_keypair(tmp_path / "k")
+    cert, tls_key = _self_signed(tmp_path)
+    args = ["--configs", str(configs), "--key", str(tmp_path / "k.pem")]
+    args += ["--data-dir", str(tmp_path / "d"), "--certfile", str(cert), "--keyfile", str(tls_key)]
+    server = serve_process(args, env={"TEST_JOIN_USER": "joiner"})
+    server.url = server.url.replace("http://", "https://")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    server.start_kwargs = {"verify": ctx}
+    server.start()
+    r = httpx.get(server.url + "/v1/config/sql/db-1", verify=ctx)
+    assert r.status_code == 200
+    assert r.json()["secrets"]["join_user"] == "joiner"
+    assert verify(r.headers["vmprep-signature"], r.content, load_key(tmp_path / "k.pem"))

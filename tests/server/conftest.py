@@ -31,8 +31,8 @@ instances:
   - match: {instance_id: canary-1}
     variables: {site: canary}
     steps:
-      - id: banner
-        file: {path: 'C:\\\\banner.txt', content: canary}
+      - id: canary-banner
+        file: {path: 'C:\\\\canary.txt', content: canary}
       - id: extra
         reboot: {}
   - match: {mac: 00-15-5d-01-02-03}

@@ -102,6 +102,16 @@ def test_a_role_defined_twice_and_a_duplicate_step_id_are_problems(tmp_path):
     ]
 
 
+def test_an_instance_step_may_not_reuse_a_role_step_id(tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "version: 1\nkind: RoleConfig\nrole: web\nsteps:\n  - {id: a, reboot: {}}\n"
+        "instances:\n  - match: {instance_id: x}\n    steps:\n      - {id: A, reboot: {}}\n"
+    )
+    assert problems_of(tmp_path) == [
+        f"{tmp_path / 'a.yaml'}:9:10: error: step id 'A' is used twice (unique-step-ids)"
+    ]
+
+
 def test_hidden_directories_are_ignored_and_a_yaml_error_is_placed(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "x.yaml").write_text(": nonsense [")

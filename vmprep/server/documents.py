@@ -54,13 +54,6 @@ class Content:
         return self.instance_id or ROLE_TARGET
 
 
-def _merge_steps(base: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """An override's step replaces the role's step with the same id; new ones go last."""
-    by_id = {s["id"].casefold(): s for s in extra}
-    merged = [by_id.pop(s["id"].casefold(), s) for s in base]
-    return merged + [s for s in extra if s["id"].casefold() in by_id]
-
-
 def build_content(
     role: Role, override: Override | None, instance_id: str | None, digest_key: bytes
 ) -> Content:
@@ -68,7 +61,7 @@ def build_content(
     if override is not None:
         variables.update(override.variables)
         secrets.update(override.secrets)
-        steps = _merge_steps(steps, override.steps)
+        steps += override.steps  # after the role's steps; ids never clash (checked on load)
     used = used_secrets(steps)
     secrets = {k: v for k, v in secrets.items() if k in used}
     body = {

@@ -226,13 +226,20 @@ def _checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
                     "secret-reference",
                     "a config repository resolves secrets itself: use {env: NAME} or {file: path}",
                 )
-        yield from _step_checks(loaded, inst.get("steps", []), (*where, "steps"), names)
+        yield from _step_checks(
+            loaded, inst.get("steps", []), (*where, "steps"), names, data["steps"]
+        )
 
 
 def _step_checks(
-    loaded: Loaded, steps: list[dict[str, Any]], where: JsonPath, secrets: set[str]
+    loaded: Loaded,
+    steps: list[dict[str, Any]],
+    where: JsonPath,
+    secrets: set[str],
+    role_steps: list[dict[str, Any]] | None = None,
 ) -> Iterator[Problem]:
-    seen: set[str] = set()
+    # An instance's steps run after the role's: one id space (ids name the agent's state).
+    seen: set[str] = {s["id"].casefold() for s in role_steps or []}
     for i, step in enumerate(steps):
         key = step["id"].casefold()
         if key in seen:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,7 @@ def test_schema_errors_carry_file_line_and_column(tmp_path):
         "version: 1\nkind: RoleConfig\nrole: web\nsteps:\n  - id: x\n    reboot: {}\n    bogus: 1\n"
     )
     (problem,) = problems_of(tmp_path)
-    assert problem.startswith(f"{tmp_path / 'a.yaml'}:5:")
-    assert "(schema)" in problem
+    assert re.fullmatch(rf"{tmp_path / 'a.yaml'}:[57]:\d+: error: .*bogus.* \(schema\)", problem)
 
 
 def test_missing_secrets_and_undeclared_references_are_each_placed(tmp_path):

@@ -74,7 +74,9 @@ def serve(opts: ServeOptions) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, service.reload))
+        hup = getattr(signal, "SIGHUP", None)  # not on Windows: the poll reloads there
+        if hup is not None:
+            loop.add_signal_handler(hup, lambda: loop.run_in_executor(None, service.reload))
         watch = asyncio.create_task(_watch(service, opts.poll)) if opts.poll > 0 else None
         keys = ", ".join(k.key_id for k in service.keys)
         log.info(
@@ -88,7 +90,8 @@ def serve(opts: ServeOptions) -> None:
         finally:
             if watch is not None:
                 watch.cancel()
-            loop.remove_signal_handler(signal.SIGHUP)
+            if hup is not None:
+                loop.remove_signal_handler(hup)
 
     app = create_app(service, lifespan=lifespan)
     config = uvicorn.Config(

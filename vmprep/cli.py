@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("vmprep.commands.serve", "Serve signed instance configs and collect status reports."),
     "publish": ("vmprep.commands.publish", "Write signed configs as static files for any host."),
     "status": ("vmprep.commands.status", "Show what each instance reported to `vmprep serve`."),
+    "init": ("vmprep.commands.init", "Write a commented starter spec."),
 }
 
 
@@ -119,7 +120,7 @@ def main(ctx: click.Context, debug: bool, color: bool | None) -> None:
     Validate a customization spec, render unattend.xml, SetupComplete.cmd and the
     first-boot agent into an image, run Sysprep, and serve instance configuration.
     """
-    ctx.obj = {"debug": debug, "output": Output(color=color)}
+    ctx.obj = {"debug": debug, "color": color, "output": Output(color=color)}
 
 
 def output(ctx: click.Context) -> Output:

@@ -1,20 +1,26 @@
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vmprep.errors import ExitCode
+if TYPE_CHECKING:
+    from vmprep.report import Format
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Check each spec in PATHS against the schema and the semantic checks."""
-    from vmprep.spec import check_file
+def validate(ctx: click.Context, paths: tuple[str, ...], fmt: Format, strict: bool) -> None:
+    """Check specs and config-repository files: files, directories (recursively) or globs."""
+    from vmprep import report
+    from vmprep.spec.discover import check_paths, expand_paths
 
-    problems = [p for path in paths for p in check_file(path)]
-    for problem in problems:
-        click.echo(str(problem))
-    ctx.exit(ExitCode.PROBLEMS if any(p.is_error for p in problems) else ExitCode.OK)
+    files = expand_paths(paths)
+    problems = check_paths(files)
+    problems = report.strict(problems) if strict else problems
+    color = (ctx.find_root().obj or {}).get("color")
+    report.show(problems, fmt=fmt, files=len(files), color=color)
+    ctx.exit(report.exit_code(problems))

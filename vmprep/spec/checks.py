@@ -1,17 +1,20 @@
 """Semantic checks beyond the schema: small generators registered under a stable code.
 
 Each check gets a schema-valid document (defaults applied) and yields `Finding`s; codes are
-documented in docs/errors.md.
+documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent` and
+`rules_secrets`; this module is the registry and the runner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from vmprep.problems import Problem, Severity
 from vmprep.spec.load import JsonPath, Loaded
+
+Kind = Literal["spec", "roleConfig"]
 
 
 @dataclass(frozen=True)
@@ -22,32 +25,73 @@ class Finding:
     hint: str | None = None
 
 
-Check = Callable[[dict[str, Any]], Iterator[Finding]]
-CHECKS: dict[str, Check] = {}
+@dataclass(frozen=True)
+class Doc:
+    """What a check sees: the document with defaults applied, and which kind of file it is."""
+
+    data: dict[str, Any]
+    kind: Kind = "spec"
+
+    def steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+        """Every step with its path: agent.steps for a spec, steps and instances[].steps else."""
+        if self.kind == "spec":
+            for i, step in enumerate(self.data.get("agent", {}).get("steps", [])):
+                yield ("agent", "steps", i), step
+            return
+        for i, step in enumerate(self.data.get("steps", [])):
+            yield ("steps", i), step
+        for n, instance in enumerate(self.data.get("instances", [])):
+            for i, step in enumerate(instance.get("steps", [])):
+                yield ("instances", n, "steps", i), step
+
+    @property
+    def phone_home(self) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.data.get("agent", {}).get("phone_home")
+        return result
 
 
-def check(code: str) -> Callable[[Check], Check]:
+Check = Callable[[Doc], Iterator[Finding]]
+CHECKS: dict[str, tuple[Check, tuple[Kind, ...]]] = {}
+
+
+def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
+    """Register a check under `code` for the given kinds of file (default: specs only)."""
+
     def register(fn: Check) -> Check:
-        CHECKS[code] = fn
+        CHECKS[code] = (fn, kinds or ("spec",))
         return fn
 
     return register
 
 
-def run_checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
-    for code, fn in CHECKS.items():
-        for f in fn(data):
-            line, col = loaded.position(f.path)
+def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Iterator[Problem]:
+    from vmprep.spec import rules_agent, rules_secrets, rules_setup  # noqa: F401  (registers)
+
+    doc = Doc(data, kind)
+    for code, (fn, kinds) in CHECKS.items():
+        if kind not in kinds:
+            continue
+        for f in fn(doc):
+            line, col = loaded.value_position(f.path)
             yield Problem(
                 loaded.file, line, col, code, f.message, f.severity, path=f.path, hint=f.hint
             )
 
 
-@check("unique-step-ids")
-def unique_step_ids(data: dict[str, Any]) -> Iterator[Finding]:
-    seen: set[str] = set()
-    for i, step in enumerate(data.get("agent", {}).get("steps", [])):
-        key = step["id"].casefold()
-        if key in seen:
-            yield Finding(("agent", "steps", i, "id"), f"step id {step['id']!r} is used twice")
-        seen.add(key)
+def step_kind(step: dict[str, Any]) -> str:
+    """The kind of a schema-valid step (the one key that is a step kind)."""
+    from vmprep.spec.schema import step_kinds
+
+    return next(k for k in step_kinds() if k in step)
+
+
+def dotted(path: JsonPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def quoted(text: str) -> str:
+    """`'C:\\Tools'` as people write it (repr() would double every backslash)."""
+    return f"'{text}'"

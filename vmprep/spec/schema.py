@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 
 @cache
 def schema_text() -> str:
-    return resources.files("vmprep.spec").joinpath("schema.json").read_text(encoding="utf-8")
+    return Path(__file__).with_name("schema.json").read_text(encoding="utf-8")
 
 
 @cache
@@ -21,11 +21,90 @@ def schema() -> dict[str, Any]:
 
 @cache
 def validator(definition: str | None = None) -> Any:
-    """A Draft 2020-12 validator for the spec, or for one `$defs` entry (e.g. "step")."""
-    from jsonschema import Draft202012Validator
+    """A Draft 2020-12 validator for the spec, or for one `$defs` entry (e.g. "step").
 
+    It runs on `runtime_schema()`: the same rules, shaped for speed (see there).
+    """
+    from vmprep.spec.fastcheck import FastValidator
+
+    return FastValidator(runtime_schema(definition), format_checker=None)
+
+
+@cache
+def runtime_schema(definition: str | None = None) -> dict[str, Any]:
+    """The schema with the same meaning, compiled for validating thousands of files fast.
+
+    - Every `$ref` is inlined (the schema is not recursive), so no reference is looked up.
+    - A `oneOf` whose branches have different JSON types becomes an `anyOf`.
+    - "Exactly one of these keys" (a step's kind, wait_for's target) written as a `oneOf` of
+      `required`s costs an error object per non-matching branch; it becomes the keyword
+      `x-exactly-one: [keys]`, which FastValidator checks by counting the keys present.
+    tests/spec/test_schema.py checks that both forms accept and refuse the same documents.
+    """
     root = schema()
-    target = (
-        root if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]}
-    )
-    return Draft202012Validator(target, format_checker=None)
+    node = root if definition is None else root["$defs"][definition]
+    compiled: dict[str, Any] = _compile(node, root)
+    compiled.pop("$defs", None)
+    return compiled
+
+
+def _compile(node: Any, root: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_compile(item, root) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return _compile({**target, **rest}, root)
+    out = {
+        k: (v if k in ("enum", "const", "default") else _compile(v, root)) for k, v in node.items()
+    }
+    kinds = _exactly_one(node)
+    if kinds:
+        del out["oneOf"]
+        out["x-exactly-one"] = kinds  # a keyword of vmprep.spec.fastcheck.FastValidator
+    if "oneOf" in out and "anyOf" not in out and _disjoint(out["oneOf"]):
+        out["anyOf"] = out.pop("oneOf")  # same meaning; stops at the first branch that fits
+    return out
+
+
+def _disjoint(branches: list[Any]) -> bool:
+    """True when no value can match two branches: each has a different JSON type."""
+    seen: set[str] = set()
+    for branch in branches:
+        if not isinstance(branch, dict):
+            return False
+        const = branch.get("const")
+        kind = branch.get("type")
+        if isinstance(const, (str, bool)):
+            kind = "string" if isinstance(const, str) else "boolean"
+        elif "const" in branch or not isinstance(kind, str):
+            return False
+        types = {"number", "integer"} if kind in ("number", "integer") else {kind}
+        if types & seen:
+            return False
+        seen |= types
+    return True
+
+
+def _exactly_one(node: dict[str, Any]) -> list[str] | None:
+    branches = node.get("oneOf")
+    if (
+        not isinstance(branches, list)
+        or node.get("additionalProperties") is not False
+        or not all(list(b) == ["required"] and len(b["required"]) == 1 for b in branches)
+    ):
+        return None
+    return [b["required"][0] for b in branches]
+
+
+@cache
+def step_kinds() -> tuple[str, ...]:
+    """The step kinds, in the schema's order (powershell, cmd, exec, ...)."""
+    return tuple(b["required"][0] for b in schema()["$defs"]["step"]["oneOf"])
+
+
+@cache
+def os_names() -> tuple[str, ...]:
+    return tuple(schema()["properties"]["image"]["properties"]["os"]["enum"])

@@ -1,0 +1,116 @@
+"""How fast `vmprep validate` is, against the cost of merely importing its dependencies.
+
+Run: `.venv/bin/python benchmarks/validate.py [--runs N]`. Every figure is the median of fresh
+processes, measured in this run on this machine:
+
+- floor:        python -c "import yaml, jsonschema, click"   (what any such tool pays)
+- valid spec:   vmprep validate examples/web-role.yaml        target: floor + 15 ms
+- invalid spec: vmprep validate examples/invalid/paths.yaml   target: floor + 15 ms
+- 1,000 specs:  vmprep validate DIR (generated, one process)  target: under 1 s
+- --help:       vmprep --help                                 target: under 60 ms
+
+Bytecode caching is switched on for the children (PYTHONDONTWRITEBYTECODE removed, one warm-up
+run each), as it is for any installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def vmprep_argv() -> list[str]:
+    script = Path(sys.executable).with_name("vmprep")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vmprep"]
+
+
+def median_ms(argv: list[str], runs: int, env: dict[str, str], ok: tuple[int, ...]) -> float:
+    subprocess.run(argv, env=env, capture_output=True, check=False)  # warm-up: write .pyc
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+        times.append((time.perf_counter() - start) * 1000)
+        if proc.returncode not in ok:
+            sys.exit(f"{argv} exited {proc.returncode}:\n{proc.stdout!r}\n{proc.stderr!r}")
+    return statistics.median(times)
+
+
+def generate_specs(directory: Path, count: int) -> None:
+    """`count` valid, varied specs (a few steps each), deterministic."""
+    rng = random.Random(2)
+    oses = ["windows-server-2019", "windows-server-2022", "windows-server-2025", "windows-10"]
+    zones = ["UTC", "W. Europe Standard Time", "Pacific Standard Time", "Tokyo Standard Time"]
+    for i in range(count):
+        steps = []
+        for n in range(rng.randint(2, 8)):
+            kind = rng.choice(["powershell", "feature", "registry", "download", "service"])
+            if kind == "powershell":
+                body = f"      powershell: Write-Output {i}-{n}\n      retries: {n % 3}\n"
+            elif kind == "feature":
+                body = "      windows_feature: {names: [Web-Server, Web-Mgmt-Service]}\n"
+            elif kind == "registry":
+                body = (
+                    f"      registry: {{key: 'HKLM\\SOFTWARE\\Bench', name: v{n}, "
+                    f"type: REG_DWORD, value: {n}}}\n"
+                )
+            elif kind == "download":
+                body = (
+                    f"      download:\n        url: https://example.com/f{n}.msi\n"
+                    f"        sha256: {rng.getrandbits(256):064x}\n"
+                    f"        to: 'C:\\Tools\\f{n}.msi'\n"
+                )
+            else:
+                body = "      service: {name: W3SVC, start_type: automatic, state: running}\n"
+            steps.append(f"    - id: step-{n}\n{body}")
+        text = (
+            f"version: 1\nimage:\n  name: bench-{i}\n  os: {rng.choice(oses)}\n"
+            f"setup:\n  computer_name: WEB-{i:04d}\n  timezone: {rng.choice(zones)}\n"
+            f"  locale: en-US\n  organization: Contoso\n"
+            f"agent:\n  runtime: {{python: 'C:\\Python312\\python.exe'}}\n"
+            f"  steps:\n{''.join(steps)}"
+        )
+        (directory / f"spec-{i:04d}.yaml").write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21, help="runs per fresh-process figure")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    vmprep = vmprep_argv()
+    runs = args.runs
+    floor = median_ms([sys.executable, "-c", "import yaml, jsonschema, click"], runs, env, (0,))
+    valid = median_ms([*vmprep, "validate", str(EXAMPLES / "web-role.yaml")], runs, env, (0,))
+    bad = EXAMPLES / "invalid" / "paths.yaml"
+    invalid = median_ms([*vmprep, "validate", str(bad)], runs, env, (1,))
+    helptime = median_ms([*vmprep, "--help"], runs, env, (0,))
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_specs(Path(tmp), 1000)
+        bulk = median_ms([*vmprep, "validate", tmp], max(3, runs // 4), env, (0,))
+    rows = [
+        ("floor: import yaml, jsonschema, click", floor, None, ""),
+        ("validate one valid spec", valid, floor + 15, "floor + 15 ms"),
+        ("validate one invalid spec", invalid, floor + 15, "floor + 15 ms"),
+        ("validate 1,000 specs (one process)", bulk, 1000.0, "1000 ms"),
+        ("vmprep --help", helptime, 60.0, "60 ms"),
+    ]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {runs} runs")
+    print(f"{'':40} {'median ms':>10} {'x floor':>8}   target")
+    for name, ms, target, label in rows:
+        verdict = "" if target is None else ("ok" if ms <= target else "MISSED")
+        print(f"{name:40} {ms:10.1f} {ms / floor:8.2f}   {label} {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path), default=Path("vmprep.yaml"))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter spec to PATH (default: vmprep.yaml)."""
+    from vmprep.spec.starter import write_starter
+
+    write_starter(path, force=force)
+    click.echo(f"wrote {path}; check it with: vmprep validate {path}", err=True)

@@ -1,0 +1,48 @@
+"""Which files `vmprep validate PATH...` checks: files, directories (recursively) and globs."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from pathlib import Path
+
+from vmprep.errors import UsageError
+from vmprep.problems import Problem
+
+SUFFIXES = (".yaml", ".yml")
+_GLOB = set("*?[")
+
+
+def expand_paths(args: Iterable[str]) -> list[Path]:
+    """The files named by `args`, in order, each once. Raises UsageError for a path that
+    names nothing (a typo should not pass as "no problems")."""
+    found: dict[Path, None] = {}
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not files:
+                raise UsageError(f"no .yaml or .yml files under {arg}")
+        elif path.exists() or not _GLOB & set(arg):
+            if not path.exists():
+                raise UsageError(f"no such file or directory: {arg}")
+            files = [path]
+        else:
+            files = [Path(p) for p in sorted(glob.glob(arg, recursive=True)) if Path(p).is_file()]
+            if not files:
+                raise UsageError(f"no files match {arg}")
+        found.update(dict.fromkeys(files))
+    return list(found)
+
+
+def check_paths(paths: Iterable[Path]) -> list[Problem]:
+    """Every problem of every file, sorted by file, line and column."""
+    from vmprep.spec.model import check_file
+
+    return sorted(p for path in paths for p in check_file(path))

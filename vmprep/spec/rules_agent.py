@@ -1,0 +1,249 @@
+"""Checks of `agent` and of steps: what the first-boot agent would trip over at run time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from vmprep.problems import Severity
+from vmprep.spec.checks import Doc, Finding, check, quoted, step_kind
+from vmprep.spec.load import JsonPath
+from vmprep.spec.schema import os_names
+from vmprep.spec.windows import cmd_special_chars, windows_path_problem
+
+PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
+NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+@check("unique-step-ids", "spec", "roleConfig")
+def unique_step_ids(doc: Doc) -> Iterator[Finding]:
+    seen: dict[tuple[Any, ...], set[str]] = {}
+    for path, step in doc.steps():
+        # A role config's instance steps run after its role-wide steps: one id space each.
+        scope = seen.setdefault(path[:-2] if path[0] == "instances" else (), set())
+        if path[0] == "instances":
+            scope |= {s["id"].casefold() for s in doc.data.get("steps", [])}
+        key = step["id"].casefold()  # ids name state files on Windows: case does not count
+        if key in scope:
+            yield Finding((*path, "id"), f"step id {step['id']!r} is used twice")
+        scope.add(key)
+
+
+@check("when", "spec", "roleConfig")
+def when(doc: Doc) -> Iterator[Finding]:
+    if doc.kind == "spec":
+        role = (doc.phone_home or {}).get("role")
+        known_vars = set(doc.data.get("agent", {}).get("variables", {}))
+    else:
+        role = doc.data["role"]
+        known_vars = set(doc.data.get("variables", {}))
+        for instance in doc.data.get("instances", []):
+            known_vars |= set(instance.get("variables", {}))
+    remote_vars = False  # after a phone_home step, the config document's variables count too
+    for path, step in doc.steps():
+        remote_vars = remote_vars or "phone_home" in step
+        cond = step.get("when")
+        if not cond:
+            continue
+        where = (*path, "when")
+        roles = _as_list(cond.get("role"))
+        if roles and role is None:
+            msg = "when.role can never match: agent.phone_home.role is not set"
+            yield Finding((*where, "role"), msg, hint="set agent.phone_home.role")
+        elif roles and role not in roles:
+            msg = f"when.role {_j(map(quoted, roles))} never matches: the role here is {role!r}"
+            yield Finding((*where, "role"), msg)
+        oses = _as_list(cond.get("os"))
+        unknown = [os for os in oses if os not in os_names()]
+        for os in unknown:
+            yield Finding((*where, "os"), f"when.os {os!r} is not one of: {_j(os_names())}")
+        if doc.kind == "spec" and oses and not unknown and doc.data["image"]["os"] not in oses:
+            msg = f"when.os never matches this image ({doc.data['image']['os']})"
+            yield Finding((*where, "os"), msg, Severity.WARNING)
+        for name in cond.get("variables", {}):
+            if name not in known_vars and not (doc.kind == "spec" and remote_vars):
+                where_defined = "agent.variables" if doc.kind == "spec" else "variables"
+                msg = f"when.variables.{name} is not defined in {where_defined}"
+                yield Finding(
+                    (*where, "variables", name), msg, hint=f"define it in {where_defined}"
+                )
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _j(items: Any) -> str:
+    return ", ".join(items)
+
+
+@check("download", "spec", "roleConfig")
+def download(doc: Doc) -> Iterator[Finding]:
+    for path, step in doc.steps():
+        if "download" not in step:
+            continue
+        url = step["download"]["url"]
+        problem = _url_problem(url)
+        if problem:
+            yield Finding((*path, "download", "url"), f"download url {url!r} {problem}")
+        elif urlsplit(url).scheme != "https":
+            yield Finding(
+                (*path, "download", "url"),
+                f"download url {url!r} is not https",
+                hint="serve it over https; the sha256 check alone does not keep it private",
+            )
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "must start with https://"
+    if not parts.hostname:
+        return "has no host"
+    if any(c.isspace() for c in url):
+        return "contains white space"
+    return None
+
+
+@check("phone-home-url")
+def phone_home_url(doc: Doc) -> Iterator[Finding]:
+    home = doc.phone_home
+    if not home:
+        return
+    base: JsonPath = ("agent", "phone_home")
+    urls = home["url"] if isinstance(home["url"], list) else [home["url"]]
+    targets = [
+        ((*base, "url", i) if isinstance(home["url"], list) else (*base, "url"), u)
+        for i, u in enumerate(urls)
+    ]
+    if "report_url" in home:
+        targets.append(((*base, "report_url"), home["report_url"]))
+    for path, template in targets:
+        names = _PLACEHOLDER.findall(template)
+        unknown = [n for n in names if n not in PLACEHOLDERS]
+        filled = _PLACEHOLDER.sub("x", template)
+        if unknown:
+            msg = f"unknown placeholder {{{unknown[0]}}} in {template!r}"
+            yield Finding(path, msg, hint=f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+            continue
+        if "{" in filled or "}" in filled:
+            yield Finding(path, f"unbalanced '{{' or '}}' in {template!r}")
+            continue
+        problem = _url_problem(filled)
+        if problem:
+            yield Finding(path, f"{template!r} {problem}")
+        elif urlsplit(filled).username is not None:
+            msg = f"{template!r} holds a user name or password"
+            yield Finding(path, msg, hint="put the credential in agent.phone_home.token")
+        elif urlsplit(filled).scheme == "http" and not home["allow_insecure_http"]:
+            msg = f"{template!r} is plain http: the token and secrets would travel in clear"
+            yield Finding(path, msg, hint="use https (or set allow_insecure_http: true for a lab)")
+        elif urlsplit(filled).scheme == "http":
+            msg = f"{template!r} is plain http (allowed by allow_insecure_http)"
+            yield Finding(path, msg, Severity.WARNING, hint="never use plain http in production")
+
+
+@check("phone-home", "spec", "roleConfig")
+def phone_home_steps(doc: Doc) -> Iterator[Finding]:
+    count = 0
+    for path, step in doc.steps():
+        if "phone_home" not in step:
+            continue
+        count += 1
+        if doc.kind == "roleConfig":
+            yield Finding(path, "a phone_home step cannot come from the config service itself")
+        elif not doc.phone_home:
+            msg = "a phone_home step needs agent.phone_home"
+            yield Finding(path, msg, hint="configure agent.phone_home, or remove the step")
+        elif count > 1:
+            yield Finding(path, "only one phone_home step is allowed")
+
+
+@check("trusted-key")
+def trusted_key(doc: Doc) -> Iterator[Finding]:
+    keys = (doc.phone_home or {}).get("trusted_keys", [])
+    seen: set[bytes] = set()
+    for i, key in enumerate(keys):
+        path = ("agent", "phone_home", "trusted_keys", i)
+        algorithm, _, encoded = key.partition(":")
+        raw = b""
+        with contextlib.suppress(binascii.Error, ValueError):
+            raw = base64.b64decode(encoded, validate=True)
+        if algorithm != "ed25519" or len(raw) != 32:
+            yield Finding(
+                path,
+                f"trusted key {key[:60]!r} is not 'ed25519:' and the standard base64 of 32 bytes",
+                hint="copy the public key that `vmprep keygen` printed",
+            )
+        elif raw in seen:
+            yield Finding(path, "this trusted key is listed twice")
+        seen.add(raw)
+
+
+@check("windows-path", "spec", "roleConfig")
+def windows_path(doc: Doc) -> Iterator[Finding]:
+    for path, value in _paths(doc):
+        problem = windows_path_problem(value)
+        if problem:
+            yield Finding(path, f"{quoted(value)} {problem}")
+
+
+def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str]]:
+    agent = doc.data.get("agent", {})
+    if doc.kind == "spec":
+        yield ("agent", "install_dir"), agent["install_dir"]
+        if "python" in agent["runtime"]:
+            yield ("agent", "runtime", "python"), agent["runtime"]["python"]
+        if doc.phone_home and "ca_bundle" in doc.phone_home:
+            yield ("agent", "phone_home", "ca_bundle"), doc.phone_home["ca_bundle"]
+    fields = {"download": "to", "file": "path", "msi": "path", "exec": "cwd"}
+    for path, step in doc.steps():
+        kind = step_kind(step)
+        if kind in fields and fields[kind] in step[kind]:
+            yield (*path, kind, fields[kind]), step[kind][fields[kind]]
+        if kind == "wait_for" and "path" in step[kind]:
+            yield (*path, kind, "path"), step[kind]["path"]
+
+
+@check("cmd-unsafe-path")
+def cmd_unsafe_path(doc: Doc) -> Iterator[Finding]:
+    """install_dir and the interpreter are the two values SetupComplete.cmd holds."""
+    agent = doc.data["agent"]
+    for key, value in (
+        ("install_dir", agent["install_dir"]),
+        ("python", agent["runtime"].get("python")),
+    ):
+        bad = cmd_special_chars(value) if value else []
+        if bad:
+            path = ("agent", key) if key == "install_dir" else ("agent", "runtime", key)
+            shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
+            msg = f"{quoted(value)} contains {shown}, which cmd.exe treats specially"
+            yield Finding(path, msg, hint="SetupComplete.cmd launches the agent from this path")
+
+
+@check("reboot-budget", "spec", "roleConfig")
+def reboot_budget(doc: Doc) -> Iterator[Finding]:
+    for path, step in doc.steps():
+        kind = step_kind(step)
+        budget = step["reboot_budget"]
+        if kind in NEEDS_REBOOT and budget == 0:
+            msg = f"a {kind} step reboots, but its reboot_budget is 0"
+            yield Finding((*path, "reboot_budget"), msg, hint="leave reboot_budget at its default")
+        if kind == "reboot" and step["run"] == "every_boot":
+            msg = "a reboot step with run: every_boot reboots on every boot, forever"
+            yield Finding((*path, "run"), msg, hint="use run: once_per_instance")
+        if budget > 10:
+            msg = f"reboot_budget {budget} lets a reboot loop run for a long time"
+            yield Finding((*path, "reboot_budget"), msg, Severity.WARNING, hint="3 is the default")

@@ -1,0 +1,149 @@
+"""Secrets: warn about every one that would be stored inside the image, refuse the impossible.
+
+DESIGN.md principle 2: the image holds no secret it does not need. Passwords in `setup` land in
+the answer file; secret references in baked steps and the phone-home token land in agent.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from vmprep.problems import Severity
+from vmprep.spec.checks import Doc, Finding, check, step_kind
+from vmprep.spec.load import JsonPath
+
+UNATTEND = "C:\\Windows\\Panther\\unattend.xml"
+_REF_KEYS = {"env", "file", "secret"}
+_REMOTE_JOIN = ("join_user", "join_password")
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "token", "key", "secret", "password")
+
+
+def is_secret_ref(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in _REF_KEYS
+        and isinstance(next(iter(value.values())), str)
+    )
+
+
+def secret_refs(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, str]]]:
+    if is_secret_ref(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from secret_refs(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from secret_refs(item, (*path, i))
+
+
+def _describe(ref: dict[str, str]) -> str:
+    kind, name = next(iter(ref.items()))
+    return f"{{{kind}: {name}}}"
+
+
+@check("secret-in-image")
+def secret_in_image(doc: Doc) -> Iterator[Finding]:
+    setup = doc.data.get("setup", {})
+    agent = doc.data["agent"]
+    kept = agent["keep_answer_files"]
+    answer_hint = (
+        "agent.keep_answer_files is true, so it stays there"
+        if kept
+        else "the agent deletes the answer file after first boot, but the image keeps it"
+    ) + "; or leave it out and set it at first boot with a local_user step whose password is "
+    answer_hint += "{secret: name} from phone-home"
+    passwords: list[tuple[JsonPath, str]] = []
+    if "administrator" in setup:
+        passwords.append((("setup", "administrator", "password"), "the administrator password"))
+    for i, account in enumerate(setup.get("accounts", [])):
+        if "password" in account:
+            what = f"the password of account {account['name']!r}"
+            passwords.append((("setup", "accounts", i, "password"), what))
+    if "password" in setup.get("auto_logon", {}):
+        passwords.append((("setup", "auto_logon", "password"), "the auto-logon password"))
+    for path, what in passwords:
+        msg = f"{what} will be stored in {UNATTEND} inside the image (Base64, not encrypted)"
+        yield Finding(path, msg, Severity.WARNING, hint=answer_hint)
+    agent_json = f"{agent['install_dir']}\\agent.json"
+    token = (doc.phone_home or {}).get("token")
+    if token and "secret" not in token:
+        msg = f"the phone-home token {_describe(token)} will be stored in {agent_json}"
+        hint = "that is how the agent authenticates: use a fleet token that can only fetch"
+        yield Finding(("agent", "phone_home", "token"), msg, Severity.WARNING, hint=hint)
+    for step_path, step in doc.steps():
+        for path, ref in secret_refs(step, step_path):
+            if "secret" in ref:
+                continue
+            msg = f"{_describe(ref)} will be stored in {agent_json} inside the image"
+            hint = (
+                "use credentials: remote"
+                if "join_domain" in step
+                else "deliver it at first boot instead: {secret: name} from phone-home"
+            )
+            yield Finding(path, msg, Severity.WARNING, hint=hint)
+        yield from _plain_credentials(step_path, step)
+
+
+def _plain_credentials(path: JsonPath, step: dict[str, Any]) -> Iterator[Finding]:
+    if "download" not in step:
+        return
+    dl = step["download"]
+    try:
+        has_user = urlsplit(dl["url"]).username is not None
+    except ValueError:
+        has_user = False
+    if has_user:
+        msg = "the download url holds a user name or password, which the image would keep"
+        hint = "pass it in a header whose value is {secret: name}"
+        yield Finding((*path, "download", "url"), msg, Severity.WARNING, hint=hint)
+    for name, value in dl.get("headers", {}).items():
+        if isinstance(value, str) and any(w in name.lower() for w in _CREDENTIAL_HEADERS):
+            msg = f"header {name!r} holds a credential in plain text, which the image would keep"
+            yield Finding(
+                (*path, "download", "headers", name),
+                msg,
+                Severity.WARNING,
+                hint="write {secret: name} and deliver it through phone-home",
+            )
+
+
+@check("secret-ref", "spec", "roleConfig")
+def secret_ref(doc: Doc) -> Iterator[Finding]:
+    """Secret references that nothing can resolve."""
+    if doc.kind == "spec":
+        for path, ref in secret_refs(doc.data.get("setup", {}), ("setup",)):
+            if "secret" in ref:
+                msg = f"{_describe(ref)} cannot be used in setup: unattend.xml is written by render"
+                yield Finding(path, msg, hint="use {env: NAME} or {file: path}")
+        token = (doc.phone_home or {}).get("token", {})
+        if "secret" in token:
+            msg = "the phone-home token cannot come from phone-home itself"
+            yield Finding(("agent", "phone_home", "token"), msg, hint="use {env: NAME}")
+    defined = _defined_secrets(doc)
+    for step_path, step in doc.steps():
+        needed = [
+            (path, ref["secret"]) for path, ref in secret_refs(step, step_path) if "secret" in ref
+        ]
+        if step_kind(step) == "join_domain" and step["join_domain"]["credentials"] == "remote":
+            cred = (*step_path, "join_domain", "credentials")
+            needed += [(cred, name) for name in _REMOTE_JOIN]
+        for path, name in needed:
+            if doc.kind == "spec" and not doc.phone_home:
+                msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
+                yield Finding(path, msg, hint="configure agent.phone_home")
+            elif defined is not None and name not in defined:
+                msg = f"secret {name!r} is not defined in this file's secrets"
+                yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")
+
+
+def _defined_secrets(doc: Doc) -> set[str] | None:
+    if doc.kind == "spec":
+        return None  # the config service decides; nothing to compare with here
+    names = set(doc.data.get("secrets", {}))
+    for instance in doc.data.get("instances", []):
+        names |= set(instance.get("secrets", {}))
+    return names

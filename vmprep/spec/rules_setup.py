@@ -1,0 +1,164 @@
+"""Checks of `image` and `setup`: what Windows Setup would refuse or misread in unattend.xml."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from vmprep.problems import Severity
+from vmprep.spec.checks import Doc, Finding, check, dotted, step_kind
+from vmprep.spec.load import JsonPath
+from vmprep.spec.windows import (
+    computer_name_problem,
+    locale_problem,
+    windows_time_zones,
+    windows_zone_for_iana,
+    xml_unsafe_chars,
+)
+
+# Which architectures each OS ships for. Windows Server is 64-bit only since 2008 R2 and has
+# no Arm64 release before 2025; Windows 11 has no 32-bit edition.
+OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "windows-server-2016": ("amd64",),
+    "windows-server-2019": ("amd64",),
+    "windows-server-2022": ("amd64",),
+    "windows-server-2025": ("amd64", "arm64"),
+    "windows-10": ("amd64", "x86", "arm64"),
+    "windows-11": ("amd64", "arm64"),
+}
+_ACCOUNT_FORBIDDEN = set('"/[]:|<>+=;,?*%@\\')
+
+
+@check("computer-name", "spec", "roleConfig")
+def computer_name(doc: Doc) -> Iterator[Finding]:
+    name = doc.data.get("setup", {}).get("computer_name")
+    if isinstance(name, str):
+        problem = computer_name_problem(name)
+        if problem:
+            yield Finding(("setup", "computer_name"), f"computer name {name!r} {problem}")
+    for path, step in doc.steps():
+        if "rename_computer" in step:
+            new = step["rename_computer"]["name"]
+            # {variable} placeholders are filled from the config document at first boot: check
+            # the literal text around them, and the length only when there are none.
+            literal = _without_placeholders(new)
+            if literal == new:
+                problem = computer_name_problem(new) if new != "*" else "is '*', not a name"
+            else:
+                problem = computer_name_problem(literal) if literal else None
+                if problem and ("bytes long" in problem or "only digits" in problem):
+                    problem = None  # the filled-in value decides
+            if problem:
+                msg = f"rename_computer name {new!r} {problem}"
+                yield Finding((*path, "rename_computer", "name"), msg)
+
+
+def _without_placeholders(text: str) -> str:
+    out, depth = [], 0
+    for c in text:
+        if c == "{":
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(c)
+    return "".join(out)
+
+
+@check("timezone")
+def timezone(doc: Doc) -> Iterator[Finding]:
+    tz = doc.data.get("setup", {}).get("timezone")
+    if not isinstance(tz, str):
+        return
+    zones = windows_time_zones()
+    base = tz.removesuffix("_dstoff")  # "<id>_dstoff" turns daylight saving off
+    if base in zones:
+        return
+    path = ("setup", "timezone")
+    windows_id = windows_zone_for_iana(tz)
+    if windows_id:
+        msg = f"time zone {tz!r} is an IANA name; Windows needs its own time zone ID"
+        yield Finding(path, msg, hint=f"write '{windows_id}'")
+        return
+    same_case = [z for z in zones if z.casefold() == base.casefold()]
+    close = same_case or difflib.get_close_matches(base, list(zones), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "see `tzutil /l` on Windows for the IDs"
+    yield Finding(path, f"time zone {tz!r} is not a Windows time zone ID", hint=hint)
+
+
+@check("locale")
+def locale(doc: Doc) -> Iterator[Finding]:
+    value = doc.data.get("setup", {}).get("locale")
+    if isinstance(value, str):
+        problem = locale_problem(value)
+        if problem:
+            yield Finding(("setup", "locale"), f"locale {problem}")
+        return
+    for key, tag in (value or {}).items():
+        problem = locale_problem(tag, input_locale=key == "input")
+        if problem:
+            yield Finding(("setup", "locale", key), f"locale.{key} {problem}")
+
+
+@check("os-architecture")
+def os_architecture(doc: Doc) -> Iterator[Finding]:
+    image = doc.data["image"]
+    allowed = OS_ARCHITECTURES.get(image["os"], ())
+    if allowed and image["architecture"] not in allowed:
+        msg = f"{image['os']} does not exist for {image['architecture']}"
+        yield Finding(("image", "architecture"), msg, hint=f"it ships for {', '.join(allowed)}")
+
+
+@check("xml-characters")
+def xml_characters(doc: Doc) -> Iterator[Finding]:
+    """Strings that go into unattend.xml must be representable in XML 1.0."""
+    for path, text in _strings(doc.data.get("setup", {}), ("setup",)):
+        bad = xml_unsafe_chars(text)
+        if bad:
+            codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
+            msg = f"{dotted(path)} contains {codes}, which unattend.xml (XML 1.0) cannot hold"
+            yield Finding(path, msg)
+
+
+def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, (*path, key))
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
+
+
+@check("account-name")
+def account_name(doc: Doc) -> Iterator[Finding]:
+    """Local account names: no `"/[]:|<>+=;,?*%@`, not NONE, at most 20 characters, unique."""
+    seen: dict[str, str] = {}
+    names: list[tuple[JsonPath, str]] = [
+        (("setup", "accounts", i, "name"), a["name"])
+        for i, a in enumerate(doc.data.get("setup", {}).get("accounts", []))
+    ]
+    names += [
+        ((*path, "local_user", "name"), step["local_user"]["name"])
+        for path, step in doc.steps()
+        if step_kind(step) == "local_user"
+    ]
+    for path, name in names:
+        bad = sorted({c for c in name if c in _ACCOUNT_FORBIDDEN or ord(c) < 32})
+        if bad:
+            yield Finding(path, f"account name {name!r} contains {', '.join(map(repr, bad))}")
+        elif name.upper() == "NONE" or name.strip(". ") == "":
+            yield Finding(path, f"{name!r} cannot be an account name")
+        elif len(name) > 20:
+            yield Finding(path, f"account name {name!r} is longer than 20 characters")
+        if path[0] == "setup":
+            if name.casefold() in seen:
+                yield Finding(path, f"account {name!r} is defined twice (names ignore case)")
+            seen[name.casefold()] = name
+    logon = doc.data.get("setup", {}).get("auto_logon")
+    if logon and logon["user"].casefold() not in {*seen, "administrator"}:
+        msg = f"auto_logon user {logon['user']!r} is neither Administrator nor in setup.accounts"
+        yield Finding(("setup", "auto_logon", "user"), msg, Severity.WARNING)

@@ -1,0 +1,32 @@
+"""The commented starter spec that `vmprep init` writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from vmprep.errors import UsageError
+
+
+def starter_text() -> str:
+    return Path(__file__).with_name("starter.yaml").read_text(encoding="utf-8")
+
+
+def write_starter(path: Path, *, force: bool = False) -> None:
+    """Write the starter spec to `path` atomically; refuse to replace a file without `force`."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", hint="name the file to write, e.g. vmprep.yaml")
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to replace it")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"the directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(starter_text())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,103 @@
+"""Windows naming rules the semantic checks (and render) rely on.
+
+Sources: docs in /work/shared/reference/unattend-and-sysprep.md (ComputerName, TimeZone,
+locales) and the cmd.exe parsing rules for SetupComplete.cmd.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+# ComputerName: "None of { } | ~ [ \ ] ^ ' : ; < = > ? @ ! " # $ % ` ( ) + / . , * & and no
+# spaces", at most 15 bytes, not only digits (microsoft-windows-shell-setup-computername).
+NETBIOS_FORBIDDEN = set("{}|~[\\]^':;<=>?@!\"#$%`()+/.,*& ")
+NETBIOS_MAX_BYTES = 15
+# Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
+CMD_SPECIAL = set('%^&|<>!"')
+_PATH_FORBIDDEN = set('<>:"|?*')
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?$", re.IGNORECASE)
+_INPUT_LOCALE = re.compile(
+    r"^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$", re.IGNORECASE
+)
+_XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
+_UNC_PATH = re.compile(r"^\\\\[^\\/]+\\[^\\/]+")
+
+
+def computer_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a computer name, or None. `*` asks Windows for a random name."""
+    if name == "*":
+        return None
+    if not name:
+        return "is empty (write '*' for a random name)"
+    bad = sorted({c for c in name if c in NETBIOS_FORBIDDEN or not c.isprintable()})
+    if bad:
+        return f"contains {_chars(bad)}, which a computer name cannot hold"
+    if len(name.encode("utf-8")) > NETBIOS_MAX_BYTES:
+        return f"is {len(name.encode('utf-8'))} bytes long; a computer name has at most 15"
+    if name.isdigit():
+        return "is only digits; a computer name needs a letter or '-'"
+    return None
+
+
+def cmd_special_chars(text: str) -> list[str]:
+    return sorted({c for c in text if c in CMD_SPECIAL or ord(c) < 32 or ord(c) == 127})
+
+
+def windows_path_problem(path: str) -> str | None:
+    """Why `path` is not an absolute Windows path (C:\\... or \\\\server\\share\\...), or None."""
+    if "/" in path and not _DRIVE_PATH.match(path) and not _UNC_PATH.match(path):
+        return "is not an absolute Windows path (use backslashes: 'C:\\...')"
+    if not (_DRIVE_PATH.match(path) or _UNC_PATH.match(path)):
+        return "is not an absolute Windows path like 'C:\\...' or '\\\\server\\share\\...'"
+    rest = path[2:]
+    bad = sorted({c for c in rest if c in _PATH_FORBIDDEN or ord(c) < 32})
+    if bad:
+        return f"contains {_chars(bad)}, which Windows does not allow in a path"
+    return None
+
+
+def locale_problem(tag: str, *, input_locale: bool = False) -> str | None:
+    """Why `tag` is not a locale name such as en-US (or, for input, 0409:00000409), or None."""
+    parts = tag.split(";") if input_locale else [tag]
+    for part in parts:
+        if _LOCALE.match(part) or (input_locale and _INPUT_LOCALE.match(part)):
+            continue
+        if "_" in part and _LOCALE.match(part.replace("_", "-")):
+            return (
+                f"{part!r} uses '_'; Windows locale names use '-', e.g. {part.replace('_', '-')!r}"
+            )
+        example = "'en-US' or '0409:00000409'" if input_locale else "'en-US'"
+        return f"{part!r} is not a locale name like {example}"
+    return None
+
+
+@cache
+def _zones() -> dict[str, dict[str, str]]:
+    text = Path(__file__).with_name("windows_zones.json").read_text(encoding="utf-8")
+    data: dict[str, dict[str, str]] = json.loads(text)
+    return data
+
+
+def windows_time_zones() -> dict[str, str]:
+    """Windows time zone ID -> the IANA zone CLDR maps it to."""
+    return _zones()["windows"]
+
+
+def windows_zone_for_iana(name: str) -> str | None:
+    return _zones()["iana"].get(name)
+
+
+def xml_unsafe_chars(text: str) -> list[str]:
+    """Characters XML 1.0 cannot represent (control characters, lone surrogates, U+FFFE/F)."""
+    return sorted(set(_XML_UNSAFE.findall(text)))
+
+
+def _chars(chars: list[str]) -> str:
+    shown = [repr(c) if c.isprintable() and c != " " else f"U+{ord(c):04X}" for c in chars]
+    if " " in chars:
+        shown = [s if s != "U+0020" else "a space" for s in shown]
+    return ", ".join(shown)

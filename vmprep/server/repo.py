@@ -120,35 +120,25 @@ def load_repository(root: Path, environ: dict[str, str] | None = None) -> Reposi
     return Repository(root, roles, fingerprint(root, files), files)
 
 
-def check_role_file(path: Path) -> list[Problem]:
-    """The problems of one RoleConfig file, secrets not resolved (what `validate` reports)."""
-    problems: list[Problem] = []
-    _load_role(path, None, problems, [])
-    return sorted(problems)
-
-
 def _load_role(
     path: Path, env: dict[str, str] | None, problems: list[Problem], secret_files: list[Path]
 ) -> Role | None:
-    from vmprep.spec.model import apply_defaults
-    from vmprep.spec.schema import schema
-    from vmprep.spec.validate import schema_problems
+    from vmprep.spec.model import check_loaded, definition_for
 
+    # The same schema ($defs/roleConfig) and semantic checks as `vmprep validate`, then the
+    # checks only serving needs. Warnings are for `validate`; errors refuse the file.
     loaded = load_file(path)
+    found, data = check_loaded(loaded)
+    errors = [p for p in found if p.is_error]
+    if data is not None and definition_for(data) != "roleConfig":
+        msg = "not a RoleConfig file: a config repository holds only `kind: RoleConfig` files"
+        errors, data = [Problem(str(path), 1, 1, "kind", msg)], None
+    if data is not None:  # schema-valid: the serving checks can look at it too
+        errors.extend(_checks(loaded, data))
+    problems.extend(errors)
+    if errors or data is None:
+        return None
     start = len(problems)
-    problems.extend(loaded.problems)
-    if loaded.problems or not isinstance(loaded.data, dict):
-        return None
-    problems.extend(schema_problems(loaded, "roleConfig"))
-    if len(problems) > start:
-        return None
-    data = apply_defaults(loaded.data, "roleConfig")
-    # apply_defaults resolves a `$ref` before it reads the `default` beside it; until that is
-    # fixed in vmprep.spec.model, take ttl's default from the schema here.
-    data.setdefault("ttl", schema()["$defs"]["roleConfig"]["properties"]["ttl"]["default"])
-    problems.extend(_checks(loaded, data))
-    if len(problems) > start:
-        return None
     if env is None:
         return None
     base = path.parent
@@ -214,10 +204,10 @@ def _checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
             )
     if parse_duration(data["ttl"]) < MIN_TTL:
         yield _problem(loaded, ("ttl",), "ttl", f"ttl must be at least {MIN_TTL} seconds")
-    yield from _step_checks(loaded, data["steps"], ("steps",), declared)
+    everywhere = declared.union(*(i.get("secrets", {}) for i in data["instances"]))
+    yield from _step_checks(loaded, data["steps"], ("steps",), declared, everywhere)
     for i, inst in enumerate(data["instances"]):
         where: JsonPath = ("instances", i)
-        names = declared | set(inst.get("secrets", {}))
         for name, ref in inst.get("secrets", {}).items():
             if "secret" in ref:
                 yield _problem(
@@ -226,39 +216,24 @@ def _checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
                     "secret-reference",
                     "a config repository resolves secrets itself: use {env: NAME} or {file: path}",
                 )
-        yield from _step_checks(
-            loaded, inst.get("steps", []), (*where, "steps"), names, data["steps"]
-        )
+        yield from _step_checks(loaded, inst.get("steps", []), (*where, "steps"), None)
 
 
 def _step_checks(
     loaded: Loaded,
     steps: list[dict[str, Any]],
     where: JsonPath,
-    secrets: set[str],
-    role_steps: list[dict[str, Any]] | None = None,
+    role_secrets: set[str] | None,
+    all_secrets: frozenset[str] | set[str] = frozenset(),
 ) -> Iterator[Problem]:
-    # An instance's steps run after the role's: one id space (ids name the agent's state).
-    seen: set[str] = {s["id"].casefold() for s in role_steps or []}
+    """`role_secrets`: for the role's own steps, the secrets they may use. vmprep.spec's
+    secret-ref check reports names declared nowhere in the file; this adds that a role step
+    cannot use a secret declared only for an instance."""
     for i, step in enumerate(steps):
-        key = step["id"].casefold()
-        if key in seen:
-            yield _problem(
-                loaded,
-                (*where, i, "id"),
-                "unique-step-ids",
-                f"step id {step['id']!r} is used twice",
-            )
-        seen.add(key)
+        needed = [(p, r["secret"]) for p, r in secret_refs(step, (*where, i)) if "secret" in r]
         if step.get("join_domain", {}).get("credentials") == "remote":
-            for name in REMOTE_JOIN_SECRETS:
-                if name not in secrets:
-                    yield _problem(
-                        loaded,
-                        (*where, i, "join_domain", "credentials"),
-                        "undeclared-secret",
-                        f"credentials: remote needs secret {name!r} declared under `secrets:`",
-                    )
+            cred = (*where, i, "join_domain", "credentials")
+            needed += [(cred, name) for name in REMOTE_JOIN_SECRETS]
         for path, ref in secret_refs(step, (*where, i)):
             if "secret" not in ref:
                 yield _problem(
@@ -268,12 +243,14 @@ def _step_checks(
                     "steps reference secrets by name: {secret: NAME}",
                     hint="declare the value under `secrets:` and use {secret: NAME} here",
                 )
-            elif ref["secret"] not in secrets:
+        for path, name in needed:
+            if role_secrets is not None and name not in role_secrets and name in all_secrets:
                 yield _problem(
                     loaded,
                     path,
                     "undeclared-secret",
-                    f"secret {ref['secret']!r} is not declared under `secrets:`",
+                    f"secret {name!r} is not declared under the role's `secrets:`",
+                    hint="a secret under instances: serves only that instance's steps",
                 )
 
 

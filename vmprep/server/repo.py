@@ -121,7 +121,7 @@ def load_repository(root: Path, environ: dict[str, str] | None = None) -> Reposi
 
 
 def _load_role(
-    path: Path, env: dict[str, str] | None, problems: list[Problem], secret_files: list[Path]
+    path: Path, env: dict[str, str], problems: list[Problem], secret_files: list[Path]
 ) -> Role | None:
     from vmprep.spec.model import check_loaded, definition_for
 
@@ -139,8 +139,6 @@ def _load_role(
     if errors or data is None:
         return None
     start = len(problems)
-    if env is None:
-        return None
     base = path.parent
 
     def resolve(refs: dict[str, Any], where: JsonPath) -> dict[str, str]:

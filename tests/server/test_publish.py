@@ -15,6 +15,10 @@ from vmprep.server.repo import load_repository
 DOCS = "v1/config"
 
 
+def cli(configs, key, out) -> list[str]:
+    return ["publish", "--configs", str(configs), "--key", str(key), "-o", str(out)]
+
+
 @pytest.fixture
 def keyfile(tmp_path) -> Path:
     write_keypair(tmp_path / "k")
@@ -26,7 +30,7 @@ def test_publish_writes_every_role_and_instance_document_with_a_sidecar(
 ):
     configs = write_repo(tmp_path / "configs")
     out = tmp_path / "site"
-    r = run_vmprep("publish", "--configs", str(configs), "--key", str(keyfile), "-o", str(out))
+    r = run_vmprep(*cli(configs, keyfile, out))
     assert "published 3 document(s)" in r.stdout
     assert "skipped" in r.stderr
     assert "'WEB-EU-*': needs `vmprep serve`" in r.stderr
@@ -85,35 +89,21 @@ def test_publish_refuses_a_foreign_directory_and_documents_with_secrets(
     configs = write_repo(tmp_path / "configs", sql=True)
     monkeypatch.setenv("TEST_JOIN_USER", "joiner")
     out = tmp_path / "site"
-    r = run_vmprep(
-        "publish", "--configs", str(configs), "--key", str(keyfile), "-o", str(out), expect=2
-    )
+    r = run_vmprep(*cli(configs, keyfile, out), expect=2)
     assert "the sql/_role document holds secrets" in r.stderr
     assert not out.exists()
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     r = run_vmprep(
-        "publish",
-        "--configs",
-        str(configs),
-        "--key",
-        str(keyfile),
-        "-o",
-        str(foreign),
+        *cli(configs, keyfile, foreign),
         "--allow-secrets",
         expect=2,
     )
     assert "was not written by `vmprep publish`" in r.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
     run_vmprep(
-        "publish",
-        "--configs",
-        str(configs),
-        "--key",
-        str(keyfile),
-        "-o",
-        str(out),
+        *cli(configs, keyfile, out),
         "--allow-secrets",
     )
     assert json.loads((out / DOCS / "sql/_role").read_bytes())["secrets"]["join_user"] == "joiner"
@@ -123,13 +113,7 @@ def test_an_invalid_repository_is_refused_with_its_problems(run_vmprep, tmp_path
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.yaml").write_text("version: 1\nkind: RoleConfig\n")
     r = run_vmprep(
-        "publish",
-        "--configs",
-        str(tmp_path / "c"),
-        "--key",
-        str(keyfile),
-        "-o",
-        str(tmp_path / "o"),
+        *cli(tmp_path / "c", keyfile, tmp_path / "o"),
         expect=1,
     )
     assert f"{tmp_path / 'c' / 'a.yaml'}:1:1: error:" in r.stderr

@@ -4,24 +4,12 @@ from pathlib import Path
 
 import click
 
-F = click.Path(exists=True, dir_okay=False, path_type=Path)
+from vmprep.commands.serve import configs_option, keys_option
 
 
 @click.command()
-@click.option(
-    "--configs",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The config repository directory.",
-)
-@click.option(
-    "--key",
-    "keys",
-    type=F,
-    multiple=True,
-    required=True,
-    help="Signing key (PEM); repeat during a rotation.",
-)
+@configs_option
+@keys_option
 @click.option(
     "-o",
     "--output",

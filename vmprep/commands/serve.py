@@ -8,9 +8,11 @@ P = click.Path(path_type=Path)
 F = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@click.command()
-@click.option("--configs", type=P, required=True, help="The config repository directory.")
-@click.option(
+# Shared with `publish`: both read a config repository and sign with one or more keys.
+configs_option = click.option(
+    "--configs", type=P, required=True, help="The config repository directory."
+)
+keys_option = click.option(
     "--key",
     "keys",
     type=F,
@@ -18,6 +20,11 @@ F = click.Path(exists=True, dir_okay=False, path_type=Path)
     required=True,
     help="Signing key (PEM); repeat during a rotation.",
 )
+
+
+@click.command()
+@configs_option
+@keys_option
 @click.option(
     "--data-dir",
     type=P,

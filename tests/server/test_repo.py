@@ -142,3 +142,9 @@ def test_a_short_ttl_and_a_secret_reference_to_the_service_itself_are_refused(tm
     problems = problems_of(tmp_path)
     assert any(":4:1: error: ttl must be at least 60 seconds (ttl)" in p for p in problems)
     assert any("resolves secrets itself" in p for p in problems)
+
+
+def test_the_example_repository_passes_vmprep_validate(run_vmprep):
+    files = sorted(str(p) for p in (ROOT / "examples" / "configs").rglob("*.yaml"))
+    assert len(files) == 2
+    run_vmprep("validate", *files)

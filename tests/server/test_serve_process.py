@@ -187,3 +187,33 @@ def test_serve_speaks_tls_with_a_certificate_and_key(tmp_path, serve_process, mo
     assert r.status_code == 200
     assert r.json()["secrets"]["join_user"] == "joiner"
     assert verify(r.headers["vmprep-signature"], r.content, load_key(tmp_path / "k.pem"))
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path):
+    import socket
+
+    write_keypair(tmp_path / "k")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [
+            sys.executable,
+            "-m",
+            "vmprep",
+            "serve",
+            "--configs",
+            str(write_repo(tmp_path / "c")),
+        ]
+        argv += [
+            "--key",
+            str(tmp_path / "k.pem"),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            str(port),
+        ]
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 4
+    assert f"error: could not serve on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr

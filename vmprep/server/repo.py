@@ -27,8 +27,14 @@ class RepositoryError(InputError):
     """A config repository with errors; `problems` holds all of them, sorted."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{problems[0]}{more}", hint="run `vmprep validate` on the files")
+        listing = "\n".join(f"  {p}" for p in problems)
+        if any(p.code == "secret" for p in problems):
+            hint = (
+                "secrets are resolved when the repository loads: set the variable or add the file"
+            )
+        else:
+            hint = "`vmprep validate` shows the same problems for one file"
+        super().__init__(f"the config repository has problems:\n{listing}", hint=hint)
         self.problems = problems
 
 

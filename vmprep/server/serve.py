@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmprep.errors import UsageError
+from vmprep.errors import ExternalToolError, UsageError
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
 from vmprep.server.store import SqliteStore
@@ -108,7 +108,16 @@ def serve(opts: ServeOptions) -> None:
         timeout_keep_alive=5,
         backlog=2048,
     )
+    server = uvicorn.Server(config)
     try:
-        uvicorn.Server(config).run()
+        server.run()
+    except SystemExit as exc:  # uvicorn exits on a failed start (e.g. the port is taken)
+        if exc.code not in (0, None):
+            server.started = False
     finally:
         service.store.close()
+    if not server.started:
+        raise ExternalToolError(
+            f"could not serve on {opts.host}:{opts.port} (the log above says why)",
+            hint="is something else listening there? pick another --port",
+        )

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
-from tests.conftest import EXAMPLES
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+MINIMAL = EXAMPLES / "minimal.yaml"
+PATHS = EXAMPLES / "invalid" / "paths.yaml"
 
 
 def test_help_lists_commands(run_vmprep):
     result = run_vmprep("--help")
-    assert "validate" in result.stdout
+    for name in ("validate", "schema", "init"):
+        assert f"  {name} " in result.stdout
 
 
 def test_schema_prints_the_packaged_schema(run_vmprep):
@@ -15,20 +24,155 @@ def test_schema_prints_the_packaged_schema(run_vmprep):
     assert json.loads(result.stdout)["title"].startswith("vmprep customization spec")
 
 
+def test_schema_prints_one_definition_standalone(run_vmprep):
+    from jsonschema import Draft202012Validator
+
+    doc = json.loads(run_vmprep("schema", "--definition", "roleConfig").stdout)
+    assert doc["$ref"] == "#/$defs/roleConfig"
+    assert Draft202012Validator(doc).is_valid({"version": 1, "kind": "RoleConfig", "role": "web"})
+    result = run_vmprep("schema", "--definition", "nope", expect=2)
+    assert "no definition 'nope'" in result.stderr
+
+
 def test_validate_minimal_example_warns_only_about_the_baked_password(run_vmprep):
-    spec = EXAMPLES / "minimal.yaml"
-    result = run_vmprep("validate", str(spec))
+    result = run_vmprep("validate", str(MINIMAL))
     assert result.stdout.splitlines()[0] == (
-        f"{spec}:9:15: warning: the administrator password will be stored in "
+        f"{MINIMAL}:9:15: warning: the administrator password will be stored in "
         "C:\\Windows\\Panther\\unattend.xml inside the image (Base64, not encrypted) "
         "(secret-in-image)"
     )
+    assert result.stdout.splitlines()[1].startswith("  hint: the agent deletes the answer file")
     assert result.stderr == "1 file checked: 1 warning\n"
+
+
+def test_strict_turns_warnings_into_errors(run_vmprep):
+    result = run_vmprep("validate", "--strict", str(MINIMAL), expect=1)
+    assert f"{MINIMAL}:9:15: error: the administrator password" in result.stdout
+
+
+def test_validate_reports_every_problem_sorted_with_hints(run_vmprep):
+    result = run_vmprep("validate", str(PATHS), expect=1)
+    assert result.stdout.splitlines() == [
+        (
+            f"{PATHS}:7:16: error: 'C:\\ProgramData\\vmprep & co' contains '&', which cmd.exe "
+            "treats specially (cmd-unsafe-path)"
+        ),
+        "  hint: SetupComplete.cmd launches the agent from this path",
+        (
+            f"{PATHS}:11:14: error: download url 'http://download.example.com/tools.msi' is not "
+            "https (download)"
+        ),
+        "  hint: serve it over https; the sha256 check alone does not keep it private",
+        (
+            f"{PATHS}:13:13: error: 'Tools\\tools.msi' is not an absolute Windows path like "
+            "'C:\\...' or '\\\\server\\share\\...' (windows-path)"
+        ),
+    ]
+    assert result.stderr == "1 file checked: 3 errors\n"
 
 
 def test_validate_reports_schema_problem_with_position(run_vmprep, tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("version: 1\nimage:\n  name: x\n  os: windows-7\n")
     result = run_vmprep("validate", str(spec), expect=1)
-    assert result.stdout.startswith(f"{spec}:4:")
-    assert "(schema)" in result.stdout
+    assert result.stdout.startswith(f"{spec}:4:7: error: image.os: 'windows-7' is not one of")
+
+
+def test_json_format_is_one_document(run_vmprep):
+    result = run_vmprep("validate", "--format", "json", str(PATHS), str(MINIMAL), expect=1)
+    doc = json.loads(result.stdout)
+    assert (doc["files"], doc["errors"], doc["warnings"]) == (2, 3, 1)
+    assert [p["file"] for p in doc["problems"]] == [str(PATHS)] * 3 + [str(MINIMAL)]
+    first = doc["problems"][-1]
+    assert first == {
+        "file": str(MINIMAL),
+        "line": 9,
+        "column": 15,
+        "severity": "warning",
+        "code": "secret-in-image",
+        "message": first["message"],
+        "path": "$.setup.administrator.password",
+        "hint": first["hint"],
+    }
+    assert result.stderr == ""
+
+
+def test_github_format_is_workflow_annotations(run_vmprep):
+    result = run_vmprep("validate", "--format", "github", str(PATHS), expect=1)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(
+        f"::error file={PATHS},line=7,col=16,title=vmprep (cmd-unsafe-path)::'C:\\ProgramData"
+    )
+    assert lines[0].endswith("%0Ahint: SetupComplete.cmd launches the agent from this path")
+
+
+def test_directories_are_searched_recursively_and_globs_expanded(run_vmprep, tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    good = "version: 1\nimage: {name: x}\n"
+    (tmp_path / "a" / "one.yaml").write_text(good)
+    (tmp_path / "a" / "b" / "two.yml").write_text(good)
+    (tmp_path / "a" / "notes.txt").write_text("not yaml: [")
+    (tmp_path / ".git" / "hidden.yaml").write_text("not yaml: [")
+    assert run_vmprep("validate", str(tmp_path)).stderr == "2 files checked: no problems\n"
+    pattern = str(tmp_path / "**" / "*.y*ml")
+    assert run_vmprep("validate", pattern).stderr == "2 files checked: no problems\n"
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [("missing.yaml", "no such file or directory"), ("nothing-*.yaml", "no files match")],
+)
+def test_paths_that_name_nothing_are_usage_errors(run_vmprep, tmp_path, arg, message):
+    result = run_vmprep("validate", str(tmp_path / arg), expect=2)
+    assert message in result.stderr
+
+
+def test_an_empty_directory_is_a_usage_error(run_vmprep, tmp_path):
+    result = run_vmprep("validate", str(tmp_path), expect=2)
+    assert "no .yaml or .yml files" in result.stderr
+
+
+def test_broken_files_are_problems_not_crashes(run_vmprep, tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes(b"version: 1\nimage: {name: caf\xe9}\n")
+    (tmp_path / "tab.yaml").write_bytes(b"a:\n\t- b\n")
+    result = run_vmprep("validate", str(tmp_path), expect=1)
+    assert f"{tmp_path / 'latin1.yaml'}:2:18: error: the file is not UTF-8" in result.stdout
+    assert f"{tmp_path / 'tab.yaml'}:2:1: error: invalid YAML" in result.stdout
+
+
+def test_a_config_repository_file_is_validated_as_one(run_vmprep, tmp_path):
+    role = tmp_path / "web.yaml"
+    role.write_text("version: 1\nkind: RoleConfig\nrole: web\nsteps: [{id: a, reboot: {}}]\n")
+    run_vmprep("validate", str(role))
+    role.write_text("version: 1\nkind: RoleConfig\nrole: web\nimage: {name: x}\n")
+    result = run_vmprep("validate", str(role), expect=1)
+    assert "unknown key 'image'" in result.stdout
+
+
+def test_init_writes_a_starter_that_validates_cleanly(run_vmprep, tmp_path):
+    spec = tmp_path / "vmprep.yaml"
+    result = run_vmprep("init", str(spec))
+    assert "wrote" in result.stderr
+    assert "# yaml-language-server: $schema=" in spec.read_text()
+    assert run_vmprep("validate", "--strict", str(spec)).stdout == ""
+    assert "already exists" in run_vmprep("init", str(spec), expect=2).stderr
+    spec.write_text("changed")
+    run_vmprep("init", "--force", str(spec))
+    assert spec.read_text().startswith("# yaml-language-server")
+    assert "does not exist" in run_vmprep("init", str(tmp_path / "no" / "x.yaml"), expect=2).stderr
+    assert list(tmp_path.iterdir()) == [spec]  # no temporary file left behind
+
+
+def test_validate_in_a_real_process_loads_neither_rich_nor_the_server():
+    code = (
+        "import sys\nfrom vmprep.cli import main\n"
+        f"try: main(['validate', {str(MINIMAL)!r}])\nexcept SystemExit as e: rc = e.code\n"
+        "print(rc, sorted(m for m in ('rich', 'starlette', 'cryptography') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.splitlines()[-1] == "0 []"

@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("vmprep.commands.serve", "Serve signed instance configs and collect status reports."),
     "publish": ("vmprep.commands.publish", "Write signed configs as static files for any host."),
     "status": ("vmprep.commands.status", "Show what each instance reported to `vmprep serve`."),
+    "render": (
+        "vmprep.commands.render",
+        "Render a spec into image files: unattend.xml, the agent, ...",
+    ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
 }
 

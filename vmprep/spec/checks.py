@@ -8,8 +8,7 @@ documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from vmprep.problems import Problem, Severity
 from vmprep.spec.load import JsonPath, Loaded
@@ -17,23 +16,26 @@ from vmprep.spec.load import JsonPath, Loaded
 Kind = Literal["spec", "roleConfig"]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     path: JsonPath
     message: str
     severity: Severity = Severity.ERROR
     hint: str | None = None
 
 
-@dataclass(frozen=True)
 class Doc:
     """What a check sees: the document with defaults applied, and which kind of file it is."""
 
-    data: dict[str, Any]
-    kind: Kind = "spec"
+    def __init__(self, data: dict[str, Any], kind: Kind = "spec") -> None:
+        self.data = data
+        self.kind = kind
+        self._steps = list(self._find_steps())
 
-    def steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+    def steps(self) -> list[tuple[JsonPath, dict[str, Any]]]:
         """Every step with its path: agent.steps for a spec, steps and instances[].steps else."""
+        return self._steps
+
+    def _find_steps(self) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
         if self.kind == "spec":
             for i, step in enumerate(self.data.get("agent", {}).get("steps", [])):
                 yield ("agent", "steps", i), step
@@ -82,7 +84,8 @@ def step_kind(step: dict[str, Any]) -> str:
     """The kind of a schema-valid step (the one key that is a step kind)."""
     from vmprep.spec.schema import step_kinds
 
-    return next(k for k in step_kinds() if k in step)
+    kinds = step_kinds()
+    return next(k for k in step if k in kinds)
 
 
 def dotted(path: JsonPath) -> str:

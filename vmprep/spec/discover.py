@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +33,8 @@ def expand_paths(args: Iterable[str]) -> list[Path]:
                 raise UsageError(f"no such file or directory: {arg}")
             files = [path]
         else:
+            import glob
+
             files = [Path(p) for p in sorted(glob.glob(arg, recursive=True)) if Path(p).is_file()]
             if not files:
                 raise UsageError(f"no files match {arg}")

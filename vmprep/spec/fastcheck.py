@@ -17,7 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 Predicate = Callable[[Any], bool]
-_ANNOTATIONS = {"description", "default", "title", "examples", "format", "$comment"}
+_ANNOTATIONS = {"description", "default", "title", "examples", "format", "$comment", "x-ref"}
 _SIMPLE = {"type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum"}
 _NESTED = {"anyOf", "items", "minItems", "maxItems", "uniqueItems", "additionalProperties"}
 _TYPES: dict[str, Predicate] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -92,6 +91,11 @@ def check_bytes(raw: bytes, file: str) -> list[Problem]:
     return check_loaded(load_bytes(raw, file))[0]
 
 
+def check_data(data: Any, file: str = "<data>") -> list[Problem]:
+    """Every problem of already-parsed data (e.g. JSON a server received); lines are 0."""
+    return check_loaded(Loaded(file, data, {(): (0, 0)}, ()))[0]
+
+
 def load_spec(path: Path) -> Spec:
     """Load, validate and fill in defaults; raises SpecError (exit 1) with every error."""
     raw, loaded = _read(path)
@@ -102,6 +106,8 @@ def load_spec(path: Path) -> Spec:
     errors = [p for p in problems if p.is_error]
     if errors or data is None:
         raise SpecError(errors or problems)
+    import hashlib
+
     return Spec(path, data, loaded, hashlib.sha256(raw).hexdigest())
 
 
@@ -119,11 +125,12 @@ def load_role_config(path: Path) -> dict[str, Any]:
 
 def _read(path: Path) -> tuple[bytes, Loaded]:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # never more than the cap, whatever the path is
     except OSError as exc:
         problem = Problem(str(path), 0, 0, "file", f"cannot read the file: {exc.strerror or exc}")
         raise SpecError([problem]) from None
-    return raw, load_bytes(raw[: MAX_BYTES + 1], str(path))
+    return raw, load_bytes(raw, str(path))
 
 
 def apply_defaults(data: dict[str, Any], definition: str | None = None) -> dict[str, Any]:

@@ -30,14 +30,18 @@ def is_secret_ref(value: Any) -> bool:
 
 
 def secret_refs(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, str]]]:
-    if is_secret_ref(value):
-        yield path, value
-    elif isinstance(value, dict):
+    """Every secret reference inside `value`, with its path (only containers are visited)."""
+    if isinstance(value, dict):
+        if is_secret_ref(value):
+            yield path, value
+            return
         for key, item in value.items():
-            yield from secret_refs(item, (*path, key))
+            if isinstance(item, (dict, list)):
+                yield from secret_refs(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from secret_refs(item, (*path, i))
+            if isinstance(item, (dict, list)):
+                yield from secret_refs(item, (*path, i))
 
 
 def _describe(ref: dict[str, str]) -> str:

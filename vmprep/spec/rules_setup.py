@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +80,8 @@ def timezone(doc: Doc) -> Iterator[Finding]:
         msg = f"time zone {tz!r} is an IANA name; Windows needs its own time zone ID"
         yield Finding(path, msg, hint=f"write '{windows_id}'")
         return
+    import difflib  # only on the error path
+
     same_case = [z for z in zones if z.casefold() == base.casefold()]
     close = same_case or difflib.get_close_matches(base, list(zones), n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else "see `tzutil /l` on Windows for the IDs"

@@ -19,6 +19,24 @@ def schema() -> dict[str, Any]:
     return result
 
 
+def definition_text(name: str) -> str:
+    """One `$defs` entry as a standalone schema (what `vmprep schema --definition` prints)."""
+    from vmprep.errors import UsageError
+
+    root = schema()
+    if name not in root["$defs"]:
+        raise UsageError(
+            f"no definition {name!r} in the schema", hint=f"one of: {', '.join(root['$defs'])}"
+        )
+    standalone = {
+        "$schema": root["$schema"],
+        "$id": f"{root['$id'].removesuffix('.json')}-{name}.json",
+        "$ref": f"#/$defs/{name}",
+        "$defs": root["$defs"],
+    }
+    return json.dumps(standalone, indent=2) + "\n"
+
+
 @cache
 def validator(definition: str | None = None) -> Any:
     """A Draft 2020-12 validator for the spec, or for one `$defs` entry (e.g. "step").
@@ -34,31 +52,34 @@ def validator(definition: str | None = None) -> Any:
 def runtime_schema(definition: str | None = None) -> dict[str, Any]:
     """The schema with the same meaning, compiled for validating thousands of files fast.
 
-    - Every `$ref` is inlined (the schema is not recursive), so no reference is looked up.
+    - Every `$ref` is inlined (the schema is not recursive), so no reference is looked up;
+      `x-ref` keeps the definition's name for error messages.
     - A `oneOf` whose branches have different JSON types becomes an `anyOf`.
     - "Exactly one of these keys" (a step's kind, wait_for's target) written as a `oneOf` of
       `required`s costs an error object per non-matching branch; it becomes the keyword
       `x-exactly-one: [keys]`, which FastValidator checks by counting the keys present.
     tests/spec/test_schema.py checks that both forms accept and refuse the same documents.
     """
-    root = schema()
-    node = root if definition is None else root["$defs"][definition]
-    compiled: dict[str, Any] = _compile(node, root)
-    compiled.pop("$defs", None)
+    node = schema() if definition is None else schema()["$defs"][definition]
+    compiled: dict[str, Any] = _compile({k: v for k, v in node.items() if k != "$defs"}, {})
     return compiled
 
 
-def _compile(node: Any, root: dict[str, Any]) -> Any:
+def _compile(node: Any, done: dict[str, Any]) -> Any:
     if isinstance(node, list):
-        return [_compile(item, root) for item in node]
+        return [_compile(item, done) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        target = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-        rest = {k: v for k, v in node.items() if k != "$ref"}
-        return _compile({**target, **rest}, root)
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in done:  # each definition is compiled once and shared
+            done[name] = {**_compile(schema()["$defs"][name], done), "x-ref": name}
+        if len(node) == 1:
+            return done[name]
+        rest = {k: _compile(v, done) for k, v in node.items() if k != "$ref"}
+        return {**done[name], **rest}
     out = {
-        k: (v if k in ("enum", "const", "default") else _compile(v, root)) for k, v in node.items()
+        k: (v if k in ("enum", "const", "default") else _compile(v, done)) for k, v in node.items()
     }
     kinds = _exactly_one(node)
     if kinds:

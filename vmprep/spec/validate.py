@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,7 +47,8 @@ def schema_problems(loaded: Loaded, definition: str | None = None) -> Iterator[P
                 continue
             seen.add((path, message))
             line, col = loaded.value_position(path) if on_value else loaded.position(path)
-            code = "unquoted-string" if hint and hint.startswith("quote") else "schema"
+            surprise = hint is not None and (hint.startswith("quote it") or hint == _EMPTY_HINT)
+            code = "unquoted-string" if surprise else "schema"
             yield Problem(loaded.file, line, col, code, message, path=path, hint=hint)
 
 
@@ -74,7 +74,9 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
                 yield (*path, key), f"{where}unknown key '{key}'", hint, False
         return
     if keyword == "required":
-        yield path, f"{where}missing required key '{error.validator_value[0]}'", None, False
+        for key in error.validator_value:
+            if isinstance(instance, dict) and key not in instance:
+                yield path, f"{where}missing required key '{key}'", None, False
         return
     if keyword in ("oneOf", "anyOf"):
         yield from _explain_choice(error, loaded, path, where)
@@ -105,10 +107,14 @@ def _exactly_one(error: Any) -> list[Explained] | None:
     step = set(kinds) == set(step_kinds())
     what = "a step needs exactly one kind" if step else "needs exactly one of"
     where = _dotted(path)
-    if len(present) > 1:
+    if len(present) > 1 and step:
         msg = f"{where}{what}, this one has {len(present)}: {', '.join(present)}"
-        hint = "split it into one step per kind" if step else None
-        return [(path, msg, hint, False)]
+        return [(path, msg, "split it into one step per kind", False)]
+    if len(present) > 1:
+        msg = (
+            f"{where}{what}: {', '.join(kinds)}; this one has {len(present)}: {', '.join(present)}"
+        )
+        return [(path, msg, None, False)]
     return [(path, f"{where}{what}: {', '.join(kinds)}", None, False)]
 
 
@@ -126,7 +132,7 @@ def _explain_choice(error: Any, loaded: Loaded, path: JsonPath, where: str) -> I
         for sub in by_branch[fitting[0]]:
             yield from _explain(sub, loaded)
         return
-    words = _or([_describe(b) for b in branches])
+    words = _REF_WORDS.get(error.schema.get("x-ref")) or _or([_describe(b) for b in branches])
     yield path, f"{where}expected {words}, got {_show(error.instance)}", None, True
 
 
@@ -171,9 +177,9 @@ def _simple(
 
 
 def _describe(branch: dict[str, Any]) -> str:
-    if "$ref" in branch:
-        name: str = branch["$ref"].rsplit("/", 1)[-1]
-        return _REF_WORDS.get(name, name)
+    name = branch.get("x-ref")  # a definition inlined by runtime_schema
+    if isinstance(name, str) and name in _REF_WORDS:
+        return _REF_WORDS[name]
     if "const" in branch:
         return _show(branch["const"])
     kind = branch.get("type")
@@ -202,6 +208,8 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 

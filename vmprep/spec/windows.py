@@ -22,9 +22,10 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?$", re.IGNO
 _INPUT_LOCALE = re.compile(
     r"^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$", re.IGNORECASE
 )
-_XML_UNSAFE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
-_UNC_PATH = re.compile(r"^\\\\[^\\/]+\\[^\\/]+")
+# Not XML 1.0 `Char`: C0 controls but tab, LF, CR; surrogates; U+FFFE and U+FFFF.
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DRIVE_PATH = re.compile(r"[A-Za-z]:\\")
+_UNC_PATH = re.compile(r"\\\\[^\\/]+\\[^\\/]+")
 
 
 def computer_name_problem(name: str) -> str | None:

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.render.conftest import ENV, SPECS, base_doc, spec_from
+from vmprep import __version__
+from vmprep.render import RenderError, render
+from vmprep.render.secrets import find_refs
+from vmprep.spec import load_spec
+
+AGENT_JSON = "ProgramData/vmprep/agent.json"
+
+
+def agent_json(spec, environ=ENV) -> dict:
+    return json.loads(render(spec, environ=environ).files[AGENT_JSON])
+
+
+def test_agent_json_has_the_documented_shape() -> None:
+    doc = agent_json(load_spec(SPECS / "full.yaml"))
+    assert list(doc) == [
+        "format", "vmprep_version", "image", "install_dir", "identity", "variables",
+        "keep_answer_files", "answer_files", "log_level", "phone_home", "steps", "secrets",
+    ]  # fmt: skip
+    assert doc["format"] == 1
+    assert doc["vmprep_version"] == __version__
+    assert doc["image"] == {
+        "name": "web-frontend",
+        "os": "windows-server-2022",
+        "architecture": "amd64",
+    }
+    assert doc["install_dir"] == "C:\\ProgramData\\vmprep"
+    assert doc["answer_files"] == [
+        "C:\\Windows\\Panther\\unattend.xml",
+        "C:\\Windows\\System32\\Sysprep\\unattend.xml",
+    ]
+    assert doc["phone_home"]["url"] == ["https://config.example.com/v1/config/{role}/{instance_id}"]
+    assert doc["phone_home"]["on_unreachable"] == "continue"  # defaults are filled in
+    assert [step["id"] for step in doc["steps"]] == [
+        "tools",
+        "install-tools",
+        "iis",
+        "run",
+        "warmup",
+    ]
+    assert doc["steps"][4]["timeout"] == "10m"  # durations as written
+    assert doc["steps"][2]["run"] == "once_per_instance"
+
+
+def test_resolved_secrets_become_references_with_values_in_the_secrets_map() -> None:
+    doc = agent_json(load_spec(SPECS / "full.yaml"))
+    assert doc["phone_home"]["token"] == {"secret": "env:VMPREP_TEST_TOKEN"}
+    assert doc["steps"][0]["download"]["headers"]["Authorization"] == {
+        "secret": "env:VMPREP_TEST_TOKEN"
+    }
+    assert doc["secrets"] == {"env:VMPREP_TEST_TOKEN": "tok"}
+    # a boot-time secret stays a reference, with no value baked in
+    assert doc["steps"][1]["msi"]["properties"]["PASSWORD"] == {"secret": "tools_pw"}
+    # an exec environment variable called `file` is data, not a reference
+    assert doc["steps"][3]["exec"]["env"] == {"file": "not-a-secret-reference"}
+    # unattend passwords are not copied into agent.json
+    assert ENV["VMPREP_TEST_ADMIN"] not in json.dumps(doc)
+
+
+def test_no_phone_home_is_null(tmp_path: Path) -> None:
+    assert agent_json(spec_from(tmp_path, base_doc()))["phone_home"] is None
+
+
+def test_file_secret_is_relative_to_the_spec_and_named_as_written(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "token.txt").write_bytes(b"t0ken\r\n")
+    doc = base_doc()
+    doc["agent"]["steps"] = [
+        {"id": "e", "env": {"name": "TOKEN", "value": {"file": "s/token.txt"}}}
+    ]
+    result = agent_json(spec_from(tmp_path, doc))
+    assert result["steps"][0]["env"]["value"] == {"secret": "file:s/token.txt"}
+    assert result["secrets"] == {"file:s/token.txt": "t0ken"}
+
+
+def test_every_missing_secret_is_reported_with_its_line(tmp_path: Path) -> None:
+    doc = base_doc()
+    doc["setup"]["accounts"] = [{"name": "d", "password": {"file": "missing.txt"}}]
+    spec = spec_from(tmp_path, doc)
+    with pytest.raises(RenderError) as caught:
+        render(spec, environ={})
+    messages = [(p.line, p.column, p.message) for p in caught.value.problems]
+    admin = spec.position(("setup", "administrator", "password"))
+    account = spec.position(("setup", "accounts", 0, "password"))
+    assert messages[0] == (
+        *admin,
+        "{env: VMPREP_TEST_ADMIN}: the environment variable VMPREP_TEST_ADMIN is not set",
+    )
+    assert messages[1][:2] == account
+    assert messages[1][2].startswith("{file: missing.txt}: cannot read ")
+    assert str(caught.value).startswith(f"{spec.path}:{admin[0]}:{admin[1]}: error: ")
+
+
+def test_secret_refs_are_found_by_schema_position_only() -> None:
+    spec = load_spec(SPECS / "full.yaml")
+    assert [(ref.path, ref.name) for ref in find_refs(spec)] == [
+        (("setup", "administrator", "password"), "env:VMPREP_TEST_ADMIN"),
+        (("setup", "accounts", 0, "password"), "file:secrets/deploy.txt"),
+        (("agent", "phone_home", "token"), "env:VMPREP_TEST_TOKEN"),
+        (("agent", "steps", 0, "download", "headers", "Authorization"), "env:VMPREP_TEST_TOKEN"),
+        (("agent", "steps", 1, "msi", "properties", "PASSWORD"), "tools_pw"),
+    ]

@@ -1,0 +1,305 @@
+"""Every semantic check fails and passes, one line per case (yamllint style).
+
+A case is (code, YAML fragment, should the check fire). The fragment is added to a minimal
+spec (`version: 1`, `image: {name: t}` unless it sets `image`); passing cases must be free of
+that code, failing ones must carry it, and neither may have schema errors (which would stop
+the checks from running and let a case pass for the wrong reason).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vmprep.problems import Severity
+from vmprep.spec.checks import CHECKS
+from vmprep.spec.model import check_bytes
+
+KEY = "'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"
+PH = f"phone_home: {{url: 'https://c.example.com/{{role}}/{{instance_id}}', role: web, trusted_keys: [{KEY}]}}"
+PATH_OK = r"'C:\Tools\a.msi'"
+SHA = "f9d35d43770d39092a663e665e82ae1d84a9e0da3d0d10c407acada6a40cd281"
+
+
+def steps(*items: str, extra: str = "") -> str:
+    return f"agent: {{{extra}steps: [{', '.join(items)}]}}"
+
+
+CASES = [
+    # computer-name
+    ("computer-name", "setup: {computer_name: WEB.01}", True),
+    ("computer-name", "setup: {computer_name: ABCDEFGHIJKLMNOP}", True),
+    ("computer-name", "setup: {computer_name: '12345'}", True),
+    ("computer-name", "setup: {computer_name: 'WEB 01'}", True),
+    ("computer-name", "setup: {computer_name: ''}", True),
+    ("computer-name", "setup: {computer_name: 'WEB*'}", True),
+    ("computer-name", "setup: {computer_name: 'ÄÖÜÄÖÜÄÖÜ'}", True),  # 18 bytes
+    ("computer-name", steps("{id: r, rename_computer: {name: '12345'}}"), True),
+    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{n}!'}}"), True),
+    ("computer-name", steps("{id: r, rename_computer: {name: '*'}}"), True),
+    ("computer-name", "setup: {computer_name: WEB-01}", False),
+    ("computer-name", "setup: {computer_name: '*'}", False),
+    ("computer-name", "setup: {computer_name: ABCDEFGHIJKLMNO}", False),
+    ("computer-name", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), False),
+    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}"), False),
+    # timezone
+    ("timezone", "setup: {timezone: Europe/Berlin}", True),
+    ("timezone", "setup: {timezone: w. europe standard time}", True),
+    ("timezone", "setup: {timezone: Mars Standard Time}", True),
+    ("timezone", "setup: {timezone: W. Europe Standard Time}", False),
+    ("timezone", "setup: {timezone: UTC}", False),
+    ("timezone", "setup: {timezone: Pacific Standard Time_dstoff}", False),
+    # locale
+    ("locale", "setup: {locale: en_US}", True),
+    ("locale", "setup: {locale: english}", True),
+    ("locale", "setup: {locale: {ui: en-US, input: '0409'}}", True),
+    ("locale", "setup: {locale: {ui: en-US, system: 'en US'}}", True),
+    ("locale", "setup: {locale: en-US}", False),
+    (
+        "locale",
+        "setup: {locale: {ui: sr-Latn-RS, user: es-419, input: '0409:00000409;de-DE'}}",
+        False,
+    ),
+    # unique-step-ids
+    ("unique-step-ids", steps("{id: a, reboot: {}}", "{id: A, reboot: {}}"), True),
+    ("unique-step-ids", steps("{id: a, reboot: {}}", "{id: b, reboot: {}}"), False),
+    # when
+    ("when", steps("{id: a, reboot: {}, when: {role: web}}"), True),
+    ("when", steps("{id: a, reboot: {}, when: {role: db}}", extra=PH + ", "), True),
+    ("when", steps("{id: a, reboot: {}, when: {os: windows-7}}"), True),
+    ("when", steps("{id: a, reboot: {}, when: {variables: {tier: gold}}}"), True),
+    ("when", steps("{id: a, reboot: {}, when: {role: [db, web]}}", extra=PH + ", "), False),
+    (
+        "when",
+        steps("{id: a, reboot: {}, when: {variables: {t: 1}}}", extra="variables: {t: 2}, "),
+        False,
+    ),
+    (
+        "when",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: a, reboot: {}, when: {variables: {t: 1}}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    ("when", steps("{id: a, reboot: {}, when: {os: [windows-server-2022, windows-11]}}"), False),
+    # download
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'http://e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'ftp://e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'https:///a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        False,
+    ),
+    # phone-home-url
+    ("phone-home-url", f"agent: {{{PH.replace('https', 'http')}}}", True),
+    ("phone-home-url", f"agent: {{{PH.replace('{instance_id}', '{host}')}}}", True),
+    ("phone-home-url", f"agent: {{{PH.replace('{instance_id}', '{role')}}}", True),
+    ("phone-home-url", f"agent: {{{PH.replace('https://', 'https://u:p@')}}}", True),
+    (
+        "phone-home-url",
+        f"agent: {{{PH[:-1]}, report_url: 'http://r.example.com/{{instance_id}}'}}}}",
+        True,
+    ),
+    ("phone-home-url", f"agent: {{{PH}}}", False),
+    (
+        "phone-home-url",
+        f"agent: {{{PH[:-1]}, url: ['https://a.example.com/{{mac}}', 'https://b.example.com/{{computer_name}}']}}}}".replace(
+            "url: 'https://c.example.com/{role}/{instance_id}', ", ""
+        ),
+        False,
+    ),
+    # phone-home
+    ("phone-home", steps("{id: p, phone_home: {}}"), True),
+    (
+        "phone-home",
+        steps("{id: p, phone_home: {}}", "{id: q, phone_home: {}}", extra=PH + ", "),
+        True,
+    ),
+    ("phone-home", steps("{id: p, phone_home: {}}", extra=PH + ", "), False),
+    # trusted-key
+    ("trusted-key", f"agent: {{{PH.replace(KEY, repr('ed25519:abc'))}}}", True),
+    ("trusted-key", f"agent: {{{PH.replace(KEY, KEY.replace('ed25519', 'rsa'))}}}", True),
+    ("trusted-key", f"agent: {{{PH.replace(KEY, KEY.replace('=', ''))}}}", True),  # no padding
+    ("trusted-key", f"agent: {{{PH.replace(KEY, KEY + ', ' + KEY)}}}", True),
+    ("trusted-key", f"agent: {{{PH}}}", False),
+    # windows-path
+    ("windows-path", "agent: {install_dir: vmprep}", True),
+    ("windows-path", "agent: {install_dir: 'C:/ProgramData/vmprep'}", True),
+    ("windows-path", r"agent: {install_dir: 'C:\ProgramData\vm|prep'}", True),
+    ("windows-path", "agent: {runtime: {python: python.exe}}", True),
+    (
+        "windows-path",
+        steps(f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: a.msi}}}}"),
+        True,
+    ),
+    ("windows-path", steps(r"{id: f, file: {path: '%TEMP%\x.txt', content: x}}"), True),
+    ("windows-path", steps(r"{id: m, msi: {path: 'Tools\a.msi'}}"), True),
+    ("windows-path", steps("{id: e, exec: {argv: [x], cwd: 'relative'}}"), True),
+    ("windows-path", steps("{id: w, wait_for: {path: 'x.txt'}}"), True),
+    ("windows-path", f"agent: {{{PH[:-1]}, ca_bundle: 'ca.pem'}}}}", True),
+    (
+        "windows-path",
+        r"agent: {install_dir: 'C:\ProgramData\vmprep', runtime: {python: '\\srv\share\py\python.exe'}}",
+        False,
+    ),
+    ("windows-path", steps(r"{id: m, msi: {path: 'D:\Tools\a.msi'}}"), False),
+    # cmd-unsafe-path
+    ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm%prep%'}", True),
+    ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm & co'}", True),
+    ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm!prep'}", True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Py^thon\python.exe'}}", True),
+    ("cmd-unsafe-path", r'agent: {runtime: {python: "C:\\Python\tpython.exe"}}', True),
+    (
+        "cmd-unsafe-path",
+        r"agent: {runtime: {python: 'C:\Program Files (x86)\Python 3\python.exe'}}",
+        False,
+    ),
+    # os-architecture
+    ("os-architecture", "image: {name: t, os: windows-server-2016, architecture: x86}", True),
+    ("os-architecture", "image: {name: t, os: windows-11, architecture: x86}", True),
+    ("os-architecture", "image: {name: t, os: windows-server-2022, architecture: arm64}", True),
+    ("os-architecture", "image: {name: t, os: windows-10, architecture: x86}", False),
+    ("os-architecture", "image: {name: t, os: windows-server-2025, architecture: arm64}", False),
+    ("os-architecture", "image: {name: t, os: windows-11, architecture: arm64}", False),
+    # reboot-budget
+    ("reboot-budget", steps("{id: r, reboot: {}, reboot_budget: 0}"), True),
+    ("reboot-budget", steps("{id: r, rename_computer: {name: WEB}, reboot_budget: 0}"), True),
+    ("reboot-budget", steps("{id: r, reboot: {}, run: every_boot}"), True),
+    ("reboot-budget", steps("{id: r, reboot: {}, reboot_budget: 20}"), True),  # a warning
+    (
+        "reboot-budget",
+        steps("{id: r, reboot: {}}", "{id: p, powershell: x, reboot_budget: 0}"),
+        False,
+    ),
+    # xml-characters
+    ("xml-characters", r'setup: {organization: "Contoso\x01"}', True),
+    ("xml-characters", r'setup: {accounts: [{name: a, description: "\x0b"}]}', True),
+    ("xml-characters", r'setup: {owner: "\uFFFE"}', True),
+    ("xml-characters", r'setup: {organization: "Tab\there, newline\n, émoji 😀"}', False),
+    # account-name
+    ("account-name", "setup: {accounts: [{name: a/b}]}", True),
+    ("account-name", "setup: {accounts: [{name: NONE}]}", True),
+    ("account-name", "setup: {accounts: [{name: deploy}, {name: Deploy}]}", True),
+    ("account-name", steps("{id: u, local_user: {name: abcdefghijklmnopqrstu}}"), True),
+    ("account-name", "setup: {auto_logon: {user: bob}}", True),  # a warning
+    ("account-name", "setup: {accounts: [{name: deploy}], auto_logon: {user: Deploy}}", False),
+    ("account-name", "setup: {auto_logon: {user: Administrator}}", False),
+    # secret-in-image (warnings)
+    ("secret-in-image", "setup: {administrator: {password: {env: P}}}", True),
+    ("secret-in-image", "setup: {accounts: [{name: a, password: {file: pw.txt}}]}", True),
+    ("secret-in-image", "setup: {auto_logon: {user: Administrator, password: {env: P}}}", True),
+    ("secret-in-image", f"agent: {{{PH[:-1]}, token: {{env: T}}}}}}", True),
+    ("secret-in-image", steps("{id: e, env: {name: X, value: {env: SECRET}}}"), True),
+    (
+        "secret-in-image",
+        steps(f"{{id: d, download: {{url: 'https://u:p@e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "secret-in-image",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{Authorization: Bearer x}}}}}}"
+        ),
+        True,
+    ),
+    (
+        "secret-in-image",
+        steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "),
+        False,
+    ),
+    (
+        "secret-in-image",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{Accept: text/plain}}}}}}"
+        ),
+        False,
+    ),
+    # secret-ref
+    ("secret-ref", "setup: {administrator: {password: {secret: admin}}}", True),
+    ("secret-ref", f"agent: {{{PH[:-1]}, token: {{secret: t}}}}}}", True),
+    ("secret-ref", steps("{id: e, env: {name: X, value: {secret: s}}}"), True),
+    ("secret-ref", steps("{id: j, join_domain: {domain: corp, credentials: remote}}"), True),
+    (
+        "secret-ref",
+        steps("{id: j, join_domain: {domain: corp, credentials: remote}}", extra=PH + ", "),
+        False,
+    ),
+]
+
+
+def codes_of(fragment: str) -> dict[str, set[Severity]]:
+    head = "version: 1\n" + ("" if fragment.startswith("image:") else "image: {name: t}\n")
+    found: dict[str, set[Severity]] = {}
+    for p in check_bytes((head + fragment + "\n").encode(), "spec.yaml"):
+        found.setdefault(p.code, set()).add(p.severity)
+    assert not {"schema", "yaml", "unquoted-string"} & set(found), found
+    return found
+
+
+@pytest.mark.parametrize(("code", "fragment", "fires"), CASES)
+def test_check(code, fragment, fires):
+    assert (code in codes_of(fragment)) is fires
+
+
+def test_every_registered_check_has_a_failing_and_a_passing_case():
+    from vmprep.spec.checks import run_checks  # noqa: F401  (the rules register on first run)
+
+    codes_of("setup: {}")
+    for code in CHECKS:
+        assert {fires for c, _, fires in CASES if c == code} == {True, False}, code
+
+
+@pytest.mark.parametrize(
+    ("fragment", "code"),
+    [
+        ("setup: {administrator: {password: {env: P}}}", "secret-in-image"),
+        (
+            f"agent: {{{PH.replace('https', 'http')[:-1]}, allow_insecure_http: true}}}}",
+            "phone-home-url",
+        ),
+        (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
+        (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
+        ("setup: {auto_logon: {user: bob}}", "account-name"),
+    ],
+)
+def test_findings_that_are_only_warnings(fragment, code):
+    assert codes_of(fragment)[code] == {Severity.WARNING}
+
+
+def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
+    (p,) = problems("version: 1\nimage: {name: t}\nsetup: {timezone: America/New_York}\n")
+    assert (p.code, p.line, p.column, p.hint) == (
+        "timezone",
+        3,
+        19,
+        "write 'Eastern Standard Time'",
+    )
+
+
+def test_baked_secrets_name_the_file_they_land_in(problems):
+    found = problems(
+        "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
+        r"agent: {install_dir: 'D:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
+    )
+    assert [p.message for p in found] == [
+        (
+            "the administrator password will be stored in C:\\Windows\\Panther\\unattend.xml"
+            " inside the image (Base64, not encrypted)"
+        ),
+        "{env: S} will be stored in D:\\agent\\agent.json inside the image",
+    ]
+    assert all("phone-home" in (p.hint or "") for p in found)

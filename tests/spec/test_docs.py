@@ -1,0 +1,39 @@
+"""The docs keep up with the code: every check code and every schema key is documented."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import ROOT
+from vmprep.spec.checks import CHECKS, run_checks  # noqa: F401
+from vmprep.spec.model import check_bytes
+from vmprep.spec.schema import schema
+
+ERRORS = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+SPEC = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+LOADER_CODES = {"file", "too-large", "encoding", "yaml", "duplicate-key", "unquoted-string"}
+
+
+def test_every_problem_code_is_documented():
+    check_bytes(b"version: 1\nimage: {name: t}\n", "x")  # registers the checks
+    for code in {*CHECKS, *LOADER_CODES, "schema", "kind"}:
+        assert f"| `{code}` |" in ERRORS, code
+
+
+def test_every_schema_key_is_in_the_spec_reference():
+    def keys(node):
+        for key, sub in node.get("properties", {}).items():
+            yield key
+            yield from keys(sub)
+
+    root = schema()
+    for key in {*keys(root), *keys(root["$defs"]["step"])}:
+        assert f"`{key}`" in SPEC or re.search(rf"[`{{,] ?{key}[,:}} ]", SPEC), key
+
+
+def test_the_pre_commit_hook_runs_validate():
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert hooks[0]["id"] == "vmprep-validate"
+    assert hooks[0]["entry"] == "vmprep validate"

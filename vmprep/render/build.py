@@ -1,0 +1,150 @@
+"""`render`: a checked spec -> the bytes of every file of the system-drive overlay.
+
+Pure apart from reading secret files and the environment: no clock, no randomness, nothing
+written (`write_tree` writes). The same spec, secrets and vmprep version give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmprep.problems import Problem
+from vmprep.render import agentjson, manifest, payload, secrets
+from vmprep.render.errors import RenderError, problem
+from vmprep.render.paths import on_system_drive, overlay_path, path_problem
+from vmprep.render.setupcomplete import render_setupcomplete
+from vmprep.render.unattend import render_unattend
+from vmprep.render.xmlbuild import Setting
+from vmprep.spec import Spec
+
+UNATTEND = "Windows/Panther/unattend.xml"
+SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    files: dict[str, bytes]  # overlay-relative POSIX path -> bytes
+    targets: dict[str, str]  # the same keys -> Windows path
+    manifest: dict[str, Any]
+    settings: list[Setting] = field(default_factory=list)  # what unattend.xml sets, and why
+
+    def manifest_bytes(self) -> bytes:
+        return manifest.manifest_bytes(self.manifest)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The three paths SetupComplete.cmd is made of, each checked, with where it came from."""
+
+    python: str
+    python_source: str  # "--python", "agent.runtime.python" or "the running interpreter"
+    install_dir: str
+    chain: str | None
+
+    @property
+    def payload_dir(self) -> str:
+        return overlay_path(self.install_dir)
+
+
+def render(
+    spec: Spec,
+    python: str | None = None,
+    chain_setupcomplete: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    platform: str = sys.platform,
+    base_python: str | None = None,
+    agent_dir: Path | None = None,
+) -> RenderResult:
+    """Everything that goes into the image; raises RenderError (nothing to write) on problems."""
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    refs = secrets.find_refs(spec)
+    _refuse_boot_secrets_in_setup(spec, refs)
+    values = secrets.resolve(spec, refs, os.environ if environ is None else environ)
+    by_path = {ref.path: ref for ref in refs}
+    unattend, settings = render_unattend(spec, lambda path: values[by_path[path].name])
+    agent_refs = [ref for ref in refs if ref.path[0] == "agent"]
+    try:
+        agent_json = agentjson.render_agent_json(agentjson.agent_settings(spec, agent_refs, values))
+    except UnicodeEncodeError as exc:
+        raise RenderError(
+            [problem(spec, ("agent",), "agent-json", "a value is not valid Unicode text")]
+        ) from exc
+    files = {
+        UNATTEND: unattend,
+        SETUPCOMPLETE: render_setupcomplete(launch.python, launch.install_dir, launch.chain),
+        f"{launch.payload_dir}/agent.pyz": payload.build_payload(agent_dir),
+        f"{launch.payload_dir}/agent.json": agent_json,
+    }
+    targets = {name: "C:\\" + name.replace("/", "\\") for name in files}
+    built = manifest.build_manifest(
+        files, targets, spec.path.name, spec.sha256, payload.vendored_versions()
+    )
+    return RenderResult(files, targets, built, settings)
+
+
+def plan_launch(
+    spec: Spec,
+    python: str | None,
+    chain: str | None,
+    platform: str = sys.platform,
+    base_python: str | None = None,
+) -> Launch:
+    problems: list[Problem] = []
+    runtime_path = ("agent", "runtime", "python")
+    if python is not None:
+        source = "--python"
+    elif "python" in spec.agent["runtime"]:
+        python, source = spec.agent["runtime"]["python"], "agent.runtime.python"
+    elif platform == "win32":
+        python = base_python or getattr(sys, "_base_executable", None) or sys.executable
+        source = "the running interpreter"
+    else:
+        raise RenderError(
+            [problem(spec, ("agent",), "runtime", "no interpreter for the image is known")],
+            hint="set agent.runtime.python to the path of python.exe on the image, "
+            "e.g. 'C:\\Program Files\\Python312\\python.exe' (or pass --python)",
+        )
+    reason = path_problem(python)
+    if reason is not None:
+        problems.append(problem(spec, runtime_path, "runtime", f"{source} {python!r} {reason}"))
+    install_dir = spec.agent["install_dir"]
+    reason = path_problem(install_dir)
+    if reason is None and not on_system_drive(install_dir):
+        reason = "must be on the system drive C: (render writes a system-drive overlay)"
+    if reason is not None:
+        message = f"agent.install_dir {install_dir!r} {reason}"
+        problems.append(problem(spec, ("agent", "install_dir"), "install-dir", message))
+    if chain is not None:
+        reason = path_problem(chain)
+        if reason is None and not chain.lower().endswith((".cmd", ".bat")):
+            reason = "must name a .cmd or .bat script"
+        if reason is None and chain.lower() == "c:\\" + SETUPCOMPLETE.replace("/", "\\").lower():
+            reason = "is SetupComplete.cmd itself"
+        if reason is not None:
+            message = f"--chain-setupcomplete {chain!r} {reason}"
+            problems.append(problem(spec, (), "chain", message))
+    if problems:
+        raise RenderError(problems)
+    return Launch(python, source, install_dir, chain)
+
+
+def _refuse_boot_secrets_in_setup(spec: Spec, refs: list[secrets.SecretRef]) -> None:
+    problems = [
+        problem(
+            spec,
+            ref.path,
+            "secret",
+            f"{ref.describe()} is delivered at first boot, too late for unattend.xml; "
+            "use {env: NAME} or {file: path}",
+        )
+        for ref in refs
+        if ref.kind == "secret" and ref.path[0] == "setup"
+    ]
+    if problems:
+        raise RenderError(problems)

@@ -1,0 +1,92 @@
+"""`render --explain`: what goes where and which spec line produced it, without rendering the
+payload, resolving a secret or writing anything."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from vmprep import __version__
+from vmprep.render import payload, secrets
+from vmprep.render.build import SETUPCOMPLETE, UNATTEND, plan_launch
+from vmprep.render.tree import MANIFEST
+from vmprep.render.unattend import render_unattend
+from vmprep.spec import Spec
+from vmprep.spec.load import JsonPath
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str  # Windows path of the file
+    what: str  # the setting or key
+    value: str
+    source: str  # "12:5 setup.timezone", "default setup.timezone", "fixed", "--python"
+
+
+def explain(
+    spec: Spec,
+    python: str | None = None,
+    chain_setupcomplete: str | None = None,
+    *,
+    platform: str = sys.platform,
+    base_python: str | None = None,
+) -> list[Row]:
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    refs = {ref.path: ref for ref in secrets.find_refs(spec)}
+    _, settings = render_unattend(spec, lambda path: "")
+    unattend = _target(UNATTEND)
+    rows = []
+    for s in settings:
+        value = f"encoded {refs[s.source].describe()}" if s.source in refs else s.value
+        component = s.component.removeprefix("Microsoft-Windows-")
+        what = f"{s.pass_name} {component}/{s.setting}"
+        rows.append(Row(unattend, what, value, _source(spec, s.source)))
+    cmd = _target(SETUPCOMPLETE)
+    runtime: JsonPath = ("agent", "runtime", "python")
+    python_source = _source(spec, runtime) if launch.python_source == "agent.runtime.python" else ""
+    rows.append(Row(cmd, "interpreter", launch.python, python_source or launch.python_source))
+    rows.append(
+        Row(cmd, "install_dir", launch.install_dir, _source(spec, ("agent", "install_dir")))
+    )
+    if launch.chain is not None:
+        rows.append(Row(cmd, "chained script", launch.chain, "--chain-setupcomplete"))
+    base = f"C:\\{launch.install_dir[3:]}"
+    vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
+    rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
+    agent_json = f"{base}\\agent.json"
+    for key in ("identity", "variables", "keep_answer_files", "log_level", "phone_home"):
+        if key in spec.agent:
+            value = _short(spec.agent[key])
+            rows.append(Row(agent_json, key, value, _source(spec, ("agent", key))))
+    for index, step in enumerate(spec.agent["steps"]):
+        path: JsonPath = ("agent", "steps", index)
+        rows.append(Row(agent_json, f"steps[{index}]", step["id"], _source(spec, path)))
+    rows.extend(
+        Row(agent_json, f"secrets[{ref.name}]", "***", _source(spec, ref.path))
+        for ref in refs.values()
+        if ref.path[0] == "agent" and ref.kind != "secret"
+    )
+    rows.append(Row("(not installed)", MANIFEST, "files, sha256, sizes", "fixed"))
+    return rows
+
+
+def _target(overlay: str) -> str:
+    return "C:\\" + overlay.replace("/", "\\")
+
+
+def _source(spec: Spec, path: JsonPath | None) -> str:
+    if path is None:
+        return "fixed"
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    if path not in spec.loaded.marks:
+        return f"default {dotted}"
+    line, column = spec.position(path)
+    return f"{line}:{column} {dotted}"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(str(k) for k in value) + "}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

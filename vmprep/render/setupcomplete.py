@@ -1,0 +1,55 @@
+"""SetupComplete.cmd: a fixed launcher for the agent (DESIGN.md principle 1).
+
+Windows runs `%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd` as SYSTEM after Setup, before the
+logon screen, and ignores its exit code. The only variable parts are three paths: the
+interpreter, the install directory and (optionally) a chained script. Each is checked by
+`vmprep.render.paths` before it gets here, and each is written inside double quotes. No other
+spec value ever reaches this file: everything the user wrote travels in agent.json.
+"""
+
+from __future__ import annotations
+
+from vmprep.render.paths import path_problem
+
+# Where `vmprep sysprep` moves a SetupComplete.cmd it finds on the reference VM (docs/internals.md)
+CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chained.cmd"
+LOG_NAME = "setupcomplete.log"
+
+
+def render_setupcomplete(python: str, install_dir: str, chain: str | None = None) -> bytes:
+    """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF)."""
+    for value in (python, install_dir, chain):
+        if value is not None and path_problem(value) is not None:
+            raise ValueError(f"unchecked path {value!r}")  # a bug: callers check first
+    log = f'"{install_dir}\\{LOG_NAME}"'
+    lines = [
+        "@echo off",
+        "rem Written by `vmprep render`; do not edit, render again instead.",
+        "rem Starts the vmprep agent once Windows Setup has finished. Always exits 0: Windows",
+        "rem ignores the exit code, and the agent itself reports how the setup went.",
+        "setlocal EnableExtensions DisableDelayedExpansion",
+        f"echo [%DATE% %TIME%] SetupComplete.cmd started >> {log} 2>&1",
+    ]
+    if chain is not None:
+        lines += [
+            f'if not exist "{chain}" goto agent',
+            f"echo [%DATE% %TIME%] running the chained script >> {log} 2>&1",
+            # A child cmd.exe, so that an `exit` in the chained script cannot end this one.
+            f'"%SystemRoot%\\System32\\cmd.exe" /d /s /c ""{chain}"" >> {log} 2>&1',
+            f"echo [%DATE% %TIME%] the chained script exited with %ERRORLEVEL% >> {log} 2>&1",
+            ":agent",
+        ]
+    lines += [
+        f'if exist "{python}" goto run',
+        f'echo [%DATE% %TIME%] error: the interpreter "{python}" is missing >> {log} 2>&1',
+        "goto done",
+        ":run",
+        (
+            f'"{python}" -I "{install_dir}\\agent.pyz" run --config "{install_dir}\\agent.json"'
+            f" >> {log} 2>&1"
+        ),
+        f"echo [%DATE% %TIME%] the agent exited with %ERRORLEVEL% >> {log} 2>&1",
+        ":done",
+        "exit /b 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")

@@ -1,0 +1,63 @@
+"""Writing a rendered overlay: into a temporary directory beside OUT, then renamed into place,
+so that a failure never leaves a partial tree and an existing OUT is replaced in two renames."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vmprep.errors import UsageError
+
+if TYPE_CHECKING:
+    from vmprep.render.build import RenderResult
+
+MANIFEST = "manifest.json"
+
+
+def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None:
+    """Write `result` as the overlay OUT (plus OUT/manifest.json).
+
+    OUT is created mode 0700 and its files 0600: they hold passwords and baked secrets.
+    """
+    out = Path(os.path.abspath(out_dir))
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise UsageError(f"{out_dir} already exists", hint="pass --force to replace it")
+        if not out.is_dir() or out.is_symlink():
+            raise UsageError(f"{out_dir} exists and is not a directory; not replacing it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        for name, data in sorted({**result.files, MANIFEST: result.manifest_bytes()}.items()):
+            path = tmp.joinpath(*name.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        _swap(tmp, out)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
+        raise
+
+
+def _swap(new: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rmdir(old)  # only the unique name is wanted
+    os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        os.rename(old, out)  # put the previous tree back
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -130,7 +131,10 @@ async def post_report(request: Request) -> Response:
         report, sent = parse_report(body, instance_id)
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from None
-    stored = _service(request).store.add_report(report, body, sent, time.time())
+    # In a worker thread: a write (and now and then a WAL checkpoint's fsync) must not hold up
+    # the event loop, where the config fetches are answered.
+    store = _service(request).store
+    stored = await run_in_threadpool(store.add_report, report, body, sent, time.time())
     return JSONResponse({"report_id": report["report_id"], "stored": stored}, status_code=202)
 
 

@@ -62,6 +62,7 @@ class Result:
     errors: int = 0
     fetches: int = 0
     elapsed: float = 0.0
+    server_cpu: float = float("nan")  # seconds of CPU the server used during the phase
 
     def row(self) -> str:
         lat = sorted(self.latencies)
@@ -69,10 +70,28 @@ class Result:
         p99 = lat[int(len(lat) * 0.99) - 1] * 1000 if lat else float("nan")
         rps = len(lat) / self.elapsed
         fps = self.fetches / self.elapsed
+        cpu = self.server_cpu / len(lat) * 1e6 if lat else float("nan")
         return (
             f"{self.name:<34} {len(lat):>7} {rps:>9.0f} {fps:>10.0f} {p50:>8.1f} {p99:>8.1f}"
-            f" {self.errors:>6}"
+            f" {self.errors:>6} {cpu:>9.0f}"
         )
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and its children, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == root or int(fields[1]) == root:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 async def _request(reader, writer, raw: bytes) -> tuple[int, bytes]:
@@ -124,7 +143,7 @@ def _report(host: str, instance_id: str, serial: int) -> bytes:
     ).encode() + body
 
 
-async def run_agents(name, port, agents, concurrency, plan) -> Result:
+async def run_agents(name, port, agents, concurrency, plan, server_pid) -> Result:
     """`plan(i)` -> list of (raw request, expected status, is a config fetch)."""
     result = Result(name)
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -156,9 +175,10 @@ async def run_agents(name, port, agents, concurrency, plan) -> Result:
             finally:
                 writer.close()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(server_pid)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - start
+    result.server_cpu = cpu_seconds(server_pid) - cpu
     return result
 
 
@@ -207,7 +227,12 @@ def main() -> int:
         fetch = [(_get(host, f"/v1/config/web/{i}", token=True), 200, True) for i in ids]
         r_fetch = asyncio.run(
             run_agents(
-                "serve: signed fetch", port, args.agents, args.concurrency, lambda i: [fetch[i]]
+                "serve: signed fetch",
+                port,
+                args.agents,
+                args.concurrency,
+                lambda i: [fetch[i]],
+                serve.pid,
             )
         )
         req = urllib.request.Request(
@@ -222,6 +247,7 @@ def main() -> int:
                 args.agents,
                 args.concurrency,
                 lambda i: [fetch[i], (_report(host, ids[i], serial), 202, False)],
+                serve.pid,
             )
         )
         r_nginx = None
@@ -245,6 +271,7 @@ def main() -> int:
                     args.agents,
                     args.concurrency,
                     static,
+                    nginx.proc.pid,
                 )
             )
     finally:
@@ -260,7 +287,7 @@ def main() -> int:
     )
     print(
         f"{'phase':<34} {'requests':>7} {'req/s':>9} {'fetches/s':>10} {'p50 ms':>8}"
-        f" {'p99 ms':>8} {'errors':>6}"
+        f" {'p99 ms':>8} {'errors':>6} {'srv µs/req':>9}"
     )
     for r in (r_fetch, r_boot, r_nginx):
         if r is not None:

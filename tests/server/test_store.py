@@ -98,3 +98,48 @@ def test_an_unusable_data_dir_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="cannot open the status store"):
         SqliteStore(tmp_path / "file" / "data")
+
+
+def test_the_writer_batches_concurrent_reports_and_answers_each(store):
+    import asyncio
+
+    from vmprep.server.store import NewReport
+    from vmprep.server.writer import ReportWriter
+
+    calls = []
+    real = store.add_reports
+
+    def counting(batch):
+        calls.append(len(batch))
+        return real(batch)
+
+    store.add_reports = counting
+    writer = ReportWriter(store)
+    same = report("i-0")
+
+    async def burst():
+        items = [NewReport(report(f"i-{n}"), b"{}", 1.0, 1.0) for n in range(50)]
+        items += [NewReport(same, b"{}", 1.0, 1.0), NewReport(same, b"{}", 1.0, 1.0)]
+        return await asyncio.gather(*(writer.add(item) for item in items))
+
+    results = asyncio.run(burst())
+    assert results == [True] * 51 + [False]
+    assert sum(calls) == 52
+    assert len(calls) < 52  # written in batches
+    assert len(store.instances()) == 50  # the repeated one is i-0 again
+
+
+def test_a_failing_store_fails_the_waiting_requests_not_the_writer(store):
+    import asyncio
+    import sqlite3 as sq
+
+    from vmprep.server.store import NewReport
+    from vmprep.server.writer import ReportWriter
+
+    writer = ReportWriter(store)
+    real = store.add_reports
+    store.add_reports = lambda batch: (_ for _ in ()).throw(sq.OperationalError("disk I/O error"))
+    with pytest.raises(sq.OperationalError):
+        asyncio.run(writer.add(NewReport(report(), b"{}", 1.0, 1.0)))
+    store.add_reports = real
+    assert asyncio.run(writer.add(NewReport(report(), b"{}", 1.0, 1.0))) is True

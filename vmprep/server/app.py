@@ -8,13 +8,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
+from vmprep.server.store import NewReport
 
 if TYPE_CHECKING:
     from vmprep.server.service import Service
@@ -131,10 +131,7 @@ async def post_report(request: Request) -> Response:
         report, sent = parse_report(body, instance_id)
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from None
-    # In a worker thread: a write (and now and then a WAL checkpoint's fsync) must not hold up
-    # the event loop, where the config fetches are answered.
-    store = _service(request).store
-    stored = await run_in_threadpool(store.add_report, report, body, sent, time.time())
+    stored = await _service(request).writer.add(NewReport(report, body, sent, time.time()))
     return JSONResponse({"report_id": report["report_id"], "stored": stored}, status_code=202)
 
 

@@ -14,6 +14,7 @@ from vmprep.server.documents import Issuer
 from vmprep.server.keys import SigningKey
 from vmprep.server.repo import Repository, RepositoryError, fingerprint, load_repository
 from vmprep.server.store import Store
+from vmprep.server.writer import ReportWriter
 
 log = logging.getLogger("vmprep.server")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -74,9 +75,11 @@ class Service:
     keys: list[SigningKey]
     tokens: Tokens = field(default_factory=Tokens)
     issuer: Issuer = field(init=False)
+    writer: ReportWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.issuer = Issuer(load_repository(self.configs), self.store, self.keys)
+        self.writer = ReportWriter(self.store)
 
     @property
     def repo(self) -> Repository:

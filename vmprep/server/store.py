@@ -50,9 +50,9 @@ class Store(Protocol):
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         """(role, target, digest) of an issued serial."""
 
-    def add_report(self, report: dict[str, Any], body: bytes, sent: float, now: float) -> bool:
-        """Store a valid report (`sent`: its sent_at as epoch seconds); False when its
-        report_id was seen before (then nothing is stored: the first body wins)."""
+    def add_reports(self, batch: list[NewReport]) -> list[bool]:
+        """Store checked reports; for each, False when its report_id was seen before (then
+        nothing is stored: the first body wins)."""
 
     def instances(self) -> list[dict[str, Any]]:
         """The latest report's summary per instance, newest first."""
@@ -74,6 +74,38 @@ _COLUMNS = (
 
 
 _EXCLUDED = ", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(","))
+_UPSERT = (
+    f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' * 14)}) ON CONFLICT (instance_id)"
+    f" DO UPDATE SET ({_COLUMNS}) = ({_EXCLUDED}) WHERE excluded.sent >= sent"
+)
+
+
+@dataclass(frozen=True)
+class NewReport:
+    report: dict[str, Any]  # checked by vmprep.server.reports.parse_report
+    body: bytes  # stored as received: the first body of a report_id wins
+    sent: float  # its sent_at, epoch seconds
+    now: float  # when it was received
+
+
+def _summary_row(item: NewReport) -> tuple[Any, ...]:
+    report, steps, error = item.report, item.report["steps"], item.report.get("error")
+    return (
+        report["instance_id"],
+        report["role"],
+        report.get("computer_name"),
+        report["agent_version"],
+        report.get("config_serial"),
+        report["state"],
+        sum(1 for s in steps if s.get("status") == "done"),
+        sum(1 for s in steps if s.get("status") in ("failed", "interrupted")),
+        len(steps),
+        None if error is None else json.dumps(error),
+        report["report_id"],
+        report["sent_at"],
+        item.now,
+        item.sent,
+    )
 
 
 class SqliteStore:
@@ -135,45 +167,33 @@ class SqliteStore:
         return None if row is None else (row[0], row[1], row[2])
 
     def add_report(self, report: dict[str, Any], body: bytes, sent: float, now: float) -> bool:
-        steps = report["steps"]
-        done = sum(1 for s in steps if s.get("status") == "done")
-        failed = sum(1 for s in steps if s.get("status") in ("failed", "interrupted"))
-        error = report.get("error")
-        summary = (
-            report["instance_id"],
-            report["role"],
-            report.get("computer_name"),
-            report["agent_version"],
-            report.get("config_serial"),
-            report["state"],
-            done,
-            failed,
-            len(steps),
-            None if error is None else json.dumps(error),
-            report["report_id"],
-            report["sent_at"],
-            now,
-            sent,
-        )
+        return self.add_reports([NewReport(report, body, sent, now)])[0]
+
+    def add_reports(self, batch: list[NewReport]) -> list[bool]:
+        """Several reports in one transaction (one commit for a burst of agents)."""
+        stored: list[bool] = []
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?)",
-                    (report["report_id"], report["instance_id"], now, sent, body.decode()),
-                )
-                if cur.rowcount:  # a spooled, older report does not hide a newer one
-                    self.db.execute(
-                        f"INSERT INTO instances ({_COLUMNS}) VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id) DO "
-                        f"UPDATE SET ({_COLUMNS}) = ({_EXCLUDED}) WHERE excluded.sent >= sent",
-                        summary,
+                for item in batch:
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?)",
+                        (
+                            item.report["report_id"],
+                            item.report["instance_id"],
+                            item.now,
+                            item.sent,
+                            item.body.decode(),
+                        ),
                     )
+                    stored.append(bool(cur.rowcount))
+                    if cur.rowcount:  # a spooled, older report does not hide a newer one
+                        self.db.execute(_UPSERT, _summary_row(item))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        return bool(cur.rowcount)
+        return stored
 
     def instances(self) -> list[dict[str, Any]]:
         with self._lock:

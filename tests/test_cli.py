@@ -176,3 +176,19 @@ def test_validate_in_a_real_process_loads_neither_rich_nor_the_server():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.splitlines()[-1] == "0 []"
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path):
+    for i in range(400):  # more output than a pipe buffers, so the writer meets a closed pipe
+        (tmp_path / f"s{i}.yaml").write_text(
+            "version: 1\nimage: {name: t}\nsetup: {timezone: CET}\n"
+        )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "vmprep", "validate", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(str(tmp_path).encode())
+    proc.stdout.close()  # like `| head -1`
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert b"internal error" not in stderr

@@ -6,6 +6,8 @@ Plain `click.echo` is enough for all three, so validating never pays for importi
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Sequence
 from typing import Literal
 
@@ -35,7 +37,15 @@ def show(
     problems: Sequence[Problem], *, fmt: Format, files: int, color: bool | None = None
 ) -> None:
     """Print `problems` (sorted) to stdout; for text, a one-line summary goes to stderr."""
-    problems = sorted(problems)
+    try:
+        _show(sorted(problems), fmt, files, color)
+    except BrokenPipeError:
+        # The reader went away (`vmprep validate ... | head`): stop writing, keep the exit code.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _show(problems: list[Problem], fmt: Format, files: int, color: bool | None) -> None:
     if fmt == "json":
         click.echo(json.dumps(to_json(problems, files=files), indent=2, ensure_ascii=False))
     elif fmt == "github":

@@ -228,6 +228,117 @@ CASES = [
         ),
         False,
     ),
+    # registry-value
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: '1'}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: 4294967296}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_SZ, value: 1}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_MULTI_SZ, value: a}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_BINARY, value: xyz}}"),
+        True,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: {env: X}}}"),
+        True,
+    ),
+    ("registry-value", steps(r"{id: r, registry: {key: 'HKLM\X', name: v}}"), True),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_DWORD, value: 4294967295}}"),
+        False,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_MULTI_SZ, value: [a, b]}}"),
+        False,
+    ),
+    (
+        "registry-value",
+        steps(r"{id: r, registry: {key: 'HKLM\X', name: v, type: REG_BINARY, value: 0a1B}}"),
+        False,
+    ),
+    ("registry-value", steps(r"{id: r, registry: {key: 'HKLM\X', name: v, state: absent}}"), False),
+    # join-domain
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: 'corp..example', credentials: remote}}", extra=PH + ", "
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: '-corp', credentials: remote}}", extra=PH + ", "),
+        True,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: corp, ou: '', credentials: remote}}", extra=PH + ", "),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp, ou: 'Web Servers', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=Web, DC=corp,DC=example,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    (
+        "join-domain",
+        steps("{id: j, join_domain: {domain: CORP, credentials: remote}}", extra=PH + ", "),
+        False,
+    ),
+    # file-content
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'not base64!', encoding: base64}}"),
+        True,
+    ),
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'aGk', encoding: base64}}"),
+        True,
+    ),
+    (
+        "file-content",
+        steps(r"{id: f, file: {path: 'C:\x.bin', content: 'aGk=', encoding: base64}}"),
+        False,
+    ),
+    ("file-content", steps(r"{id: f, file: {path: 'C:\x.txt', content: 'not base64!'}}"), False),
+    # wait-for
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:99999'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:0'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {http: 'localhost/health'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {http: 'http://[::1/'}}"), True),
+    ("wait-for", steps("{id: w, wait_for: {tcp: 'db:1433'}}"), False),
+    ("wait-for", steps("{id: w, wait_for: {http: 'http://localhost:8080/health'}}"), False),
     # secret-ref
     ("secret-ref", "setup: {administrator: {password: {secret: admin}}}", True),
     ("secret-ref", f"agent: {{{PH[:-1]}, token: {{secret: t}}}}}}", True),

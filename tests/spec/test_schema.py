@@ -107,6 +107,9 @@ HEAD = "version: 1\nimage: {name: t}\n"
          None, "did you mean 'windows-server-2022'?"),
         ("version: 1\nimage: {name: t}\nsetup: {timezon: UTC}\n", 3, 9,
          "setup: unknown key 'timezon'", "did you mean 'timezone'?"),
+        (HEAD + "timezone: UTC\n", 3, 1, "unknown key 'timezone'", "it belongs under setup"),
+        (HEAD + "agent: {steps: [{id: a, reboot: {}, retry: 2}]}\n", 3, 37,
+         "agent.steps[0]: unknown key 'retry'", "did you mean 'retry_delay' or 'retries'?"),
         ("version: 1\nimage: {os: windows-11}\n", 2, 1,
          "image: missing required key 'name'", None),
         ("version: 2\nimage: {name: t}\n", 1, 10, "version: must be 1, not 2", None),
@@ -212,3 +215,20 @@ def test_near_valid_steps_validate_the_same_both_ways(template, mutation, common
     assert validator("step").is_valid(step) == original("step").is_valid(step)
     fast = [(list(e.absolute_path), e.message) for e in validator("step").iter_errors(step)]
     assert fast == [(list(e.absolute_path), e.message) for e in plain.iter_errors(step)]
+
+
+def test_every_schema_pattern_has_words_for_people():
+    from vmprep.spec.validate import _PATTERN_WORDS
+
+    def patterns(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for key, sub in node.items():
+                if key != "not":  # `not: {pattern: '\\.sig$'}` has its own message
+                    yield from patterns(sub)
+        elif isinstance(node, list):
+            for sub in node:
+                yield from patterns(sub)
+
+    assert set(patterns(schema())) <= set(_PATTERN_WORDS)

@@ -1,8 +1,8 @@
 """Semantic checks beyond the schema: small generators registered under a stable code.
 
 Each check gets a schema-valid document (defaults applied) and yields `Finding`s; codes are
-documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent` and
-`rules_secrets`; this module is the registry and the runner.
+documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent`, `rules_steps`
+and `rules_secrets`; this module is the registry and the runner.
 """
 
 from __future__ import annotations
@@ -67,7 +67,12 @@ def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
 
 
 def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Iterator[Problem]:
-    from vmprep.spec import rules_agent, rules_secrets, rules_setup  # noqa: F401  (registers)
+    from vmprep.spec import (  # noqa: F401  (importing registers the checks)
+        rules_agent,
+        rules_secrets,
+        rules_setup,
+        rules_steps,
+    )
 
     doc = Doc(data, kind)
     for code, (fn, kinds) in CHECKS.items():

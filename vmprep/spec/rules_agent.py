@@ -18,7 +18,7 @@ from vmprep.spec.windows import cmd_special_chars, windows_path_problem
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = r"\{([^{}]*)\}"  # compiled by re on first use
 
 
 @check("unique-step-ids", "spec", "roleConfig")
@@ -131,9 +131,9 @@ def phone_home_url(doc: Doc) -> Iterator[Finding]:
     if "report_url" in home:
         targets.append(((*base, "report_url"), home["report_url"]))
     for path, template in targets:
-        names = _PLACEHOLDER.findall(template)
+        names = re.findall(_PLACEHOLDER, template)
         unknown = [n for n in names if n not in PLACEHOLDERS]
-        filled = _PLACEHOLDER.sub("x", template)
+        filled = re.sub(_PLACEHOLDER, "x", template)
         if unknown:
             msg = f"unknown placeholder {{{unknown[0]}}} in {template!r}"
             yield Finding(path, msg, hint=f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")

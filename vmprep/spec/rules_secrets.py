@@ -13,35 +13,40 @@ from urllib.parse import urlsplit
 from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, step_kind
 from vmprep.spec.load import JsonPath
+from vmprep.spec.schema import runtime_schema
 
 UNATTEND = "C:\\Windows\\Panther\\unattend.xml"
-_REF_KEYS = {"env", "file", "secret"}
 _REMOTE_JOIN = ("join_user", "join_password")
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "token", "key", "secret", "password")
 
 
-def is_secret_ref(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in _REF_KEYS
-        and isinstance(next(iter(value.values())), str)
-    )
-
-
-def secret_refs(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, str]]]:
-    """Every secret reference inside `value`, with its path (only containers are visited)."""
-    if isinstance(value, dict):
-        if is_secret_ref(value):
+def secret_refs(
+    value: Any, path: JsonPath, node: dict[str, Any] | None = None
+) -> Iterator[tuple[JsonPath, dict[str, str]]]:
+    """Every secret reference inside schema-valid `value`, found by the schema, not by shape:
+    an env var or header that happens to be named `secret` is not one. `node` is the
+    runtime_schema node of `value` (default: a step)."""
+    if node is None:
+        node = runtime_schema("step")
+    if not isinstance(value, (dict, list)):
+        return
+    if node.get("x-ref") == "secretRef":
+        if isinstance(value, dict):
             yield path, value
+        return
+    for branch in node.get("anyOf", []) + node.get("oneOf", []):
+        if branch.get("type") == ("object" if isinstance(value, dict) else "array"):
+            yield from secret_refs(value, path, branch)
             return
+    if isinstance(value, dict):
+        props, more = node.get("properties", {}), node.get("additionalProperties")
         for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                yield from secret_refs(item, (*path, key))
-    elif isinstance(value, list):
+            sub = props.get(key, more)
+            if isinstance(sub, dict):
+                yield from secret_refs(item, (*path, key), sub)
+    elif isinstance(node.get("items"), dict):
         for i, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                yield from secret_refs(item, (*path, i))
+            yield from secret_refs(item, (*path, i), node["items"])
 
 
 def _describe(ref: dict[str, str]) -> str:
@@ -119,7 +124,8 @@ def _plain_credentials(path: JsonPath, step: dict[str, Any]) -> Iterator[Finding
 def secret_ref(doc: Doc) -> Iterator[Finding]:
     """Secret references that nothing can resolve."""
     if doc.kind == "spec":
-        for path, ref in secret_refs(doc.data.get("setup", {}), ("setup",)):
+        setup_node = runtime_schema()["properties"]["setup"]
+        for path, ref in secret_refs(doc.data.get("setup", {}), ("setup",), setup_node):
             if "secret" in ref:
                 msg = f"{_describe(ref)} cannot be used in setup: unattend.xml is written by render"
                 yield Finding(path, msg, hint="use {env: NAME} or {file: path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 from vmprep.problems import Problem
@@ -33,6 +34,11 @@ _PATTERN_WORDS = {
     "^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$": "a product key: XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
     "^[^\\s:]+:[0-9]{1,5}$": "host:port",
     "^[0-9a-f]{2}(-[0-9a-f]{2}){5}$": "a MAC address like 00-15-5d-01-02-03",
+    "^[A-Z][A-Z0-9_.]*$": "an MSI public property name (upper case, e.g. ADDLOCAL)",
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a feature name (letters, digits, '.', '_' and '-')",
+    "^[A-Za-z_][A-Za-z0-9_()]*$": "an environment variable name (letters, digits, '_', '()')",
+    "^(HKLM|HKEY_LOCAL_MACHINE|HKCU|HKEY_CURRENT_USER|HKU|HKEY_USERS|HKCR|HKEY_CLASSES_ROOT)"
+    "(\\\\[^\\\\]+)+$": "a registry key like 'HKLM\\SOFTWARE\\Contoso' (a hive, then a path)",
 }
 _SHAPE = {"type", "const", "enum"}  # keywords that say a oneOf branch is the wrong shape
 
@@ -70,7 +76,7 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         known = list(error.schema.get("properties", {}))
         for key in instance:
             if key not in known:
-                hint = _did_you_mean(key, known)
+                hint = _did_you_mean(key, known) or _belongs_under(key)
                 yield (*path, key), f"{where}unknown key '{key}'", hint, False
         return
     if keyword == "required":
@@ -207,11 +213,47 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _belongs_under(key: str) -> str | None:
+    """`timezone` at the top level: "it belongs under setup"."""
+    places = _key_index().get(key)
+    return f"it belongs under {' or '.join(places[:2])}" if places else None
+
+
+@cache
+def _key_index() -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+
+    def walk(node: Any, where: str) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, sub in node.get("properties", {}).items():
+            index.setdefault(key, []).append(where or "the top level")
+            walk(_resolve(sub), f"{where}.{key}" if where else key)
+        if isinstance(node.get("items"), dict):
+            walk(_resolve(node["items"]), f"{where}[]")
+
+    walk(schema(), "")
+    return index
+
+
 def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     import difflib  # only on the error path
 
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    # A typo keeps the start of the word: 'retry' means 'retries' more than 'registry'.
+    close.sort(key=lambda c: _common_start(c, word), reverse=True)
+    if not close:
+        return None
+    # A word cut short ('retry') may mean more than one key: offer two.
+    shown = close[:2] if close[0].startswith(word) else close[:1]
+    return f"did you mean {' or '.join(repr(c) for c in shown)}?"
+
+
+def _common_start(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _dotted(path: JsonPath) -> str:
@@ -245,7 +287,9 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
+        text = value if len(value) <= 60 else value[:57] + "..."
+        # Windows paths read better with single backslashes than repr()'s doubled ones.
+        return f"'{text}'" if text.isprintable() and "'" not in text else repr(text)
     if isinstance(value, (int, float)) or value is None:
         return "null" if value is None else str(value)
     return _kind(value)

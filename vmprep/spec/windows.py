@@ -18,14 +18,10 @@ NETBIOS_MAX_BYTES = 15
 # Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
 CMD_SPECIAL = set('%^&|<>!"')
 _PATH_FORBIDDEN = set('<>:"|?*')
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?$", re.IGNORECASE)
-_INPUT_LOCALE = re.compile(
-    r"^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$", re.IGNORECASE
-)
-# Not XML 1.0 `Char`: C0 controls but tab, LF, CR; surrogates; U+FFFE and U+FFFF.
-_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_DRIVE_PATH = re.compile(r"[A-Za-z]:\\")
-_UNC_PATH = re.compile(r"\\\\[^\\/]+\\[^\\/]+")
+# Patterns as text: re compiles (and caches) each on first use, not when vmprep starts.
+_INPUT_LOCALE = r"(?i)^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$"
+_DRIVE_PATH = r"[A-Za-z]:\\"
+_UNC_PATH = r"\\\\[^\\/]+\\[^\\/]+"
 
 
 def computer_name_problem(name: str) -> str | None:
@@ -50,9 +46,9 @@ def cmd_special_chars(text: str) -> list[str]:
 
 def windows_path_problem(path: str) -> str | None:
     """Why `path` is not an absolute Windows path (C:\\... or \\\\server\\share\\...), or None."""
-    if "/" in path and not _DRIVE_PATH.match(path) and not _UNC_PATH.match(path):
+    if "/" in path and not re.match(_DRIVE_PATH, path) and not re.match(_UNC_PATH, path):
         return "is not an absolute Windows path (use backslashes: 'C:\\...')"
-    if not (_DRIVE_PATH.match(path) or _UNC_PATH.match(path)):
+    if not (re.match(_DRIVE_PATH, path) or re.match(_UNC_PATH, path)):
         return "is not an absolute Windows path like 'C:\\...' or '\\\\server\\share\\...'"
     rest = path[2:]
     bad = sorted({c for c in rest if c in _PATH_FORBIDDEN or ord(c) < 32})
@@ -65,9 +61,9 @@ def locale_problem(tag: str, *, input_locale: bool = False) -> str | None:
     """Why `tag` is not a locale name such as en-US (or, for input, 0409:00000409), or None."""
     parts = tag.split(";") if input_locale else [tag]
     for part in parts:
-        if _LOCALE.match(part) or (input_locale and _INPUT_LOCALE.match(part)):
+        if _is_locale(part) or (input_locale and re.match(_INPUT_LOCALE, part)):
             continue
-        if "_" in part and _LOCALE.match(part.replace("_", "-")):
+        if "_" in part and _is_locale(part.replace("_", "-")):
             return (
                 f"{part!r} uses '_'; Windows locale names use '-', e.g. {part.replace('_', '-')!r}"
             )
@@ -94,7 +90,37 @@ def windows_zone_for_iana(name: str) -> str | None:
 
 def xml_unsafe_chars(text: str) -> list[str]:
     """Characters XML 1.0 cannot represent (control characters, lone surrogates, U+FFFE/F)."""
-    return sorted(set(_XML_UNSAFE.findall(text)))
+    if text.isprintable():  # no control character, surrogate or noncharacter: the usual case
+        return []
+    return sorted({c for c in text if not _xml_char(ord(c))})
+
+
+def _xml_char(code: int) -> bool:
+    """XML 1.0 `Char`: tab, LF, CR, and U+0020 to U+10FFFF without surrogates and U+FFFE/F."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def _is_locale(tag: str) -> bool:
+    """`ll`, `ll-CC`, `ll-Scrp`, `ll-Scrp-CC` or `ll-419` (BCP 47 language, script, region)."""
+    parts = tag.split("-")
+    if not (tag.isascii() and 1 <= len(parts) <= 3 and 2 <= len(parts[0]) <= 3):
+        return False
+    if not parts[0].isalpha():
+        return False
+    rest = parts[1:]
+    if rest and len(rest[0]) == 4 and rest[0].isalpha():
+        rest = rest[1:]  # a script such as Latn
+    if not rest:
+        return True
+    region = rest[0]
+    return len(rest) == 1 and (
+        (len(region) == 2 and region.isalpha()) or (len(region) == 3 and region.isdigit())
+    )
 
 
 def _chars(chars: list[str]) -> str:

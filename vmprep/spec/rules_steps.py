@@ -1,0 +1,107 @@
+"""Checks of what individual steps ask for: registry values, domain joins, files, waits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from vmprep.spec.checks import Doc, Finding, check
+
+_DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
+# Patterns as text: re compiles (and caches) them on first use, not at import.
+_HEX = r"^([0-9A-Fa-f]{2})*$"
+
+
+@check("registry-value", "spec", "roleConfig")
+def registry_value(doc: Doc) -> Iterator[Finding]:
+    """A registry value must fit its type, or the agent fails at first boot."""
+    for path, step in doc.steps():
+        if "registry" not in step:
+            continue
+        reg = step["registry"]
+        where = (*path, "registry", "value")
+        if reg["state"] == "absent":
+            continue
+        if "value" not in reg:
+            yield Finding((*path, "registry"), f"a {reg['type']} value needs `value`")
+            continue
+        problem = _registry_problem(reg["type"], reg["value"])
+        if problem:
+            yield Finding(where, f"{reg['type']} {problem}")
+
+
+def _registry_problem(kind: str, value: Any) -> str | None:
+    if isinstance(value, dict):  # a secret reference: a string, known only later
+        return None if kind in ("REG_SZ", "REG_EXPAND_SZ") else "cannot come from a secret"
+    if kind in ("REG_DWORD", "REG_QWORD"):
+        top = _DWORD_MAX if kind == "REG_DWORD" else _QWORD_MAX
+        if not isinstance(value, int) or not 0 <= value <= top:
+            return f"needs a whole number from 0 to {top}"
+    elif kind in ("REG_SZ", "REG_EXPAND_SZ") and not isinstance(value, str):
+        return "needs a string (quote it)"
+    elif kind == "REG_MULTI_SZ" and not isinstance(value, list):
+        return "needs a list of strings"
+    elif kind == "REG_BINARY" and not (isinstance(value, str) and re.match(_HEX, value)):
+        return "needs hexadecimal bytes, e.g. '0a1b2c'"
+    return None
+
+
+_DNS_LABEL = r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$"
+_DN_PART = r"(?i)^(OU|CN|DC)=.+$"
+
+
+@check("join-domain", "spec", "roleConfig")
+def join_domain(doc: Doc) -> Iterator[Finding]:
+    """The domain is a DNS or NetBIOS domain name; `ou` an LDAP DN such as OU=Web,DC=corp,DC=com."""
+    for path, step in doc.steps():
+        if "join_domain" not in step:
+            continue
+        join = step["join_domain"]
+        domain = join["domain"]
+        if len(domain) > 253 or not all(re.match(_DNS_LABEL, label) for label in domain.split(".")):
+            msg = f"domain {domain!r} is not a domain name like corp.example.com"
+            yield Finding((*path, "join_domain", "domain"), msg)
+        ou = join.get("ou")
+        if ou is not None and not all(re.match(_DN_PART, p.strip()) for p in ou.split(",")):
+            msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
+            yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")
+
+
+@check("file-content", "spec", "roleConfig")
+def file_content(doc: Doc) -> Iterator[Finding]:
+    """`encoding: base64` content must decode, or the agent fails writing the file."""
+    import base64
+    import binascii
+
+    for path, step in doc.steps():
+        file = step.get("file")
+        if not file or file["encoding"] != "base64" or not isinstance(file["content"], str):
+            continue
+        try:
+            base64.b64decode(file["content"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            msg = f"content is not valid base64 ({exc})"
+            yield Finding((*path, "file", "content"), msg, hint="or use encoding: utf-8")
+
+
+@check("wait-for", "spec", "roleConfig")
+def wait_for(doc: Doc) -> Iterator[Finding]:
+    """A tcp port from 1 to 65535; an http target that is an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    for path, step in doc.steps():
+        target = step.get("wait_for", {})
+        if "tcp" in target and not 1 <= int(target["tcp"].rsplit(":", 1)[1]) <= 65535:
+            msg = f"port in {target['tcp']!r} is not from 1 to 65535"
+            yield Finding((*path, "wait_for", "tcp"), msg)
+        if "http" in target:
+            try:
+                parts = urlsplit(target["http"])
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018  (raises on a bad port)
+            except ValueError:
+                ok = False
+            if not ok:
+                msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
+                yield Finding((*path, "wait_for", "http"), msg)

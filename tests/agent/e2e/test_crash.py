@@ -65,7 +65,9 @@ def _trial(pyz: Path, root: Path, seed: int, service: Service | None) -> dict[st
             {"id": "conf-r", "file": {"path": str(root / "r.txt"), "content": "r"}},
         ]
         service.publish(remote, instance_id=uuid)
-        config["phone_home"] = service.phone_home()
+        # generous network budget: a loaded CI machine must not turn this into "unreachable"
+        retry = {"attempts": 10, "initial": "100ms", "max": "500ms"}
+        config["phone_home"] = service.phone_home(timeout="20s", retry=retry)
     m = Machine(root, pyz, config)
     kills = 0
     for _ in range(rnd.randint(1, 4)):

@@ -119,3 +119,53 @@ def test_role_wide_document_and_a_key_the_service_does_not_use(serve):
     assert outcome.document["target"] == {"role": "web"}
     refused = fetch({**cfg, "trusted_keys": [generate().public_form]}, identity)
     assert (refused.kind, refused.error_code) == ("refused", "signature")
+
+
+@pytest.fixture
+def static_site(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """`vmprep publish` output (signed by two keys: a rotation) served by http.server."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from vmprep.server.publish import publish
+
+    keys = [generate(), generate()]
+    site = tmp_path / "site"
+    publish(write_repo(tmp_path / "configs"), keys, site)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", [k.public_form for k in keys]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_static_tree_from_vmprep_publish_with_sidecars_and_url_list(static_site):
+    base, publics = static_site
+    cfg = {
+        "url": [base + "/v1/config/{role}/{instance_id}", base + "/v1/config/{role}/_role"],
+        "role": "web",
+        "trusted_keys": [publics[1]],  # only the new key of the rotation is trusted
+        "retry": {"attempts": 1},
+        "allow_insecure_http": True,
+    }
+    canary = Identity("canary-1", "ec2-imds", None, "W")
+    own = fetch(cfg, canary, token=None)
+    assert own.kind == "document", own.message
+    assert own.document is not None
+    assert own.document["target"] == {"role": "web", "instance_id": "canary-1"}
+    role_wide = fetch(cfg, Identity("i-0abc", "ec2-imds", None, "W"), token=None)
+    assert role_wide.kind == "document", role_wide.message
+    assert role_wide.document is not None
+    assert role_wide.document["target"] == {"role": "web"}
+    untrusted = fetch({**cfg, "trusted_keys": [generate().public_form]}, canary, token=None)
+    assert (untrusted.kind, untrusted.error_code) == ("refused", "signature")

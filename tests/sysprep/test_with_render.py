@@ -90,6 +90,13 @@ def test_generalize_installs_what_render_made(run_vmprep, drive, rendered_spec, 
     assert (drive / CHAINED_SETUPCOMPLETE).read_bytes() == b"echo from the cloud image\r\n"
     for target in planned.values():
         assert (drive / target.removeprefix("C:\\").replace("\\", "/")).is_file()
+    # the agent deletes the installed answer file and Sysprep's cached copy at first boot
+    agent_json = next(t for p, t in planned.items() if p.endswith("/agent.json"))
+    settings = json.loads((drive / agent_json[3:].replace("\\", "/")).read_text())
+    assert set(settings["answer_files"]) >= {
+        planned[ANSWER_KEY],
+        "C:\\Windows\\Panther\\unattend.xml",
+    }
 
 
 def test_a_failure_with_real_render_restores_the_drive(

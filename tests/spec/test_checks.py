@@ -347,6 +347,15 @@ CASES = [
     (
         "secret-ref",
         steps("{id: j, join_domain: {domain: corp, credentials: remote}}", extra=PH + ", "),
+        True,
+    ),  # a warning: not fetched yet
+    (
+        "secret-ref",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            extra=PH + ", ",
+        ),
         False,
     ),
 ]
@@ -384,6 +393,7 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         ),
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
+        (steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "), "secret-ref"),
         ("setup: {auto_logon: {user: bob}}", "account-name"),
     ],
 )

@@ -34,13 +34,40 @@ CASES = [
     ("computer-name", "setup: {computer_name: 'WEB*'}", True),
     ("computer-name", "setup: {computer_name: 'ÄÖÜÄÖÜÄÖÜ'}", True),  # 18 bytes
     ("computer-name", steps("{id: r, rename_computer: {name: '12345'}}"), True),
-    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{n}!'}}"), True),
+    (
+        "computer-name",
+        steps("{id: r, rename_computer: {name: 'WEB-{n}!'}}", extra="variables: {n: 1}, "),
+        True,
+    ),
     ("computer-name", steps("{id: r, rename_computer: {name: '*'}}"), True),
     ("computer-name", "setup: {computer_name: WEB-01}", False),
     ("computer-name", "setup: {computer_name: '*'}", False),
     ("computer-name", "setup: {computer_name: ABCDEFGHIJKLMNO}", False),
-    ("computer-name", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), False),
-    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}"), False),
+    ("computer-name", steps("{id: r, rename_computer: {name: '{instance_id}'}}"), False),
+    (
+        "computer-name",
+        steps(
+            "{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}",
+            extra="variables: {site: a, number: 1}, ",
+        ),
+        False,
+    ),
+    # placeholder
+    ("placeholder", steps("{id: r, rename_computer: {name: 'WEB-{site}'}}"), True),
+    ("placeholder", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), True),
+    (
+        "placeholder",
+        steps("{id: r, rename_computer: {name: 'WEB-{site}'}}", extra="variables: {site: x}, "),
+        False,
+    ),
+    ("placeholder", steps("{id: r, rename_computer: {name: 'WEB-{instance_id}'}}"), False),
+    (
+        "placeholder",
+        steps(
+            "{id: p, phone_home: {}}", "{id: r, rename_computer: {name: '{host}'}}", extra=PH + ", "
+        ),
+        False,
+    ),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),

@@ -247,3 +247,33 @@ def reboot_budget(doc: Doc) -> Iterator[Finding]:
         if budget > 10:
             msg = f"reboot_budget {budget} lets a reboot loop run for a long time"
             yield Finding((*path, "reboot_budget"), msg, Severity.WARNING, hint="3 is the default")
+
+
+_STEP_PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"  # as the agent fills them
+_BUILT_IN_NAMES = {"role", "instance_id"}
+
+
+@check("placeholder", "spec", "roleConfig")
+def placeholder(doc: Doc) -> Iterator[Finding]:
+    """`rename_computer` names: every {name} is a variable the agent knows when the step runs
+    (agent.variables, role, instance_id; the config document's after a phone_home step)."""
+    if doc.kind == "spec":
+        known = set(doc.data["agent"]["variables"]) | _BUILT_IN_NAMES
+        where_defined = "agent.variables"
+    else:
+        known = set(doc.data["variables"]) | _BUILT_IN_NAMES
+        for instance in doc.data["instances"]:
+            known |= set(instance.get("variables", {}))
+        where_defined = "variables"
+    fetched = False
+    for path, step in doc.steps():
+        fetched = fetched or "phone_home" in step
+        if "rename_computer" not in step or (doc.kind == "spec" and fetched):
+            continue
+        name = step["rename_computer"]["name"]
+        for unknown in sorted(set(re.findall(_STEP_PLACEHOLDER, name)) - known):
+            msg = f"placeholder {{{unknown}}} in {name!r} is not a known variable"
+            hint = f"define it in {where_defined}"
+            if doc.kind == "spec":
+                hint += ", or put a `phone_home: {}` step first to use the config's variables"
+            yield Finding((*path, "rename_computer", "name"), msg, hint=hint)

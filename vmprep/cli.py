@@ -24,11 +24,16 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vmprep.commands.validate", "Check specs (and config repositories) for problems."),
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
+    "keygen": ("vmprep.commands.keygen", "Create an Ed25519 key for signing instance configs."),
+    "serve": ("vmprep.commands.serve", "Serve signed instance configs and collect status reports."),
+    "publish": ("vmprep.commands.publish", "Write signed configs as static files for any host."),
+    "status": ("vmprep.commands.status", "Show what each instance reported to `vmprep serve`."),
     "render": (
         "vmprep.commands.render",
         "Render a spec into image files: unattend.xml, the agent, ...",
     ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
+    "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }
 
 

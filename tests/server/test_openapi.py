@@ -1,0 +1,109 @@
+"""docs/openapi.json describes the app: the same routes and methods, and every status code it
+documents is one a request in this test gets (and no request gets an undocumented one)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+
+from tests.server.conftest import AppClient, write_repo
+from vmprep.server.app import ROUTES, create_app
+from vmprep.server.keys import generate
+from vmprep.server.service import Service, Tokens, hash_token
+from vmprep.server.store import SqliteStore
+
+OPENAPI = json.loads((Path(__file__).parents[2] / "docs" / "openapi.json").read_text())
+FLEET, ADMIN = {"Authorization": "Bearer f"}, {"Authorization": "Bearer a"}
+WRONG = {"Authorization": "Bearer wrong"}
+
+
+def documented() -> set[tuple[str, str, int]]:
+    return {
+        (path, method.upper(), int(code))
+        for path, item in OPENAPI["paths"].items()
+        for method, op in item.items()
+        for code in op["responses"]
+    }
+
+
+def test_the_documented_paths_and_methods_are_the_apps_routes():
+    routes = {
+        (r.path, m)
+        for r in ROUTES
+        if isinstance(r, Route)
+        for m in (r.methods or ())
+        if m != "HEAD"
+    }
+    assert {(p, m) for p, m, _ in documented()} == routes
+
+
+def _report(instance_id: str) -> dict:
+    return {
+        "apiVersion": "vmprep/v1",
+        "kind": "StatusReport",
+        "report_id": str(uuid.uuid4()),
+        "instance_id": instance_id,
+        "role": "sql",
+        "agent_version": "0.1.0",
+        "state": "done",
+        "sent_at": "2026-11-25T10:00:00Z",
+        "steps": [],
+    }
+
+
+@pytest.fixture
+def clients(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_JOIN_USER", "u")
+    store = SqliteStore(tmp_path / "d")
+    svc = Service(
+        write_repo(tmp_path / "c", sql=True),
+        store,
+        [generate()],
+        Tokens((hash_token("f"),), (hash_token("a"),)),
+    )
+    app = create_app(svc)
+    yield AppClient(app, client=("127.0.0.1", 9)), AppClient(app, client=("192.0.2.1", 9))
+    store.close()
+
+
+def test_every_documented_status_code_happens_and_nothing_else(clients):
+    local, remote = clients
+    config, report = "/v1/config/{role}/{instance_id}", "/v1/report/{instance_id}"
+    instances, instance = "/v1/instances", "/v1/instances/{instance_id}"
+    serial = local.get("/v1/config/web/i-1", headers=FLEET).json()["serial"]
+    big = {**_report("i-1"), "steps": [{"id": "a", "status": "done", "x": "y" * 2**20}]}
+    cases = [
+        (config, local.get("/v1/config/web/i-1", headers=FLEET)),
+        (config, local.get("/v1/config/none/i-1", headers=FLEET)),
+        (
+            config,
+            local.get("/v1/config/web/i-1", headers={**FLEET, "Vmprep-Last-Serial": str(serial)}),
+        ),
+        (config, local.get("/v1/config/web/a.sig", headers=FLEET)),
+        (config, local.get("/v1/config/web/i-1")),
+        (config, local.get("/v1/config/web/i-1", headers=WRONG)),
+        (config, remote.get("/v1/config/sql/i-1", headers=FLEET)),
+        (report, local.post("/v1/report/i-1", json=_report("i-1"), headers=FLEET)),
+        (report, local.post("/v1/report/i-1", json=_report("i-2"), headers=FLEET)),
+        (report, local.post("/v1/report/i-1", json=_report("i-1"))),
+        (report, local.post("/v1/report/i-1", json=_report("i-1"), headers=WRONG)),
+        (report, local.post("/v1/report/i-1", json=big, headers=FLEET)),
+        (instances, local.get("/v1/instances", headers=ADMIN)),
+        (instances, local.get("/v1/instances")),
+        (instances, local.get("/v1/instances", headers=FLEET)),
+        (instance, local.get("/v1/instances/i-1", headers=ADMIN)),
+        (instance, local.get("/v1/instances/a.sig", headers=ADMIN)),
+        (instance, local.get("/v1/instances/i-1")),
+        (instance, local.get("/v1/instances/i-1", headers=FLEET)),
+        (instance, local.get("/v1/instances/i-9", headers=ADMIN)),
+        ("/healthz", local.get("/healthz")),
+    ]
+    seen = {(path, r.request.method, r.status_code) for path, r in cases}
+    assert seen == documented()
+    for _, r in cases:
+        if r.status_code >= 400:
+            assert set(r.json()) == {"error"}

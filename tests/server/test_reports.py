@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vmprep.server.reports import ReportError, parse_report
+
+VALID = {
+    "apiVersion": "vmprep/v1",
+    "kind": "StatusReport",
+    "report_id": "r-1",
+    "instance_id": "i-1",
+    "role": "web",
+    "agent_version": "0.1.0",
+    "state": "done",
+    "sent_at": "2026-11-25T10:03:12.5+01:00",
+    "steps": [{"id": "a", "status": "done", "source": "remote"}],
+}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def test_a_valid_report_parses_with_its_time():
+    report, sent = parse_report(json.dumps(VALID).encode(), "i-1")
+    assert report == VALID
+    assert sent == 1795597392.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_are_a_report_or_a_report_error(body):
+    with contextlib.suppress(ReportError):
+        parse_report(body, "i-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(VALID)), json_values)
+def test_any_value_in_any_field_is_accepted_only_when_it_fits(field, value):
+    body = json.dumps({**VALID, field: value}).encode()
+    try:
+        report, _ = parse_report(body, "i-1")
+    except ReportError as exc:
+        why = str(exc)
+    else:
+        assert report[field] == value
+        assert isinstance(report["steps"], list)
+        why = "accepted"
+    assert why  # a refusal always says why
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    body = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ReportError, match="invalid JSON"):
+        parse_report(body, "i-1")

@@ -1,0 +1,96 @@
+"""The flow with the real renderer (vmprep.render) instead of the hand-made overlay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import vmprep.render as render_module
+from tests.sysprep.conftest import scenario
+from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
+from vmprep.sysprep.generalize import Overlay
+from vmprep.sysprep.platform import FakePlatform, windows_path
+
+SPEC = """\
+version: 1
+image:
+  name: rendered
+setup:
+  timezone: UTC
+  administrator:
+    password: {env: VMPREP_ADMIN_PASSWORD}
+agent:
+  runtime: {python: 'C:\\Program Files\\Python312\\python.exe'}
+"""
+
+
+@pytest.fixture
+def real_render(tmp_path, monkeypatch):
+    """vmprep.render with a small agent source (the agent is another area's)."""
+    agent = tmp_path / "agent-src"
+    agent.mkdir()
+    (agent / "__init__.py").write_text("")
+    (agent / "cli.py").write_text("def main():\n    return 0\n")
+    monkeypatch.setenv("VMPREP_ADMIN_PASSWORD", "Secr3t!")
+    calls = []
+
+    def renderer(spec, python, chain):
+        calls.append(chain)
+        result = render_module.render(
+            spec, python=python, chain_setupcomplete=chain, agent_dir=agent
+        )
+        return Overlay(dict(result.files), dict(result.targets))
+
+    monkeypatch.setattr("vmprep.sysprep.generalize.render_overlay", renderer)
+    return calls
+
+
+@pytest.fixture
+def rendered_spec(tmp_path):
+    path = tmp_path / "rendered.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_the_chained_path_is_the_one_render_knows(drive):
+    assert windows_path(FakePlatform.load(drive), CHAINED_SETUPCOMPLETE) == (
+        render_module.CHAINED_SETUPCOMPLETE
+    )
+
+
+def test_generalize_installs_what_render_made(run_vmprep, drive, rendered_spec, real_render):
+    original = drive / SETUPCOMPLETE
+    original.parent.mkdir(parents=True)
+    original.write_bytes(b"echo from the cloud image\r\n")
+    dry = run_vmprep(
+        "sysprep",
+        "--generalize",
+        "--dry-run",
+        "--format",
+        "json",
+        "--root",
+        str(drive),
+        str(rendered_spec),
+    )
+    planned = {f["path"] for f in json.loads(dry.stdout)["files"]}
+    assert {"Windows/Panther/unattend.xml", SETUPCOMPLETE, CHAINED_SETUPCOMPLETE} <= planned
+    run_vmprep("sysprep", "--generalize", "--root", str(drive), str(rendered_spec))
+    assert real_render == [render_module.CHAINED_SETUPCOMPLETE] * 2
+    unattend = (drive / "Windows/Panther/unattend.xml").read_bytes()
+    assert b"<unattend" in unattend
+    assert (drive / "fake-sysprep-unattend.xml").read_bytes() == unattend
+    assert render_module.CHAINED_SETUPCOMPLETE.encode() in original.read_bytes()
+    assert (drive / CHAINED_SETUPCOMPLETE).read_bytes() == b"echo from the cloud image\r\n"
+    for rel in planned:
+        assert (drive / rel).is_file()
+
+
+def test_a_failure_with_real_render_restores_the_drive(
+    run_vmprep, drive, rendered_spec, real_render
+):
+    scenario(drive, "exit")
+    run_vmprep("sysprep", "--generalize", "--root", str(drive), str(rendered_spec), expect=4)
+    assert not (drive / SETUPCOMPLETE).exists()
+    assert not (drive / "Windows/Panther/unattend.xml").exists()
+    assert not (drive / "ProgramData/vmprep/agent.pyz").exists()

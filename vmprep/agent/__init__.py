@@ -1,0 +1,1 @@
+"""The vmprep first-boot agent: standard library only, shipped as agent.pyz."""

@@ -1,0 +1,179 @@
+"""agent.json: loading, checking and defaults (docs/internals.md fixes the format)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vmprep.agent.durations import is_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
+
+IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
+PHONE_HOME_DEFAULTS: dict[str, Any] = {
+    "timeout": "30s",
+    "on_unreachable": "continue",
+    "max_bytes": 4 * 1024 * 1024,
+    "allow_insecure_http": False,
+}
+RETRY_DEFAULTS: dict[str, Any] = {"attempts": 30, "initial": "2s", "max": "5m", "jitter": "full"}
+
+
+class ConfigError(Exception):
+    """agent.json is missing, not JSON, or not in the expected shape."""
+
+
+class AgentConfig:
+    """agent.json, checked, with defaults. (A plain class: `dataclasses` costs start-up time.)"""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        image: dict[str, Any],
+        install_dir: str,
+        identity: list[str],
+        variables: dict[str, Any],
+        keep_answer_files: bool,
+        answer_files: list[str],
+        log_level: str,
+        phone_home: dict[str, Any] | None,
+        steps: list[Any],
+        secrets: dict[str, str],
+        endpoints: dict[str, str],
+        platform_options: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.image = image
+        self.install_dir = install_dir
+        self.identity = identity
+        self.variables = variables
+        self.keep_answer_files = keep_answer_files
+        self.answer_files = answer_files
+        self.log_level = log_level
+        self.phone_home = phone_home
+        self.steps = steps
+        self.secrets = secrets
+        self.endpoints = endpoints
+        self.platform_options = platform_options
+
+    @property
+    def role(self) -> str | None:
+        return None if self.phone_home is None else str(self.phone_home["role"])
+
+    @property
+    def os(self) -> str:
+        return str(self.image.get("os", ""))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ConfigError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _expect(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise ConfigError(f"{where}: expected {what}")
+
+
+def _phone_home(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    _expect(isinstance(raw, dict), "phone_home", "an object or null")
+    ph = {**PHONE_HOME_DEFAULTS, **raw}
+    url = ph.get("url")
+    if isinstance(url, str):
+        url = [url]
+    _expect(
+        isinstance(url, list) and bool(url) and all(isinstance(u, str) and u for u in url),
+        "phone_home.url",
+        "a URL template or a non-empty list of them",
+    )
+    ph["url"] = url
+    _expect(isinstance(ph.get("role"), str) and bool(ph["role"]), "phone_home.role", "a role name")
+    keys = ph.get("trusted_keys")
+    _expect(
+        isinstance(keys, list) and bool(keys) and all(isinstance(k, str) for k in keys),
+        "phone_home.trusted_keys",
+        "a non-empty list of ed25519:... keys",
+    )
+    retry = {**RETRY_DEFAULTS, **(ph.get("retry") or {})}
+    for name in ("initial", "max", "deadline"):
+        if name in retry:
+            _expect(is_duration(retry[name]), f"phone_home.retry.{name}", "a duration")
+    ph["retry"] = retry
+    _expect(is_duration(ph["timeout"]), "phone_home.timeout", "a duration")
+    _expect(
+        ph["on_unreachable"] in ("continue", "halt"),
+        "phone_home.on_unreachable",
+        "continue or halt",
+    )
+    return ph
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and check agent.json; ConfigError names what is wrong."""
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return _build(path, raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _build(path: Path, raw: Any) -> AgentConfig:
+    _expect(isinstance(raw, dict), "agent.json", "a JSON object")
+    _expect(raw.get("format", 1) == 1, "format", "1 (this agent reads format 1)")
+    identity = raw.get("identity", list(IDENTITY_SOURCES))
+    _expect(
+        isinstance(identity, list) and bool(identity) and set(identity) <= set(IDENTITY_SOURCES),
+        "identity",
+        f"a non-empty list of {', '.join(IDENTITY_SOURCES)}",
+    )
+    secrets = raw.get("secrets") or {}
+    _expect(
+        isinstance(secrets, dict) and all(isinstance(v, str) for v in secrets.values()),
+        "secrets",
+        "an object of strings",
+    )
+    steps = raw.get("steps") or []
+    _expect(isinstance(steps, list), "steps", "a list")
+    answer_files = raw.get("answer_files") or []
+    _expect(
+        isinstance(answer_files, list) and all(isinstance(a, str) for a in answer_files),
+        "answer_files",
+        "a list of paths",
+    )
+    variables = raw.get("variables") or {}
+    _expect(isinstance(variables, dict), "variables", "an object")
+    image = raw.get("image") or {}
+    _expect(isinstance(image, dict), "image", "an object")
+    endpoints = raw.get("endpoints") or {}
+    _expect(isinstance(endpoints, dict), "endpoints", "an object")
+    options = raw.get("platform_options") or {}
+    _expect(isinstance(options, dict), "platform_options", "an object")
+    return AgentConfig(
+        path=path,
+        image=image,
+        install_dir=str(raw.get("install_dir") or path.parent),
+        identity=list(identity),
+        variables=variables,
+        keep_answer_files=bool(raw.get("keep_answer_files", False)),
+        answer_files=answer_files,
+        log_level=str(raw.get("log_level", "info")),
+        phone_home=_phone_home(raw.get("phone_home")),
+        steps=steps,
+        secrets=secrets,
+        endpoints=endpoints,
+        platform_options=options,
+    )

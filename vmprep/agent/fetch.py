@@ -1,0 +1,266 @@
+"""Fetching the remote config: PROTOCOL.md "Fetching a config", "The signature" and the
+outcome table, end to end. The signature is verified over the exact body bytes before the
+document is parsed.
+
+Outcome kinds: `document` (verified and checked), `none` (204, or 404 from every URL),
+`not_modified` (304 after sending `Vmprep-Last-Serial`), `refused` (no retry: 401/403, a bad
+redirect, too large, an encoding, a bad signature or document, any other status), and
+`unreachable` (the retry budget is spent). An unexpected status (and a 304 without a
+`Vmprep-Last-Serial` having been sent, a URL that cannot be built) is refused with the code
+`unreachable`: the protocol has no more precise one, and the message says what happened.
+
+Budget: each request (each URL of the list, the sidecar) gets `retry.attempts`; the
+`retry.deadline`, when set, counts from the start of the fetch for all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from vmprep.agent import document, verify
+from vmprep.agent.durations import parse_duration
+from vmprep.agent.http import HttpError, Response, Session
+from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+
+if TYPE_CHECKING:
+    from vmprep.agent.identity import Identity
+
+log = logging.getLogger("vmprep.agent.fetch")
+
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+SIDECAR_MAX_BYTES = 4096
+TRANSIENT = frozenset({408, 429})
+_PLACEHOLDER = re.compile(r"\{(role|instance_id|computer_name|mac)\}")
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    kind: str
+    document: dict[str, Any] | None = None
+    sha256: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UrlError(ValueError):
+    """A URL template that cannot be filled for this instance."""
+
+
+def fill_url(template: str, identity: Identity, role: str) -> str:
+    """A URL template with each placeholder percent-encoded as a path segment."""
+    values = {
+        "role": role,
+        "instance_id": identity.instance_id,
+        "computer_name": identity.computer_name,
+        "mac": identity.mac,
+    }
+
+    def one(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        if not value:
+            raise UrlError(f"{template} needs {{{match.group(1)}}}, which this instance lacks")
+        return quote(value, safe="")
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def sidecar_url(url: str) -> str:
+    """`<url>.sig`: `.sig` appended to the path, the query kept."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, (parts.path or "/") + ".sig", parts.query, ""))
+
+
+def _reveal(token: object) -> str:
+    reveal = getattr(token, "reveal", None)
+    return str(reveal()) if callable(reveal) else str(token)
+
+
+def request_headers(
+    identity: Identity, role: str, agent_version: str, last_completed_serial: int | None
+) -> dict[str, str]:
+    headers = {
+        "User-Agent": f"vmprep-agent/{agent_version}",
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",
+        "Vmprep-Instance-Id": identity.instance_id,
+        "Vmprep-Role": role,
+    }
+    if last_completed_serial is not None:
+        headers["Vmprep-Last-Serial"] = str(last_completed_serial)
+    return headers
+
+
+class _Fetch:
+    def __init__(
+        self,
+        session: Session,
+        retrier: Retrier,
+        headers: dict[str, str],
+        max_bytes: int,
+    ) -> None:
+        self.session = session
+        self.retrier = retrier
+        self.headers = headers
+        self.max_bytes = max_bytes
+
+    def get(self, url: str, cap: int) -> Response:
+        """One GET with retries; transient statuses retried, others returned."""
+
+        def attempt() -> Response:
+            try:
+                response = self.session.request("GET", url, headers=self.headers, max_bytes=cap)
+            except HttpError as exc:
+                if exc.transient:
+                    raise Transient(str(exc)) from None
+                raise _Refused(exc.code, str(exc)) from None
+            if response.status in TRANSIENT or 500 <= response.status <= 599:
+                raise Transient(
+                    f"HTTP {response.status} from {url}", response.header("Retry-After")
+                )
+            return response
+
+        return self.retrier.run(attempt)
+
+    def signature(self, response: Response) -> list[verify.Entry]:
+        header = response.header("Vmprep-Signature")
+        if header is not None:
+            return verify.parse_header(header)
+        url = sidecar_url(response.url)
+        sidecar = self.get(url, SIDECAR_MAX_BYTES)
+        if sidecar.status in (404, 410):
+            return []
+        if sidecar.status in (401, 403):
+            raise _Refused("unauthorized", f"HTTP {sidecar.status} from {url}")
+        if sidecar.status != 200:
+            raise _Refused("signature", f"HTTP {sidecar.status} from {url}")
+        try:
+            return verify.parse_sidecar(sidecar.body)
+        except ValueError as exc:
+            raise _Refused("signature", f"{url}: {exc}") from None
+
+
+def fetch_config(
+    phone_home: Mapping[str, Any],
+    identity: Identity,
+    *,
+    role: str,
+    token: object | None,
+    last_completed_serial: int | None,
+    accepted: tuple[int, str] | None,
+    agent_version: str,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[float, float], float] | None = None,
+) -> FetchOutcome:
+    """Fetch, verify and check the remote config; never raises for network or data faults."""
+    urls = phone_home["url"]
+    templates = [urls] if isinstance(urls, str) else list(urls)
+    try:
+        keys = verify.trusted_keys(phone_home.get("trusted_keys") or [])
+        targets = [fill_url(t, identity, role) for t in templates]
+        timeout = parse_duration(phone_home.get("timeout", "30s"))
+        policy = Policy.from_config(phone_home.get("retry"))
+        max_bytes = int(phone_home.get("max_bytes", DEFAULT_MAX_BYTES))
+    except (ValueError, TypeError) as exc:
+        return FetchOutcome("refused", error_code="unreachable", message=f"phone_home: {exc}")
+    session = Session(
+        timeout=timeout,
+        cafile=phone_home.get("ca_bundle"),
+        allow_http=bool(phone_home.get("allow_insecure_http", False)),
+        authorization=None if token is None else "Bearer " + _reveal(token),
+        auth_urls=targets,
+    )
+    retrier = Retrier(
+        policy,
+        sleep=sleep,
+        now=now,
+        on_retry=lambda n, wait, why: log.warning("retry %d in %.1fs: %s", n + 1, wait, why),
+        rand=rand or random.uniform,
+    )
+    headers = request_headers(identity, role, agent_version, last_completed_serial)
+    fetch = _Fetch(session, retrier, headers, max_bytes)
+    try:
+        return _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
+    except _Refused as exc:
+        return FetchOutcome("refused", error_code=exc.code, message=str(exc))
+    except BudgetSpent as exc:
+        return FetchOutcome(
+            "unreachable",
+            error_code="unreachable",
+            message=f"gave up after {exc.attempts} attempt(s): {exc}",
+        )
+
+
+def _fetch(
+    fetch: _Fetch,
+    targets: list[str],
+    keys: dict[str, bytes],
+    identity: Identity,
+    role: str,
+    last_serial: int | None,
+    accepted: tuple[int, str] | None,
+    now: Callable[[], float],
+) -> FetchOutcome:
+    for url in targets:
+        response = fetch.get(url, fetch.max_bytes)
+        status = response.status
+        if status == 404:
+            continue
+        if status == 204:
+            return FetchOutcome("none", message=f"HTTP 204 from {url}")
+        if status == 304:
+            if last_serial is None:
+                raise _Refused("unreachable", f"HTTP 304 from {url} without Vmprep-Last-Serial")
+            return FetchOutcome("not_modified", message=f"serial {last_serial} is current")
+        if status in (401, 403):
+            raise _Refused("unauthorized", f"HTTP {status} from {url}")
+        if status != 200:
+            raise _Refused("unreachable", f"unexpected HTTP {status} from {url}")
+        return _accept(fetch, response, keys, identity, role, accepted, now)
+    return FetchOutcome("none", message="HTTP 404 from every URL")
+
+
+def _accept(
+    fetch: _Fetch,
+    response: Response,
+    keys: dict[str, bytes],
+    identity: Identity,
+    role: str,
+    accepted: tuple[int, str] | None,
+    now: Callable[[], float],
+) -> FetchOutcome:
+    body = response.body
+    entries = fetch.signature(response)
+    if not entries:
+        raise _Refused("signature", f"{response.url} carries no usable signature entry")
+    keyid = verify.verify(body, entries, keys)
+    if keyid is None:
+        raise _Refused("signature", f"no signature on {response.url} verifies with a trusted key")
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        doc = document.check_document(
+            body,
+            sha256=digest,
+            role=role,
+            instance_id=identity.instance_id,
+            now=now(),
+            accepted=accepted,
+        )
+    except document.DocumentError as exc:
+        raise _Refused(exc.code, f"{response.url}: {exc}") from None
+    log.info("accepted serial %s from %s (key %s)", doc["serial"], response.url, keyid)
+    return FetchOutcome("document", document=doc, sha256=digest)

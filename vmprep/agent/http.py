@@ -1,0 +1,284 @@
+"""One HTTP(S) request as PROTOCOL.md wants it, on `http.client` alone.
+
+- `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
+  the headers and the body. Every read from the socket gets the time left until a monotonic
+  deadline, so a server that drips one byte at a time still ends at the deadline.
+- The body is read only for 2xx answers, in pieces, and reading stops as soon as it passes
+  `max_bytes` (a larger `Content-Length` is refused before reading anything).
+- Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
+  any other `Content-Encoding` is refused.
+- TLS is verified against the system store, or `cafile` when given.
+- Redirects (301, 302, 303, 307, 308): at most 3 in a row, never from https to http, never to
+  http unless `allow_http`. Each hop gets the full timeout. `Authorization` is sent only to the
+  origins (scheme, host, port) of the configured `auth_urls`, on any hop. A 303 turns the
+  request into a GET without a body; the other codes keep the method and body.
+- No proxies (environment proxy variables are ignored: the agent talks to its service directly).
+
+Errors are `HttpError`: `transient` ones (connection refused, timeout, a body cut short, TLS
+failures) are worth a retry; the others carry the PROTOCOL `error.code` of the refusal.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.message import Message
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+CONNECT_TIMEOUT = 10.0
+_CHUNK = 64 * 1024
+
+
+class HttpError(Exception):
+    """A request that gave no usable answer; `code` is the PROTOCOL error code."""
+
+    def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Message
+    body: bytes
+    url: str  # the final URL, after redirects
+
+    def header(self, name: str) -> str | None:
+        """All values of a header joined with ", " (as a proxy would), or None when absent."""
+        values = self.headers.get_all(name)
+        if values is None:
+            return None
+        return ", ".join(str(v) for v in values)
+
+
+Origin = tuple[str, str, int]
+
+
+def origin(url: str) -> Origin | None:
+    """(scheme, host, port) with the default port filled in; None for a URL without a host."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not parts.hostname or scheme not in ("http", "https"):
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+class _DeadlineIO(io.RawIOBase):
+    """Reads from a socket, each read bounded by the time left until `deadline`.
+
+    `keep` is the socket's own makefile() reader: holding it open keeps the socket's file
+    descriptor alive after the connection object lets go of it (as http.client expects).
+    """
+
+    def __init__(
+        self, sock: socket.socket, deadline: float, clock: Callable[[], float], keep: io.IOBase
+    ) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+        self._clock = clock
+        self._keep = keep
+
+    def close(self) -> None:
+        self._keep.close()
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    deadline = 0.0
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(self, sock: socket.socket, *args: object, **kwargs: object) -> None:
+        super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
+        self.fp = io.BufferedReader(_DeadlineIO(sock, self.deadline, type(self).clock, self.fp))
+
+
+class Session:
+    """Settings shared by the requests of one fetch (or one report, one identity probe)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        cafile: str | None = None,
+        allow_http: bool = False,
+        authorization: str | None = None,
+        auth_urls: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = float(timeout)
+        self.cafile = cafile
+        self.allow_http = allow_http
+        self._authorization = authorization
+        self._auth_origins = {o for o in map(origin, auth_urls) if o is not None}
+        self._clock = clock
+        self._context: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:  # never shows the Authorization value
+        return f"Session(timeout={self.timeout}, cafile={self.cafile!r})"
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self._context is None:
+            try:
+                self._context = ssl.create_default_context(cafile=self.cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise HttpError(
+                    "unreachable", f"cannot load CA bundle {self.cafile}: {exc}"
+                ) from None
+        return self._context
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        max_bytes: int,
+    ) -> Response:
+        """Send, follow redirects, and return the final answer (any status but a redirect)."""
+        if origin(url) is None:
+            raise HttpError("unreachable", f"not an http(s) URL: {url}")
+        if urlsplit(url).scheme.lower() == "http" and not self.allow_http:
+            raise HttpError(
+                "unreachable", f"refusing plain http ({url}): allow_insecure_http is not set"
+            )
+        redirects = 0
+        while True:
+            hop = {"Accept-Encoding": "identity", **headers}
+            if self._authorization is not None and origin(url) in self._auth_origins:
+                hop["Authorization"] = self._authorization
+            status, message, data = self._hop(method, url, hop, body, max_bytes)
+            if status not in REDIRECTS:
+                return Response(status, message, data, url)
+            url = self._next_hop(url, status, message.get("Location"), redirects)
+            redirects += 1
+            if status == 303:
+                method, body = "GET", None
+
+    def _next_hop(self, url: str, status: int, location: str | None, redirects: int) -> str:
+        if not location or not location.strip():
+            raise HttpError("redirect", f"HTTP {status} from {url} without a Location")
+        if redirects >= MAX_REDIRECTS:
+            raise HttpError("redirect", f"more than {MAX_REDIRECTS} redirects in a row at {url}")
+        parts = urlsplit(urljoin(url, location.strip()))
+        new = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+        scheme = parts.scheme.lower()
+        if origin(new) is None:
+            raise HttpError("redirect", f"redirect from {url} to an unusable URL {new}")
+        if scheme == "http" and (urlsplit(url).scheme.lower() == "https" or not self.allow_http):
+            raise HttpError("redirect", f"refusing a redirect from {url} to plain http ({new})")
+        return new
+
+    def _hop(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, cap: int
+    ) -> tuple[int, Message, bytes]:
+        parts = urlsplit(url)
+        scheme, host, port = origin(url) or ("", "", 0)
+        deadline = self._clock() + self.timeout
+        connect = min(CONNECT_TIMEOUT, self.timeout)
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=connect, context=self._ssl())
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=connect)
+
+        class _Response(_DeadlineResponse):
+            pass
+
+        _Response.deadline = deadline
+        _Response.clock = staticmethod(self._clock)
+        conn.response_class = _Response
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response: http.client.HTTPResponse | None = None
+        sent = False
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(max(deadline - self._clock(), 0.001))
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            sent = True
+            response = conn.getresponse()
+            status = response.status
+            data = b""
+            if 200 <= status < 300 and status != 204:
+                data = _read_body(response, url, cap)
+            return status, response.msg, data
+        except HttpError:
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            raise HttpError(
+                "unreachable",
+                f"TLS verification failed for {url}: {exc.verify_message}",
+                transient=True,
+            ) from None
+        except (ValueError, http.client.InvalidURL) as exc:
+            if not sent:  # a header or URL that http cannot carry: no use retrying
+                raise HttpError("unreachable", f"cannot send a request to {url}: {exc}") from None
+            detail = f"{type(exc).__name__}: {exc}"  # e.g. a garbled chunk size
+            raise HttpError("unreachable", f"{url}: {detail}", transient=True) from None
+        except TimeoutError:
+            raise HttpError(
+                "unreachable", f"timed out after {self.timeout:g}s: {url}", transient=True
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            detail = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+            raise HttpError("unreachable", f"{url}: {detail}", transient=True) from None
+        finally:
+            if response is not None:
+                response.close()
+            conn.close()
+
+
+def _read_body(response: http.client.HTTPResponse, url: str, cap: int) -> bytes:
+    encoding = (response.getheader("Content-Encoding") or "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise HttpError("encoding", f"{url} answered with Content-Encoding {encoding!r}")
+    header = (response.getheader("Content-Length") or "").strip()
+    length = int(header) if header.isascii() and header.isdigit() else None
+    if length is not None and length > cap:
+        raise HttpError("too_large", f"{url}: Content-Length {length} is over {cap} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = response.read(min(_CHUNK, cap + 1 - total))
+        if not chunk:
+            if length is not None and total < length and not response.chunked:
+                raise HttpError(
+                    "unreachable",
+                    f"{url}: body cut off at {total} of {length} bytes",
+                    transient=True,
+                )
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise HttpError("too_large", f"{url}: body is over {cap} bytes")

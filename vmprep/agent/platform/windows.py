@@ -1,0 +1,380 @@
+"""Windows: every action is an argv (never a shell string) or a winreg call.
+
+Values reach PowerShell only as single-quoted literals (`ps_quote`) or through the child's
+environment; secrets only through the environment of that one child, never in an argv, so
+they cannot show up in a process list or an audit log. Tests assert each argv exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.stepcheck import KINDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
+
+POWERSHELL = "powershell.exe"
+TASK_NAME = "vmprep-agent"
+REBOOT_EXIT = 3010
+BOOT_TOLERANCE = 10  # seconds
+_QUOTES = "'\u2018\u2019\u201a\u201b"
+_START_TYPES = {
+    "automatic": "auto",
+    "delayed": "delayed-auto",
+    "manual": "demand",
+    "disabled": "disabled",
+}
+_HIVES = {
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKCU": "HKEY_CURRENT_USER",
+    "HKU": "HKEY_USERS",
+    "HKCR": "HKEY_CLASSES_ROOT",
+}
+ENV_KEY = r"SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
+
+
+def ps_quote(value: str) -> str:
+    """A PowerShell single-quoted literal: every kind of single quote doubled."""
+    return "'" + "".join(c + c if c in _QUOTES else c for c in value) + "'"
+
+
+POWERSHELL_FLAGS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass"]
+# A Windows command line holds 32,767 characters; longer scripts go through a file.
+MAX_ENCODED = 30_000
+
+
+def powershell_argv(script: str) -> list[str]:
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return [POWERSHELL, *POWERSHELL_FLAGS, "-EncodedCommand", encoded]
+
+
+def cmd_argv(path: str) -> list[str]:
+    return ["cmd.exe", "/d", "/q", "/c", path]
+
+
+def powershell_file_argv(path: str) -> list[str]:
+    return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
+
+
+def msi_argv(
+    path: str, properties: Mapping[str, str], log_path: str, state: str = "present"
+) -> list[str]:
+    action = "/i" if state == "present" else "/x"
+    argv = ["msiexec.exe", action, path, "/qn", "/norestart", "/l*v", log_path]
+    argv += [f"{name}={value}" for name, value in properties.items()]
+    return argv
+
+
+def feature_script(names: list[str], state: str, management_tools: bool, server: bool) -> str:
+    quoted = ",".join(ps_quote(n) for n in names)
+    if server:
+        verb = "Install-WindowsFeature" if state == "present" else "Uninstall-WindowsFeature"
+        tools = " -IncludeManagementTools" if management_tools and state == "present" else ""
+        return (
+            "$ErrorActionPreference = 'Stop'\n"
+            f"$r = {verb} -Name @({quoted}){tools}\n"
+            "if (-not $r.Success) { exit 1 }\n"
+            f"if ($r.RestartNeeded -eq 'Yes') {{ exit {REBOOT_EXIT} }}\n"
+            "exit 0\n"
+        )
+    verb = (
+        "Enable-WindowsOptionalFeature" if state == "present" else "Disable-WindowsOptionalFeature"
+    )
+    extra = " -All" if state == "present" else ""
+    return (
+        "$ErrorActionPreference = 'Stop'\n"
+        f"$r = {verb} -Online -FeatureName @({quoted}){extra} -NoRestart\n"
+        f"if ($r.RestartNeeded) {{ exit {REBOOT_EXIT} }}\n"
+        "exit 0\n"
+    )
+
+
+def rename_script(name: str) -> str:
+    return (
+        "$ErrorActionPreference = 'Stop'\n"
+        f"if ($env:COMPUTERNAME -eq {ps_quote(name)}) {{ exit 0 }}\n"
+        f"Rename-Computer -NewName {ps_quote(name)} -Force\n"
+        f"exit {REBOOT_EXIT}\n"
+    )
+
+
+def join_script(domain: str, ou: str | None) -> str:
+    """Reads the credential from the child's environment and removes it there at once."""
+    ou_arg = f" -OUPath {ps_quote(ou)}" if ou else ""
+    return (
+        "$ErrorActionPreference = 'Stop'\n"
+        "$user = $env:VMPREP_JOIN_USER\n"
+        "$pass = ConvertTo-SecureString $env:VMPREP_JOIN_PASSWORD -AsPlainText -Force\n"
+        "Remove-Item Env:VMPREP_JOIN_PASSWORD, Env:VMPREP_JOIN_USER\n"
+        "$cs = Get-CimInstance Win32_ComputerSystem\n"
+        f"if ($cs.PartOfDomain -and $cs.Domain -eq {ps_quote(domain)}) {{ exit 0 }}\n"
+        "$cred = New-Object System.Management.Automation.PSCredential($user, $pass)\n"
+        f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -Credential $cred -Force\n"
+        f"exit {REBOOT_EXIT}\n"
+    )
+
+
+def local_user_script(body: Mapping[str, Any], has_password: bool) -> str:
+    name = ps_quote(str(body["name"]))
+    if body.get("state", "present") == "absent":
+        return (
+            "$ErrorActionPreference = 'Stop'\n"
+            f"if (Get-LocalUser -Name {name} -ErrorAction SilentlyContinue) {{ Remove-LocalUser -Name {name} }}\n"
+            "exit 0\n"
+        )
+    lines = ["$ErrorActionPreference = 'Stop'"]
+    opts = ""
+    if has_password:
+        lines.append("$pass = ConvertTo-SecureString $env:VMPREP_USER_PASSWORD -AsPlainText -Force")
+        lines.append("Remove-Item Env:VMPREP_USER_PASSWORD")
+        opts += " -Password $pass"
+    else:
+        opts += " -NoPassword"
+    if "full_name" in body:
+        opts += f" -FullName {ps_quote(str(body['full_name']))}"
+    if "description" in body:
+        opts += f" -Description {ps_quote(str(body['description']))}"
+    never = " -PasswordNeverExpires" if body.get("password_never_expires") else ""
+    set_opts = opts.replace(" -NoPassword", "")
+    lines.append(f"if (Get-LocalUser -Name {name} -ErrorAction SilentlyContinue) {{")
+    lines.append(
+        f"  Set-LocalUser -Name {name}{set_opts}{' -PasswordNeverExpires $true' if never else ''}"
+    )
+    lines.append(f"}} else {{ New-LocalUser -Name {name}{opts}{never} | Out-Null }}")
+    lines.extend(
+        f"if (-not (Get-LocalGroupMember -Group {ps_quote(g)} -Member {name} "
+        f"-ErrorAction SilentlyContinue)) {{ Add-LocalGroupMember -Group {ps_quote(g)} -Member {name} }}"
+        for g in body.get("groups", [])
+    )
+    lines.append("exit 0")
+    return "\n".join(lines) + "\n"
+
+
+def service_argvs(body: Mapping[str, Any]) -> list[list[str]]:
+    name = str(body["name"])
+    argvs = []
+    if "start_type" in body:
+        argvs.append(["sc.exe", "config", name, "start=", _START_TYPES[body["start_type"]]])
+    if body.get("state") == "running":
+        argvs.append(["sc.exe", "start", name])
+    elif body.get("state") == "stopped":
+        argvs.append(["sc.exe", "stop", name])
+    return argvs
+
+
+# sc.exe: 1056 = already running, 1062 = not started: the wanted state holds already.
+_SC_OK = {0, 1056, 1062}
+
+
+def reboot_argv(reason: str) -> list[str]:
+    return ["shutdown.exe", "/r", "/t", "5", "/c", reason[:500] or "vmprep agent"]
+
+
+def startup_task_argv(agent_argv: list[str]) -> list[str]:
+    for part in agent_argv:
+        if '"' in part:
+            raise ValueError(f"cannot quote {part!r} for a scheduled task")
+    command = " ".join(
+        f'"{part}"' if part[:1] != "-" and part not in ("run",) else part for part in agent_argv
+    )
+    return [
+        "schtasks.exe",
+        "/Create",
+        "/TN",
+        TASK_NAME,
+        "/SC",
+        "ONSTART",
+        "/RU",
+        "SYSTEM",
+        "/RL",
+        "HIGHEST",
+        "/F",
+        "/TR",
+        command,
+    ]
+
+
+def remove_task_argv() -> list[str]:
+    return ["schtasks.exe", "/Delete", "/TN", TASK_NAME, "/F"]
+
+
+def kill_tree_argv(pid: int) -> list[str]:
+    return ["taskkill.exe", "/PID", str(pid), "/T", "/F"]
+
+
+def registry_value(reg_type: str, value: Any) -> Any:
+    """The Python value winreg.SetValueEx takes for a registry type."""
+    if reg_type in ("REG_DWORD", "REG_QWORD"):
+        number = int(value)
+        limit = 2**32 if reg_type == "REG_DWORD" else 2**64
+        if not 0 <= number < limit:
+            raise ValueError(f"{value!r} does not fit {reg_type}")
+        return number
+    if reg_type == "REG_MULTI_SZ":
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+    if reg_type == "REG_BINARY":
+        return bytes.fromhex(str(value))
+    if isinstance(value, (list, dict)):
+        raise TypeError(f"{reg_type} takes a string")
+    return str(value)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    hive, _, sub = key.partition("\\")
+    return _HIVES.get(hive, hive), sub
+
+
+class WindowsPlatform(Platform):
+    name = "windows"
+    kinds = frozenset(KINDS)  # every kind
+
+    def __init__(
+        self, state_dir: Path, options: Mapping[str, Any], image_os: str = "", *, winreg: Any = None
+    ) -> None:
+        super().__init__(state_dir, options, image_os)
+        self._winreg = winreg
+
+    @property
+    def winreg(self) -> Any:
+        if self._winreg is None:
+            import winreg
+
+            self._winreg = winreg
+        return self._winreg
+
+    @property
+    def server(self) -> bool:
+        return self.image_os.startswith("windows-server")
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
+
+    def kill_tree(self, proc: subprocess.Popen[bytes]) -> None:
+        subprocess.run(kill_tree_argv(proc.pid), capture_output=True, check=False)
+        proc.kill()
+
+    def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
+        """cmd.exe runs a script file (a script in its command line has quoting rules)."""
+        return self.run_script_file(script.encode("utf-8"), ".cmd", cmd_argv, timeout=timeout)
+
+    def powershell(
+        self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None
+    ) -> ProcResult:
+        argv = powershell_argv(script)
+        if len(argv[-1]) <= MAX_ENCODED:
+            return self.run(argv, timeout=timeout, env=env)
+        data = b"\xef\xbb\xbf" + script.encode("utf-8")  # with a BOM: PowerShell 5.1 reads UTF-8
+        return self.run_script_file(data, ".ps1", powershell_file_argv, timeout=timeout, env=env)
+
+    def msi(
+        self,
+        body: Mapping[str, Any],
+        properties: Mapping[str, str],
+        log_path: str,
+        *,
+        timeout: float | None,
+    ) -> ProcResult:
+        argv = msi_argv(str(body["path"]), properties, log_path, body.get("state", "present"))
+        return self.run(argv, timeout=timeout)
+
+    def windows_feature(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
+        script = feature_script(
+            list(body["names"]),
+            body.get("state", "present"),
+            bool(body.get("include_management_tools", False)),
+            self.server,
+        )
+        return self.powershell(script, timeout=timeout)
+
+    def service(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
+        outputs = []
+        for argv in service_argvs(body):
+            result = self.run(argv, timeout=timeout)
+            outputs.append(result.output)
+            if result.exit_code not in _SC_OK:
+                return ProcResult(result.exit_code, "".join(outputs), result.timed_out)
+        return ProcResult(0, "".join(outputs))
+
+    def service_running(self, name: str) -> bool:
+        result = self.run(["sc.exe", "query", name], timeout=30)
+        return result.exit_code == 0 and "RUNNING" in result.output
+
+    def rename_computer(self, name: str, *, timeout: float | None) -> ProcResult:
+        return self.powershell(rename_script(name), timeout=timeout)
+
+    def join_domain(
+        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+    ) -> ProcResult:
+        env = {"VMPREP_JOIN_USER": user, "VMPREP_JOIN_PASSWORD": password}
+        return self.powershell(join_script(domain, ou), timeout=timeout, env=env)
+
+    def local_user(
+        self, body: Mapping[str, Any], password: str | None, *, timeout: float | None
+    ) -> ProcResult:
+        env = None if password is None else {"VMPREP_USER_PASSWORD": password}
+        return self.powershell(
+            local_user_script(body, password is not None), timeout=timeout, env=env
+        )
+
+    def registry(self, body: Mapping[str, Any], value: Any) -> str:
+        wr = self.winreg
+        hive_name, sub = split_key(str(body["key"]))
+        hive = getattr(wr, hive_name)
+        access = wr.KEY_WRITE | wr.KEY_WOW64_64KEY
+        name = str(body["name"])
+        if body.get("state", "present") == "absent":
+            try:
+                with wr.OpenKeyEx(hive, sub, 0, access) as key:
+                    wr.DeleteValue(key, name)
+            except FileNotFoundError:
+                return f"{body['key']}\\{name} already absent"
+            return f"{body['key']}\\{name} removed"
+        reg_type = body.get("type", "REG_SZ")
+        with wr.CreateKeyEx(hive, sub, 0, access) as key:
+            wr.SetValueEx(key, name, 0, getattr(wr, reg_type), registry_value(reg_type, value))
+        return f"{body['key']}\\{name} set ({reg_type})"
+
+    def persist_env(self, name: str, value: str | None) -> str:
+        wr = self.winreg
+        access = wr.KEY_WRITE | wr.KEY_WOW64_64KEY
+        with wr.CreateKeyEx(wr.HKEY_LOCAL_MACHINE, ENV_KEY, 0, access) as key:
+            if value is None:
+                with contextlib.suppress(FileNotFoundError):
+                    wr.DeleteValue(key, name)
+            else:
+                kind = wr.REG_EXPAND_SZ if "%" in value else wr.REG_SZ
+                wr.SetValueEx(key, name, 0, kind, value)
+        return f"{name} set for the machine"
+
+    def reboot(self, reason: str) -> ProcResult:
+        return self.run(reboot_argv(reason), timeout=60)
+
+    def install_startup_task(self, config_path: Path) -> ProcResult | None:
+        return self.run(startup_task_argv(self.agent_argv(config_path)), timeout=60)
+
+    def remove_startup_task(self) -> ProcResult | None:
+        return self.run(remove_task_argv(), timeout=60)
+
+    def boot_id(self) -> str | None:
+        """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""
+        import ctypes
+        import time
+
+        ticks = ctypes.windll.kernel32.GetTickCount64  # type: ignore[attr-defined]
+        ticks.restype = ctypes.c_ulonglong
+        return str(int(time.time() - ticks() / 1000.0))
+
+    def same_boot(self, recorded: str | None, current: str) -> bool:
+        """Boot times computed at two moments differ by the clock's jitter, not by a reboot
+        (which takes far longer than this tolerance); a clock step (NTP) is also absorbed."""
+        try:
+            return recorded is not None and abs(int(recorded) - int(current)) <= BOOT_TOLERANCE
+        except ValueError:
+            return False

@@ -1,0 +1,62 @@
+"""Windows system steps through the platform: registry, features, services, env, name,
+domain, local users. The credential values come from the vault and go to the platform, which
+keeps them out of every argv."""
+
+from __future__ import annotations
+
+from vmprep.agent.steps import Outcome, StepContext, StepError, from_process
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from typing import Any
+
+
+def run_registry(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    value = ctx.vault.resolve(body.get("value", ""))
+    try:
+        message = ctx.platform.registry(body, value)
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"registry value: {exc}") from None
+    return Outcome(True, 0, message)
+
+
+def run_windows_feature(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    return from_process(ctx.platform.windows_feature(body, timeout=ctx.timeout), ctx)
+
+
+def run_service(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    return from_process(ctx.platform.service(body, timeout=ctx.timeout), ctx)
+
+
+def run_env(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    value = None if body.get("state") == "absent" else str(ctx.vault.resolve(body.get("value", "")))
+    message = ctx.platform.set_env(str(body["name"]), value, body.get("scope", "machine"))
+    return Outcome(True, 0, message)
+
+
+def run_rename_computer(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    name = ctx.fill(str(body["name"]))
+    if len(name) > 15:
+        raise StepError(f"computer name {name!r} is longer than 15 characters")
+    return from_process(ctx.platform.rename_computer(name, timeout=ctx.timeout), ctx)
+
+
+def run_join_domain(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    creds = body["credentials"]
+    if creds == "remote":
+        user = ctx.vault.get("join_user").reveal()
+        password = ctx.vault.get("join_password").reveal()
+    else:
+        user = str(ctx.vault.resolve(creds["user"]))
+        password = str(ctx.vault.resolve(creds["password"]))
+    result = ctx.platform.join_domain(
+        str(body["domain"]), body.get("ou"), user, password, timeout=ctx.timeout
+    )
+    return from_process(result, ctx)
+
+
+def run_local_user(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    password = None
+    if "password" in body and body.get("state", "present") == "present":
+        password = str(ctx.vault.resolve(body["password"]))
+    return from_process(ctx.platform.local_user(body, password, timeout=ctx.timeout), ctx)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+P = click.Path(path_type=Path)
+F = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+# Shared with `publish`: both read a config repository and sign with one or more keys.
+configs_option = click.option(
+    "--configs", type=P, required=True, help="The config repository directory."
+)
+keys_option = click.option(
+    "--key",
+    "keys",
+    type=F,
+    multiple=True,
+    required=True,
+    help="Signing key (PEM); repeat during a rotation.",
+)
+
+
+@click.command()
+@configs_option
+@keys_option
+@click.option(
+    "--data-dir",
+    type=P,
+    default=Path("vmprep-data"),
+    show_default=True,
+    help="Where the status store lives.",
+)
+@click.option("--tokens", type=F, help="Tokens file: `fleet <sha256>` / `admin <sha256>` lines.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--certfile", type=F, help="TLS certificate chain (PEM).")
+@click.option("--keyfile", type=F, help="TLS private key (PEM).")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between checks for repository changes (0: only on SIGHUP).",
+)
+@click.option(
+    "--forwarded-allow-ips", help="Trust X-Forwarded-For/Proto from these proxy addresses."
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(**options: object) -> None:
+    """Serve signed instance configs and collect status reports (needs the `server` extra)."""
+    from vmprep.server import require_extra
+
+    require_extra("cryptography", "starlette", "uvicorn")
+    from vmprep.server.serve import ServeOptions
+    from vmprep.server.serve import serve as run
+
+    run(ServeOptions(**options))  # type: ignore[arg-type]

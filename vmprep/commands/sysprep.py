@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+
+from vmprep.cli import output
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from vmprep.sysprep.generalize import parse_duration
+
+    try:
+        return None if value is None else parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(
+    epilog="Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed), "
+    "4 sysprep failed (files restored). See docs/sysprep.md."
+)
+@click.argument("spec_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check", "mode", flag_value="check", help="Run the preflight checks only.")
+@click.option("--generalize", "mode", flag_value="generalize", help="Install and run Sysprep.")
+@click.option("--restore", "mode", flag_value="restore", help="Undo an unfinished install.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="A table (default) or one JSON document on stdout.",
+)
+@click.option("--skip-check", "skip", multiple=True, metavar="ID", help="Skip one check (loudly).")
+@click.option("--fix-appx", is_flag=True, help="Remove per-user AppX packages that block Sysprep.")
+@click.option("--dry-run", is_flag=True, help="Show checks, files and command; change nothing.")
+@click.option("--no-shutdown", is_flag=True, help="Leave the VM running (for Packer).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A directory standing for the system drive (tests, docs, CI).",
+)
+@click.option(
+    "--sysprep-exe",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sysprep executable (default: ROOT\\Windows\\System32\\Sysprep\\sysprep.exe).",
+)
+@click.option(
+    "--timeout",
+    callback=_duration,
+    metavar="DURATION",
+    help="Sysprep time limit (default: the spec's).",
+)
+@click.pass_context
+def sysprep(
+    ctx: click.Context,
+    /,
+    mode: Literal["check", "generalize", "restore"] | None,
+    fmt: Literal["text", "json"],
+    **options: Any,
+) -> None:
+    """Check, then generalize this reference VM with SPEC_PATH's answer file and agent."""
+    from vmprep.sysprep.session import Options, run
+
+    ctx.exit(run(Options(mode=mode, fmt=fmt, **options), output(ctx)))

@@ -1,0 +1,184 @@
+"""The HTTP API (PROTOCOL.md; docs/openapi.json): handlers parse, call the core, answer."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
+from vmprep.server.store import NewReport
+
+if TYPE_CHECKING:
+    from vmprep.server.service import Service
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
+_JSON = "application/json"
+
+
+def error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _denied(request: Request, *, admin: bool) -> JSONResponse | None:
+    """None when allowed, else the 401/403 answer."""
+    tokens = _service(request).tokens
+    if not admin and not tokens.fleet:
+        return None
+    if admin and not tokens.admin:
+        return error(403, "no admin token is configured on this server")
+    token = _bearer(request)
+    if token is None:
+        return error(401, "a bearer token is required", **{"WWW-Authenticate": "Bearer"})
+    if tokens.is_admin(token) if admin else tokens.is_fleet(token) or tokens.is_admin(token):
+        return None
+    return error(403, "this token is not accepted here")
+
+
+def _name(value: str, what: str) -> str:
+    if not NAME.match(value) or value.endswith(".sig"):
+        raise HTTPException(400, f"invalid {what} {value!r}")
+    return value
+
+
+def _secure(request: Request) -> bool:
+    """TLS (direct, or via a trusted proxy's X-Forwarded-Proto) or a loopback client."""
+    if request.url.scheme == "https":
+        return True
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def get_config(request: Request) -> Response:
+    denied = _denied(request, admin=False)
+    if denied is not None:
+        return denied
+    role = _name(request.path_params["role"], "role")
+    instance_id = _name(request.path_params["instance_id"], "instance id")
+    if instance_id.startswith("_") and instance_id != "_role":
+        raise HTTPException(400, "instance ids starting with '_' are reserved")
+    last = request.headers.get("vmprep-last-serial")
+    if last is not None and not re.fullmatch(r"[0-9]{1,16}", last.strip()):
+        raise HTTPException(400, "Vmprep-Last-Serial must be an integer")
+    service = _service(request)
+    issuer = service.issuer
+    mac = request.query_params.get("mac")
+    mac = mac.replace(":", "-").lower() if mac and MAC.match(mac) else None
+    computer_name = request.query_params.get("computer_name")
+    role_config = issuer.repo.roles.get(role)
+    if not computer_name and role_config and any(o.kind == "name" for o in role_config.overrides):
+        computer_name = service.store.computer_name(instance_id)  # as last reported
+    content = issuer.content(role, instance_id, mac, computer_name)
+    if content is None:
+        return Response(status_code=204)
+    signed = issuer.signed(content)
+    if last is not None and issuer.is_current(int(last), content, signed):
+        return Response(status_code=304)
+    if signed.has_secrets and not _secure(request):
+        return error(403, "this document holds secrets: fetch it over TLS")
+    return Response(
+        signed.body,
+        media_type=_JSON,
+        headers={"Vmprep-Signature": signed.signature, "Cache-Control": "no-store"},
+    )
+
+
+async def post_report(request: Request) -> Response:
+    denied = _denied(request, admin=False)
+    if denied is not None:
+        return denied
+    instance_id = _name(request.path_params["instance_id"], "instance id")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != _JSON:
+        raise HTTPException(400, "Content-Type must be application/json")
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise HTTPException(400, "Content-Length is required")
+    if int(length) > MAX_REPORT_BYTES:
+        raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REPORT_BYTES:
+            raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    try:
+        report, sent = parse_report(body, instance_id)
+    except ReportError as exc:
+        raise HTTPException(400, str(exc)) from None
+    stored = await _service(request).writer.add(NewReport(report, body, sent, time.time()))
+    return JSONResponse({"report_id": report["report_id"], "stored": stored}, status_code=202)
+
+
+async def list_instances(request: Request) -> Response:
+    denied = _denied(request, admin=True)
+    if denied is not None:
+        return denied
+    return JSONResponse({"instances": _service(request).store.instances()})
+
+
+async def get_instance(request: Request) -> Response:
+    denied = _denied(request, admin=True)
+    if denied is not None:
+        return denied
+    instance_id = _name(request.path_params["instance_id"], "instance id")
+    found = _service(request).store.instance(instance_id)
+    if found is None:
+        raise HTTPException(404, f"no report from instance {instance_id!r}")
+    return JSONResponse(found)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "roles": len(_service(request).repo.roles)})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = (
+        exc.detail
+        if exc.status_code not in (404, 405) or exc.detail != _PHRASES.get(exc.status_code)
+        else _PHRASES[exc.status_code].lower()
+    )
+    return error(exc.status_code, message, **(exc.headers or {}))
+
+
+_PHRASES = {404: "Not Found", 405: "Method Not Allowed"}
+
+ROUTES = [
+    Route("/v1/config/{role}/{instance_id}", get_config, methods=["GET"]),
+    Route("/v1/report/{instance_id}", post_report, methods=["POST"]),
+    Route("/v1/instances", list_instances, methods=["GET"]),
+    Route("/v1/instances/{instance_id}", get_instance, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]
+
+
+def create_app(service: Service, **options: Any) -> Starlette:
+    app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error}, **options)
+    app.state.service = service
+    return app

@@ -1,0 +1,138 @@
+"""`vmprep publish`: every role's and instance's signed document as static files.
+
+Layout (PROTOCOL.md "Static hosting"): `<base>/v1/config/<role>/_role` (role-wide),
+`<base>/v1/config/<role>/<instance_id>` (an `instances:` entry matched by instance_id) and
+`<base>/v1/config/<role>/<mac>` (matched by MAC, for a `{mac}` URL), each with a `.sig`
+sidecar. Computer-name globs cannot be looked up statically and are skipped (reported).
+All documents of one run share one serial: the publish time in seconds, and at least one more
+than the serial of the tree being replaced, so serials only grow from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vmprep.errors import InputError, UsageError
+from vmprep.server.documents import ROLE_TARGET, build_content, digest_key, document_bytes
+from vmprep.server.keys import SigningKey
+from vmprep.server.repo import Override, load_repository
+from vmprep.server.store import Issue
+
+MANIFEST = ".vmprep-publish.json"
+
+
+@dataclass
+class Published:
+    out: Path
+    serial: int
+    documents: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _previous_serial(out: Path) -> int:
+    """The serial of the tree at `out` (0 when none); refuse to replace anything else."""
+    if not out.exists():
+        return 0
+    if not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory")
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        if any(out.iterdir()):
+            raise UsageError(
+                f"{out} is not empty and was not written by `vmprep publish`; refusing to replace it"
+            )
+        return 0
+    try:
+        serial = json.loads(manifest.read_text(encoding="utf-8"))["serial"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{manifest}: unreadable ({exc})") from None
+    if not isinstance(serial, int):
+        raise InputError(f"{manifest}: unreadable serial")
+    return serial
+
+
+def _base_parts(base: str) -> list[str]:
+    parts = [p for p in base.strip("/").split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise UsageError(f"--base {base!r} must not contain . or .. segments")
+    return parts
+
+
+def publish(
+    configs: Path,
+    keys: list[SigningKey],
+    out: Path,
+    *,
+    base: str = "",
+    allow_secrets: bool = False,
+    now: float | None = None,
+) -> Published:
+    repo = load_repository(configs)
+    issued = int(time.time() if now is None else now)
+    serial = max(issued, _previous_serial(out) + 1)
+    dkey = digest_key(keys)
+    result = Published(out, serial)
+    files: dict[str, bytes] = {}
+    for name, role in sorted(repo.roles.items()):
+        targets: list[tuple[str, Override | None, str | None]] = [(ROLE_TARGET, None, None)]
+        for override in role.overrides:
+            if override.kind == "name":
+                result.skipped.append(f"{role.file}: computer-name pattern {override.pattern!r}")
+            else:
+                instance_id = override.pattern if override.kind == "instance_id" else None
+                targets.append((override.pattern, override, instance_id))
+        for path_name, ov, iid in targets:
+            content = build_content(role, ov, iid, dkey)
+            if content.secrets and not allow_secrets:
+                raise UsageError(
+                    f"{role.file}: the {name}/{path_name} document holds secrets, and static "
+                    "files cannot keep them to TLS and a fleet token",
+                    hint="serve secrets with `vmprep serve`, or pass --allow-secrets when the "
+                    "store is private",
+                )
+            body = document_bytes(content, Issue(serial, serial, issued, issued + role.ttl))
+            rel = "/".join([*_base_parts(base), "v1", "config", name, path_name])
+            files[rel] = body
+            files[rel + ".sig"] = "".join(k.entry(body) + "\n" for k in keys).encode("ascii")
+            result.documents.append(rel)
+    manifest = {
+        "serial": serial,
+        "published_at": issued,
+        "key_ids": [k.key_id for k in keys],
+        "documents": result.documents,
+    }
+    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    _write_tree(files, out)
+    return result
+
+
+def _write_tree(files: dict[str, bytes], out: Path) -> None:
+    """Write into a temp dir beside `out`, then swap it in: never a half-written tree."""
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    old: Path | None = None
+    try:
+        for rel, data in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        tmp.chmod(0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.replace(out, old / "tree")
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not out.exists():
+            os.replace(old / "tree", out)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,99 @@
+"""Checking a StatusReport body (PROTOCOL.md, "Status reports" and "Fine print")."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+MAX_REPORT_BYTES = 1024 * 1024
+STATES = ("running", "done", "failed", "halted")
+STEP_STATUSES = ("pending", "running", "done", "failed", "skipped", "interrupted")
+SOURCES = ("baked", "remote")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "apiVersion": str,
+    "kind": str,
+    "report_id": str,
+    "instance_id": str,
+    "role": str,
+    "agent_version": str,
+    "state": str,
+    "sent_at": str,
+    "steps": list,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "computer_name": (str, type(None)),
+    "config_serial": (int, type(None)),
+    "boot": (int, type(None)),
+    "error": (dict, type(None)),
+}
+
+
+class ReportError(ValueError):
+    """Why a report body is refused (answered 400 with this message)."""
+
+
+def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ReportError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ReportError(f"{name} is not JSON")
+
+
+def parse_time(value: str) -> float:
+    if not _TIME.match(value):
+        raise ReportError(f"sent_at {value!r} is not an RFC 3339 time")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def parse_report(body: bytes, instance_id: str) -> tuple[dict[str, Any], float]:
+    """The report and its sent_at as epoch seconds, or ReportError."""
+    try:
+        report = json.loads(
+            body.decode("utf-8"), object_pairs_hook=_strict_object, parse_constant=_no_constant
+        )
+    except UnicodeDecodeError:
+        raise ReportError("the body is not UTF-8") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ReportError(f"invalid JSON: {exc}") from None
+    if not isinstance(report, dict):
+        raise ReportError("the body must be a JSON object")
+    for name, kind in _REQUIRED.items():
+        if name not in report:
+            raise ReportError(f"{name} is required")
+        if not isinstance(report[name], kind) or isinstance(report[name], bool):
+            raise ReportError(f"{name} has the wrong type")
+    for name, kind in _OPTIONAL.items():
+        if name in report and (not isinstance(report[name], kind) or report[name] is True):
+            raise ReportError(f"{name} has the wrong type")
+    if report["apiVersion"] != "vmprep/v1":
+        raise ReportError(f"apiVersion must be 'vmprep/v1', not {report['apiVersion']!r}")
+    if report["kind"] != "StatusReport":
+        raise ReportError(f"kind must be 'StatusReport', not {report['kind']!r}")
+    if report["instance_id"] != instance_id:
+        raise ReportError("instance_id does not match the URL")
+    if not 1 <= len(report["report_id"]) <= 128:
+        raise ReportError("report_id must be 1 to 128 characters")
+    if report["state"] not in STATES:
+        raise ReportError(f"state must be one of {', '.join(STATES)}")
+    for i, step in enumerate(report["steps"]):
+        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+            raise ReportError(f"steps[{i}] must be an object with an id")
+        if step.get("status") not in STEP_STATUSES:
+            raise ReportError(f"steps[{i}].status must be one of {', '.join(STEP_STATUSES)}")
+        if "source" in step and step["source"] not in SOURCES:
+            raise ReportError(f"steps[{i}].source must be baked or remote")
+    error = report.get("error")
+    if error is not None and not (
+        isinstance(error.get("code"), str) and isinstance(error.get("message", ""), str)
+    ):
+        raise ReportError("error must be null or {code, message}")
+    return report, parse_time(report["sent_at"])

@@ -1,0 +1,123 @@
+"""`vmprep serve`: the app under uvicorn, with reload on SIGHUP and on file changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vmprep.errors import ExternalToolError, UsageError
+from vmprep.server.keys import load_keys
+from vmprep.server.service import Service, Tokens, load_tokens
+from vmprep.server.store import SqliteStore
+
+log = logging.getLogger("vmprep.server")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    configs: Path
+    keys: tuple[Path, ...]
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tokens: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    poll: float = 2.0  # seconds between checks of the repository's files; 0: SIGHUP only
+    forwarded_allow_ips: str | None = None  # trust X-Forwarded-* from these proxies
+    access_log: bool = False
+    log_level: str = "info"
+
+
+def build_service(opts: ServeOptions) -> Service:
+    if (opts.certfile is None) != (opts.keyfile is None):
+        raise UsageError("--certfile and --keyfile go together")
+    keys = load_keys(list(opts.keys))
+    tokens = load_tokens(opts.tokens) if opts.tokens else Tokens()
+    store = SqliteStore(opts.data_dir)
+    try:
+        service = Service(opts.configs, store, keys, tokens)
+    except BaseException:
+        store.close()
+        raise
+    store.prune(time.time())
+    return service
+
+
+async def _watch(service: Service, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await asyncio.to_thread(service.changed):
+                await asyncio.to_thread(service.reload)
+        except Exception:  # a watch that dies silently would be worse than a log line
+            log.exception("checking the config repository failed")
+
+
+def serve(opts: ServeOptions) -> None:
+    import uvicorn
+
+    from vmprep.server.app import create_app
+
+    logging.basicConfig(level=opts.log_level.upper(), format="%(levelname)s: %(message)s")
+    service = build_service(opts)
+    if not service.tokens.fleet:
+        log.warning("no fleet token configured: any client may fetch configs and report")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        hup = getattr(signal, "SIGHUP", None)  # not on Windows: the poll reloads there
+        if hup is not None:
+            loop.add_signal_handler(hup, lambda: loop.run_in_executor(None, service.reload))
+        watch = asyncio.create_task(_watch(service, opts.poll)) if opts.poll > 0 else None
+        keys = ", ".join(k.key_id for k in service.keys)
+        log.info(
+            "serving %d role(s) from %s, signing with %s",
+            len(service.repo.roles),
+            opts.configs,
+            keys,
+        )
+        try:
+            yield
+        finally:
+            if watch is not None:
+                watch.cancel()
+            if hup is not None:
+                loop.remove_signal_handler(hup)
+
+    app = create_app(service, lifespan=lifespan)
+    config = uvicorn.Config(
+        app,
+        host=opts.host,
+        port=opts.port,
+        ssl_certfile=str(opts.certfile) if opts.certfile else None,
+        ssl_keyfile=str(opts.keyfile) if opts.keyfile else None,
+        proxy_headers=opts.forwarded_allow_ips is not None,
+        forwarded_allow_ips=opts.forwarded_allow_ips,
+        access_log=opts.access_log,
+        log_level=opts.log_level,
+        server_header=False,
+        timeout_keep_alive=5,
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits on a failed start (e.g. the port is taken)
+        if exc.code not in (0, None):
+            server.started = False
+    finally:
+        service.store.close()
+    if not server.started:
+        raise ExternalToolError(
+            f"could not serve on {opts.host}:{opts.port} (the log above says why)",
+            hint="is something else listening there? pick another --port",
+        )

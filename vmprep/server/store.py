@@ -1,0 +1,261 @@
+"""The status store: issued serials, reports (deduplicated by report_id) and the latest
+report per instance. `Store` is the interface; `SqliteStore` (stdlib sqlite3, WAL) the
+default implementation, in a data directory, so nothing needs installing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from vmprep.errors import InputError
+
+MIN_RETENTION = 86400  # PROTOCOL.md: report_ids are remembered for at least 24 hours
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), serial INTEGER);
+CREATE TABLE IF NOT EXISTS documents (
+    role TEXT, target TEXT, digest TEXT, first_serial INTEGER, serial INTEGER,
+    issued_at INTEGER, expires_at INTEGER, PRIMARY KEY (role, target));
+CREATE TABLE IF NOT EXISTS issued (serial INTEGER PRIMARY KEY, role TEXT, target TEXT,
+    digest TEXT);
+CREATE TABLE IF NOT EXISTS reports (report_id TEXT PRIMARY KEY, instance_id TEXT NOT NULL,
+    received_at REAL NOT NULL, sent REAL NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS reports_by_instance ON reports (instance_id, sent);
+CREATE TABLE IF NOT EXISTS instances (instance_id TEXT PRIMARY KEY, role TEXT,
+    computer_name TEXT, agent_version TEXT, config_serial INTEGER, state TEXT,
+    steps_done INTEGER, steps_failed INTEGER, steps_total INTEGER, error TEXT,
+    report_id TEXT, sent_at TEXT, received_at REAL, sent REAL);
+INSERT OR IGNORE INTO counter (id, serial) VALUES (1, 0);
+"""
+
+
+@dataclass(frozen=True)
+class Issue:
+    serial: int
+    first_serial: int
+    issued_at: int
+    expires_at: int
+
+
+class Store(Protocol):
+    def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
+        """The current issue for (role, target) with this content, or a new one."""
+
+    def issued_for(self, serial: int) -> tuple[str, str, str] | None:
+        """(role, target, digest) of an issued serial."""
+
+    def add_reports(self, batch: list[NewReport]) -> list[bool]:
+        """Store checked reports; for each, False when its report_id was seen before (then
+        nothing is stored: the first body wins)."""
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The latest report's summary per instance, newest first."""
+
+    def instance(self, instance_id: str, limit: int = 20) -> dict[str, Any] | None:
+        """One instance's summary and its reports, newest first."""
+
+    def computer_name(self, instance_id: str) -> str | None: ...
+
+    def prune(self, now: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+_COLUMNS = (
+    "instance_id, role, computer_name, agent_version, config_serial, state, steps_done, "
+    "steps_failed, steps_total, error, report_id, sent_at, received_at, sent"
+)
+
+
+_EXCLUDED = ", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(","))
+_UPSERT = (
+    f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' * 14)}) ON CONFLICT (instance_id)"
+    f" DO UPDATE SET ({_COLUMNS}) = ({_EXCLUDED}) WHERE excluded.sent >= sent"
+)
+
+
+@dataclass(frozen=True)
+class NewReport:
+    report: dict[str, Any]  # checked by vmprep.server.reports.parse_report
+    body: bytes  # stored as received: the first body of a report_id wins
+    sent: float  # its sent_at, epoch seconds
+    now: float  # when it was received
+
+
+def _summary_row(item: NewReport) -> tuple[Any, ...]:
+    report, steps, error = item.report, item.report["steps"], item.report.get("error")
+    return (
+        report["instance_id"],
+        report["role"],
+        report.get("computer_name"),
+        report["agent_version"],
+        report.get("config_serial"),
+        report["state"],
+        sum(1 for s in steps if s.get("status") == "done"),
+        sum(1 for s in steps if s.get("status") in ("failed", "interrupted")),
+        len(steps),
+        None if error is None else json.dumps(error),
+        report["report_id"],
+        report["sent_at"],
+        item.now,
+        item.sent,
+    )
+
+
+class SqliteStore:
+    def __init__(self, data_dir: Path, *, retention: float = 30 * 86400) -> None:
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                data_dir / "vmprep.sqlite3", check_same_thread=False, isolation_level=None
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"{data_dir}: cannot open the status store: {exc}") from None
+        self.retention = max(retention, MIN_RETENTION)
+        self._lock = threading.Lock()
+
+    def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")  # several serve processes may share the file
+            try:
+                row = self.db.execute(
+                    "SELECT digest, first_serial, serial, issued_at, expires_at FROM documents"
+                    " WHERE role = ? AND target = ?",
+                    (role, target),
+                ).fetchone()
+                if (
+                    row is not None
+                    and row[0] == digest
+                    and row[4] - row[3] == ttl
+                    and row[3] - 300 <= now < row[3] + ttl / 2
+                ):
+                    self.db.execute("COMMIT")
+                    return Issue(row[2], row[1], row[3], row[4])
+                (serial,) = self.db.execute(
+                    "UPDATE counter SET serial = serial + 1 RETURNING serial"
+                ).fetchone()
+                first = row[1] if row is not None and row[0] == digest else serial
+                issued = int(now)
+                self.db.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (role, target, digest, first, serial, issued, issued + ttl),
+                )
+                self.db.execute(
+                    "INSERT INTO issued VALUES (?, ?, ?, ?)", (serial, role, target, digest)
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return Issue(serial, first, issued, issued + ttl)
+
+    def issued_for(self, serial: int) -> tuple[str, str, str] | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT role, target, digest FROM issued WHERE serial = ?", (serial,)
+            ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def add_report(self, report: dict[str, Any], body: bytes, sent: float, now: float) -> bool:
+        return self.add_reports([NewReport(report, body, sent, now)])[0]
+
+    def add_reports(self, batch: list[NewReport]) -> list[bool]:
+        """Several reports in one transaction (one commit for a burst of agents)."""
+        stored: list[bool] = []
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for item in batch:
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO reports VALUES (?, ?, ?, ?, ?)",
+                        (
+                            item.report["report_id"],
+                            item.report["instance_id"],
+                            item.now,
+                            item.sent,
+                            item.body.decode(),
+                        ),
+                    )
+                    stored.append(bool(cur.rowcount))
+                    if cur.rowcount:  # a spooled, older report does not hide a newer one
+                        self.db.execute(_UPSERT, _summary_row(item))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return stored
+
+    def instances(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT {_COLUMNS} FROM instances ORDER BY sent DESC"
+            ).fetchall()
+        return [_summary(r) for r in rows]
+
+    def instance(self, instance_id: str, limit: int = 20) -> dict[str, Any] | None:
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            reports = self.db.execute(
+                "SELECT body, received_at FROM reports WHERE instance_id = ?"
+                " ORDER BY sent DESC, received_at DESC LIMIT ?",
+                (instance_id, limit),
+            ).fetchall()
+        return {
+            "instance": _summary(row),
+            "reports": [{"received_at": _iso(t), "report": json.loads(b)} for b, t in reports],
+        }
+
+    def computer_name(self, instance_id: str) -> str | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT computer_name FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def prune(self, now: float) -> int:
+        """Drop reports older than the retention, but never an instance's latest one."""
+        with self._lock:
+            cur = self.db.execute(
+                "DELETE FROM reports WHERE received_at < ? AND report_id NOT IN"
+                " (SELECT report_id FROM instances)",
+                (now - self.retention,),
+            )
+        return cur.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "instance_id": row[0],
+        "role": row[1],
+        "computer_name": row[2],
+        "agent_version": row[3],
+        "config_serial": row[4],
+        "state": row[5],
+        "steps": {"done": row[6], "failed": row[7], "total": row[8]},
+        "error": None if row[9] is None else json.loads(row[9]),
+        "report_id": row[10],
+        "sent_at": row[11],
+        "received_at": _iso(row[12]),
+    }

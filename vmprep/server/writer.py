@@ -1,0 +1,64 @@
+"""Reports are written by one thread, in batches: a burst of agents costs one commit per
+batch instead of one per report, and neither a write nor a WAL checkpoint's fsync ever holds
+up the event loop that answers config fetches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from typing import Any
+
+from vmprep.server.store import NewReport, Store
+
+log = logging.getLogger("vmprep.server")
+MAX_BATCH = 256
+_Item = tuple[NewReport, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+
+
+class ReportWriter:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    async def add(self, item: NewReport) -> bool:
+        """True when stored, False for a repeated report_id."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._ensure_thread()
+        self._queue.put((item, loop, future))
+        return await future
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="vmprep-report-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get())  # only this thread takes from the queue
+            try:
+                results: list[Any] = self.store.add_reports([item for item, _, _ in batch])
+            except Exception as exc:  # each waiting request answers 500; the thread goes on
+                log.exception("storing %d report(s) failed", len(batch))
+                results = [exc] * len(batch)
+            for (_, loop, future), result in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(_settle, future, result)
+
+
+def _settle(future: asyncio.Future[bool], result: Any) -> None:
+    if future.done():  # the request was cancelled (client gone)
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

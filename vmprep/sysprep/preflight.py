@@ -1,0 +1,138 @@
+"""Preflight: every reason this machine cannot be sysprepped, found before anything changes.
+
+Each check is a small function registered with a stable id (`--skip-check ID`) that returns
+one `CheckResult`: pass / warn / fail, a one-line reason and a fix hint. The checks themselves
+live in `vmprep.sysprep.checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from vmprep.errors import UsageError
+from vmprep.sysprep.platform import Platform
+from vmprep.sysprep.probes import ProbeError, facts_argv, parse_facts
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    status: Status
+    reason: str
+    hint: str | None = None
+    details: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "reason": self.reason,
+            "hint": self.hint,
+            "details": list(self.details),
+        }
+
+
+def passed(id: str, reason: str) -> CheckResult:
+    return CheckResult(id, Status.PASS, reason)
+
+
+def warned(
+    id: str, reason: str, hint: str | None = None, details: tuple[str, ...] = ()
+) -> CheckResult:
+    return CheckResult(id, Status.WARN, reason, hint, details)
+
+
+def failed(id: str, reason: str, hint: str, details: tuple[str, ...] = ()) -> CheckResult:
+    return CheckResult(id, Status.FAIL, reason, hint, details)
+
+
+# The overlay always writes our answer file here; an old one in its place is backed up.
+OUR_ANSWER_FILE = "Windows/Panther/unattend.xml"
+
+
+@dataclass
+class CheckContext:
+    platform: Platform
+    sysprep: dict[str, Any]  # the spec's `sysprep` section, defaults filled in
+    agent: dict[str, Any]  # the spec's `agent` section
+    sysprep_exe: Path
+    state_dir: Path  # where install keeps its record and backups
+    replaced: frozenset[str] = frozenset({OUR_ANSWER_FILE.casefold()})
+    _facts: dict[str, Any] | ProbeError | None = field(default=None, repr=False)
+
+    def facts(self) -> dict[str, Any]:
+        """The PowerShell facts, queried once for every check that needs them."""
+        if self._facts is None:
+            try:
+                self._facts = parse_facts(self.platform.run(facts_argv(), timeout=300))
+            except ProbeError as exc:
+                self._facts = exc
+        if isinstance(self._facts, ProbeError):
+            raise self._facts
+        return self._facts
+
+    def forget_facts(self) -> None:
+        self._facts = None
+
+
+CheckFunction = Callable[[CheckContext], CheckResult]
+CHECKS: dict[str, CheckFunction] = {}
+
+
+def check(id: str) -> Callable[[CheckFunction], CheckFunction]:
+    def register(function: CheckFunction) -> CheckFunction:
+        CHECKS[id] = function
+        return function
+
+    return register
+
+
+def check_ids() -> list[str]:
+    import vmprep.sysprep.checks  # noqa: F401  (registers the checks)
+
+    return list(CHECKS)
+
+
+def run_check(id: str, ctx: CheckContext) -> CheckResult:
+    try:
+        return CHECKS[id](ctx)
+    except ProbeError as exc:
+        return warned(
+            id,
+            f"could not check: {exc}",
+            "run vmprep elevated in Windows PowerShell 5.1 or later; see docs/sysprep.md",
+        )
+
+
+def run_preflight(ctx: CheckContext, skip: Collection[str] = ()) -> list[CheckResult]:
+    ids = check_ids()
+    unknown = sorted(set(skip) - set(ids))
+    if unknown:
+        raise UsageError(
+            f"unknown check id(s) for --skip-check: {', '.join(unknown)}",
+            hint=f"the checks are: {', '.join(ids)}",
+        )
+    results = []
+    for id in ids:
+        if id in skip:
+            results.append(
+                CheckResult(id, Status.SKIP, "SKIPPED at your request (--skip-check); not verified")
+            )
+        else:
+            results.append(run_check(id, ctx))
+    return results
+
+
+def any_failed(results: Collection[CheckResult]) -> bool:
+    return any(r.status is Status.FAIL for r in results)

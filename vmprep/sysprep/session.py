@@ -1,0 +1,89 @@
+"""The `vmprep sysprep` flow behind the thin click command: pick a mode, report, exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from vmprep.errors import ExitCode, UsageError
+from vmprep.sysprep import report
+from vmprep.sysprep.generalize import (
+    PreflightRefused,
+    Request,
+    SysprepError,
+    check,
+    execute,
+    prepare,
+    restore_last,
+)
+from vmprep.sysprep.platform import default_platform
+from vmprep.sysprep.run import default_sysprep_exe
+
+if TYPE_CHECKING:
+    from vmprep.cli import Output
+
+Mode = Literal["check", "generalize", "restore"]
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode | None
+    spec_path: Path | None
+    fmt: Literal["text", "json"] = "text"
+    skip: Sequence[str] = ()
+    fix_appx: bool = False
+    dry_run: bool = False
+    no_shutdown: bool = False
+    root: Path | None = None
+    sysprep_exe: Path | None = None
+    timeout: float | None = None
+
+
+def run(opts: Options, output: Output) -> int:
+    if opts.mode is None:
+        raise UsageError("say what to do: --check, --generalize or --restore")
+    platform = default_platform(opts.root)
+    if opts.mode == "restore":
+        undone = restore_last(platform)
+        output.err.print(f"restored {len(undone)} file(s); the install record says 'restored'")
+        return ExitCode.OK
+    if opts.spec_path is None:
+        raise UsageError(f"--{opts.mode} needs a SPEC")
+    from vmprep.spec import load_spec
+
+    req = Request(
+        spec=load_spec(opts.spec_path),
+        platform=platform,
+        sysprep_exe=opts.sysprep_exe or default_sysprep_exe(platform),
+        skip=frozenset(opts.skip),
+        fix_appx=opts.fix_appx,
+        dry_run=opts.dry_run,
+        no_shutdown=opts.no_shutdown,
+        timeout=opts.timeout,
+    )
+    plan = check(req) if opts.mode == "check" else prepare(req)
+    if plan.appx_fix and not opts.dry_run:
+        output.err.print(f"ran: {report.command_line(plan.appx_fix)}", markup=False)
+    showing_plan = opts.dry_run and opts.mode == "generalize"
+    report.warn_skipped(plan.checks, output.err)
+    if opts.fmt == "json":
+        report.dump_json(report.plan_json(plan, dry_run=showing_plan), output.out)
+    else:
+        report.show_checks(plan.checks, output.out)
+        if showing_plan or (plan.appx_fix and opts.dry_run):
+            report.show_plan(plan, output.out, with_files=showing_plan)
+    if plan.refused:
+        raise PreflightRefused(plan)
+    if opts.mode == "check" or opts.dry_run:
+        return ExitCode.OK
+    try:
+        execute(req, plan, lambda message: output.err.print(message, markup=False))
+    except SysprepError as exc:
+        report.show_diagnosis(exc.diagnosis, exc.restored, output.err)
+        raise
+    output.err.print(
+        "done: the image is generalized" + ("" if plan.shutdown else "; still running")
+    )
+    return ExitCode.OK

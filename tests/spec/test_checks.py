@@ -217,6 +217,28 @@ CASES = [
     ("xml-characters", r'setup: {accounts: [{name: a, description: "\x0b"}]}', True),
     ("xml-characters", r'setup: {owner: "\uFFFE"}', True),
     ("xml-characters", r'setup: {organization: "Tab\there, newline\n, émoji 😀"}', False),
+    # first-logon-commands
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator}, first_logon_commands: ["
+        + "{command: x}, " * 500
+        + "]}",
+        True,
+    ),
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator, count: 2}, first_logon_commands: ["
+        + "{command: x}, " * 500
+        + "]}",
+        False,
+    ),
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator}, first_logon_commands: ["
+        + "{command: x}, " * 499
+        + "]}",
+        False,
+    ),
     # account-name
     ("account-name", "setup: {accounts: [{name: a/b}]}", True),
     ("account-name", "setup: {accounts: [{name: NONE}]}", True),

@@ -163,3 +163,17 @@ def account_name(doc: Doc) -> Iterator[Finding]:
     if logon and logon["user"].casefold() not in {*seen, "administrator"}:
         msg = f"auto_logon user {logon['user']!r} is neither Administrator nor in setup.accounts"
         yield Finding(("setup", "auto_logon", "user"), msg, Severity.WARNING)
+
+
+@check("first-logon-commands")
+def first_logon_commands(doc: Doc) -> Iterator[Finding]:
+    """FirstLogonCommands Order runs from 1 to 500, and render adds one command to an automatic
+    logon with count 1 (Windows adds 1 to LogonCount; the fix-up sets it back)."""
+    setup = doc.data.get("setup", {})
+    fixup = "auto_logon" in setup and setup["auto_logon"]["count"] == 1
+    if fixup and len(setup.get("first_logon_commands", [])) >= 500:
+        msg = (
+            "at most 499 first logon commands fit (Windows allows 500, one is taken by the "
+            "automatic logon fix-up)"
+        )
+        yield Finding(("setup", "first_logon_commands"), msg)

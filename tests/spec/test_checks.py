@@ -189,7 +189,10 @@ CASES = [
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm & co'}", True),
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm!prep'}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Py^thon\python.exe'}}", True),
-    ("cmd-unsafe-path", r'agent: {runtime: {python: "C:\\Python\tpython.exe"}}', True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Müller\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\a,b\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {install_dir: 'D:\vmprep'}", True),
     (
         "cmd-unsafe-path",
         r"agent: {runtime: {python: 'C:\Program Files (x86)\Python 3\python.exe'}}",
@@ -244,9 +247,24 @@ CASES = [
     ("account-name", "setup: {accounts: [{name: NONE}]}", True),
     ("account-name", "setup: {accounts: [{name: deploy}, {name: Deploy}]}", True),
     ("account-name", steps("{id: u, local_user: {name: abcdefghijklmnopqrstu}}"), True),
-    ("account-name", "setup: {auto_logon: {user: bob}}", True),  # a warning
-    ("account-name", "setup: {accounts: [{name: deploy}], auto_logon: {user: Deploy}}", False),
-    ("account-name", "setup: {auto_logon: {user: Administrator}}", False),
+    ("account-name", "setup: {accounts: [{name: deploy}, {name: ops}]}", False),
+    # account-group
+    ("account-group", "setup: {accounts: [{name: a, groups: ['Users;Administrators']}]}", True),
+    ("account-group", "setup: {accounts: [{name: a, groups: [Users, Administrators]}]}", False),
+    # auto-logon
+    ("auto-logon", "setup: {auto_logon: {user: Administrator}}", True),
+    ("auto-logon", "setup: {accounts: [{name: deploy}], auto_logon: {user: Deploy}}", True),
+    ("auto-logon", "setup: {auto_logon: {user: bob, password: {env: P}}}", True),  # a warning
+    (
+        "auto-logon",
+        "setup: {administrator: {password: {env: P}}, auto_logon: {user: administrator}}",
+        False,
+    ),
+    (
+        "auto-logon",
+        "setup: {accounts: [{name: deploy, password: {env: P}}], auto_logon: {user: Deploy}}",
+        False,
+    ),
     # secret-in-image (warnings)
     ("secret-in-image", "setup: {administrator: {password: {env: P}}}", True),
     ("secret-in-image", "setup: {accounts: [{name: a, password: {file: pw.txt}}]}", True),
@@ -443,7 +461,7 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
         (steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "), "secret-ref"),
-        ("setup: {auto_logon: {user: bob}}", "account-name"),
+        ("setup: {auto_logon: {user: bob, password: {env: P}}}", "auto-logon"),
     ],
 )
 def test_findings_that_are_only_warnings(fragment, code):
@@ -463,13 +481,13 @@ def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
 def test_baked_secrets_name_the_file_they_land_in(problems):
     found = problems(
         "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
-        r"agent: {install_dir: 'D:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
+        r"agent: {install_dir: 'C:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
     )
     assert [p.message for p in found] == [
         (
             "the administrator password will be stored in C:\\Windows\\Panther\\unattend.xml"
             " inside the image (Base64, not encrypted)"
         ),
-        "{env: S} will be stored in D:\\agent\\agent.json inside the image",
+        "{env: S} will be stored in C:\\agent\\agent.json inside the image",
     ]
     assert all("phone-home" in (p.hint or "") for p in found)

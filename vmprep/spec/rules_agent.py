@@ -14,7 +14,11 @@ from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, quoted, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
-from vmprep.spec.windows import cmd_special_chars, windows_path_problem
+from vmprep.spec.windows import (
+    cmd_special_chars,
+    setupcomplete_path_problem,
+    windows_path_problem,
+)
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
@@ -225,12 +229,22 @@ def cmd_unsafe_path(doc: Doc) -> Iterator[Finding]:
         ("install_dir", agent["install_dir"]),
         ("python", agent["runtime"].get("python")),
     ):
-        bad = cmd_special_chars(value) if value else []
+        if value is None or windows_path_problem(value):
+            continue  # not absolute: the windows-path check says so
+        path = ("agent", key) if key == "install_dir" else ("agent", "runtime", key)
+        hint = "SetupComplete.cmd launches the agent from this path"
+        bad = cmd_special_chars(value)
         if bad:
-            path = ("agent", key) if key == "install_dir" else ("agent", "runtime", key)
             shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
             msg = f"{quoted(value)} contains {shown}, which cmd.exe treats specially"
-            yield Finding(path, msg, hint="SetupComplete.cmd launches the agent from this path")
+            yield Finding(path, msg, hint=hint)
+            continue
+        problem = setupcomplete_path_problem(value)
+        if problem:
+            yield Finding(path, f"{quoted(value)} {problem}", hint=hint)
+        elif key == "install_dir" and value[:2].upper() != "C:":
+            msg = f"{quoted(value)} must be on the system drive C: (render writes a C: overlay)"
+            yield Finding(path, msg)
 
 
 @check("reboot-budget", "spec", "roleConfig")

@@ -36,17 +36,19 @@ def test_setupcomplete_matches_golden(spec_path: Path) -> None:
     check_golden(cmd_of(load_spec(spec_path)), GOLDEN / f"{spec_path.stem}.SetupComplete.cmd")
 
 
-def test_launcher_uses_crlf_runs_the_agent_isolated_and_always_exits_0() -> None:
+def test_launcher_uses_crlf_launches_the_agent_isolated_and_always_exits_0() -> None:
     data = render_setupcomplete(PY, "C:\\ProgramData\\vmprep")
     assert data.count(b"\r\n") == data.count(b"\n")
     lines = data.decode("ascii").split("\r\n")
     assert lines[-2:] == ["exit /b 0", ""]
-    run = (
-        '"C:\\Python312\\python.exe" -I "C:\\ProgramData\\vmprep\\agent.pyz" run '
+    launch = (
+        '"C:\\Python312\\python.exe" -I -S "C:\\ProgramData\\vmprep\\agent.pyz" launch '
         '--config "C:\\ProgramData\\vmprep\\agent.json" '
         '>> "C:\\ProgramData\\vmprep\\setupcomplete.log" 2>&1'
     )
-    assert run in lines
+    assert launch in lines
+    # the job runs in the startup task, never inside Setup: no `run`, no reboot from here
+    assert not any(" run " in line or "shutdown" in line.lower() for line in lines)
     commands = [line for line in lines[:-2] if not line.startswith("rem ")]
     assert not any(re.search(r"\bexit\b", line) for line in commands)  # the only way out
 

@@ -1,4 +1,5 @@
-"""The agent's command line: `run`, `status`, `--version` (the boot path avoids argparse)."""
+"""The agent's command line: `run`, `launch`, `status`, `--version` (the boot path avoids
+argparse)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--lock-timeout", type=float, default=60.0, help="seconds to wait for another agent"
     )
+    launch = sub.add_parser(
+        "launch", help="SetupComplete.cmd: start `run` as the startup task and return at once"
+    )
+    launch.add_argument("--config", required=True, type=Path, help="agent.json")
     st = sub.add_parser("status", help="progress from the state file")
     st.add_argument(
         "--config", type=Path, help="agent.json (its directory is the default state dir)"
@@ -53,16 +58,21 @@ def _state_dir(args: argparse.Namespace) -> Path:
     return Path(sys.argv[0]).resolve().parent if sys.argv[0].endswith(".pyz") else Path.cwd()
 
 
-def _plain_run(argv: list[str]) -> tuple[Path, Path | None, float] | None:
-    """`run --config X [--state-dir D] [--lock-timeout N]` without argparse (it costs start-up
-    time on every boot); anything else, help and errors included, goes to argparse."""
-    if not argv or argv[0] != "run":
+_PLAIN = {"run": ("--config", "--state-dir", "--lock-timeout"), "launch": ("--config",)}
+
+
+def _plain_run(argv: list[str]) -> tuple[str, Path, Path | None, float] | None:
+    """`run --config X [--state-dir D] [--lock-timeout N]` and `launch --config X` without
+    argparse (it costs start-up time on every boot); anything else, help and errors included,
+    goes to argparse."""
+    if not argv or argv[0] not in _PLAIN:
         return None
+    allowed = _PLAIN[argv[0]]
     opts: dict[str, str] = {}
     rest = iter(argv[1:])
     for arg in rest:
         key, eq, value = arg.partition("=")
-        if key not in ("--config", "--state-dir", "--lock-timeout") or key in opts:
+        if key not in allowed or key in opts:
             return None
         if not eq:
             value = next(rest, "")
@@ -76,22 +86,31 @@ def _plain_run(argv: list[str]) -> tuple[Path, Path | None, float] | None:
     except ValueError:
         return None
     state_dir = opts.get("--state-dir")
-    return Path(opts["--config"]), None if state_dir is None else Path(state_dir), lock_timeout
+    config = Path(opts["--config"])
+    return argv[0], config, None if state_dir is None else Path(state_dir), lock_timeout
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     plain = _plain_run(argv)
-    if plain is not None:
+    if plain is not None and plain[0] == "run":
         from vmprep.agent.run import run_agent
 
-        return run_agent(plain[0], plain[1], lock_timeout=plain[2])
+        return run_agent(plain[1], plain[2], lock_timeout=plain[3])
+    if plain is not None:
+        from vmprep.agent.launch import launch_agent
+
+        return launch_agent(plain[1])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
         from vmprep.agent.run import run_agent
 
         return run_agent(args.config, args.state_dir, lock_timeout=args.lock_timeout)
+    if args.command == "launch":
+        from vmprep.agent.launch import launch_agent
+
+        return launch_agent(args.config)
     from vmprep.agent.durations import parse_duration
     from vmprep.agent.status import status
 

@@ -93,6 +93,7 @@ class Engine:
         os_name: str,
         phone_home: Callable[[], str] | None = None,
         before_reboot: Callable[[], None] | None = None,
+        defer_reboots: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -103,6 +104,9 @@ class Engine:
         self.os_name = os_name
         self.phone_home = phone_home
         self.before_reboot = before_reboot
+        # Inside Windows Setup (SetupComplete.cmd) a reboot is never asked for: the step is
+        # recorded as needing one and the run stops; the next start is after the next boot.
+        self.defer_reboots = defer_reboots
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
 
@@ -238,6 +242,12 @@ class Engine:
         self.state["reboot_pending"] = {"step": f"{rec['source']}:{rec['id']}", "at": utc_now()}
         self.save()  # recorded before asking, so the reboot never looks like an interruption
         self.notify()
+        if self.defer_reboots:
+            self.log.warning(
+                f"step {step['id']}: needs a reboot ({outcome.reboot}); not rebooting inside "
+                "Windows Setup: the run goes on at the next start"
+            )
+            return REBOOT
         reason = str(step.get("reboot", {}).get("reason") or f"vmprep: step {step['id']}")
         self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot}); rebooting")
         if self.before_reboot is not None:

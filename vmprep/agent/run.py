@@ -37,7 +37,15 @@ EXIT = {"done": 0, "failed": 1, "halted": 1, "running": 2}
 LOCK_BUSY, UNREADABLE, INTERNAL = 3, 4, 70
 
 
-def run_agent(config_path: Path, state_dir: Path | None, *, lock_timeout: float = 60.0) -> int:
+def run_agent(
+    config_path: Path,
+    state_dir: Path | None,
+    *,
+    lock_timeout: float = 60.0,
+    defer_reboots: bool = False,
+) -> int:
+    """`run`. With `defer_reboots` (`launch`'s fallback inside Windows Setup) a step that needs
+    a reboot ends the run as `running` (exit 2) without rebooting; the next start goes on."""
     import sys
 
     try:
@@ -55,6 +63,7 @@ def run_agent(config_path: Path, state_dir: Path | None, *, lock_timeout: float 
         log.warning(f"{exc}; waited {lock_timeout:g}s, exiting")
         return LOCK_BUSY
     run = Run(cfg, state_dir, vault, log)
+    run.defer_reboots = defer_reboots
     try:
         return run.execute()
     except StateError as exc:
@@ -155,6 +164,7 @@ class Run:
         self.state: dict[str, Any] = {}
         self.variables: dict[str, Any] = dict(cfg.variables)
         self.engine: Engine | None = None
+        self.defer_reboots = False
 
     # -- persistence and reports -------------------------------------------------------------
     def save(self) -> None:
@@ -236,6 +246,7 @@ class Run:
             os_name=cfg.os,
             phone_home=self._phone_home,
             before_reboot=self._before_reboot,
+            defer_reboots=self.defer_reboots,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")

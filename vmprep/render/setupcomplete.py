@@ -5,6 +5,12 @@ logon screen, and ignores its exit code. The only variable parts are three paths
 interpreter, the install directory and (optionally) a chained script. Each is checked by
 `vmprep.render.paths` before it gets here, and each is written inside double quotes. No other
 spec value ever reaches this file: everything the user wrote travels in agent.json.
+
+It does not run the agent's job: `agent.pyz launch` registers the agent's startup task, starts
+it and returns at once, so the logon screen is not held up and no reboot ever happens inside
+SetupComplete.cmd (Microsoft: it cannot resume, and the system is left in a bad state).
+`-I -S`: the agent is standard library only, so neither the environment nor `site` (and
+whatever `.pth` files the image's interpreter has) gets a say, and start-up is shorter.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ def render_setupcomplete(python: str, install_dir: str, chain: str | None = None
     lines = [
         "@echo off",
         "rem Written by `vmprep render`; do not edit, render again instead.",
-        "rem Starts the vmprep agent once Windows Setup has finished. Always exits 0: Windows",
-        "rem ignores the exit code, and the agent itself reports how the setup went.",
+        "rem Hands the vmprep agent to its startup task (it runs outside Windows Setup, where",
+        "rem it may reboot) and returns at once. Always exits 0: Windows ignores the exit code,",
+        "rem and the agent itself reports how the setup went.",
         "setlocal EnableExtensions DisableDelayedExpansion",
         f"echo [%DATE% %TIME%] SetupComplete.cmd started >> {log} 2>&1",
     ]
@@ -45,10 +52,10 @@ def render_setupcomplete(python: str, install_dir: str, chain: str | None = None
         "goto done",
         ":run",
         (
-            f'"{python}" -I "{install_dir}\\agent.pyz" run --config "{install_dir}\\agent.json"'
-            f" >> {log} 2>&1"
+            f'"{python}" -I -S "{install_dir}\\agent.pyz" launch'
+            f' --config "{install_dir}\\agent.json" >> {log} 2>&1'
         ),
-        f"echo [%DATE% %TIME%] the agent exited with %ERRORLEVEL% >> {log} 2>&1",
+        f"echo [%DATE% %TIME%] the agent launcher exited with %ERRORLEVEL% >> {log} 2>&1",
         ":done",
         "exit /b 0",
     ]

@@ -111,11 +111,14 @@ def test_version() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["run", "--config", "a.json"], (Path("a.json"), None, 60.0)),
+        (["run", "--config", "a.json"], ("run", Path("a.json"), None, 60.0)),
         (
             ["run", "--config=a.json", "--state-dir", "s", "--lock-timeout", "2.5"],
-            (Path("a.json"), Path("s"), 2.5),
+            ("run", Path("a.json"), Path("s"), 2.5),
         ),
+        (["launch", "--config", "a.json"], ("launch", Path("a.json"), None, 60.0)),
+        (["launch", "--config", "a.json", "--state-dir", "s"], None),
+        (["launch"], None),
         (["run"], None),
         (["run", "--config"], None),
         (["run", "--config", "a", "--config", "b"], None),

@@ -226,6 +226,11 @@ class Platform:
     def remove_startup_task(self) -> ProcResult | None:
         raise NotImplementedError
 
+    def start_agent(self, config_path: Path) -> ProcResult:
+        """Start `run` now, outside this process, and return without waiting for it (`launch`).
+        Raises OSError, or answers a non-zero exit code, when it could not be started."""
+        raise NotImplementedError
+
     def agent_argv(self, config_path: Path) -> list[str]:
         """How the startup task starts this agent again."""
         import sys

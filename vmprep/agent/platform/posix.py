@@ -95,3 +95,16 @@ class PosixPlatform(Platform):
     def remove_startup_task(self) -> ProcResult | None:
         argv = self.options.get("startup_remove_command")
         return self.run(list(argv), timeout=60) if argv else None
+
+    def start_agent(self, config_path: Path) -> ProcResult:
+        """`run` in a detached child: its own session, no terminal, standard streams on
+        /dev/null (it logs to state_dir/logs), not waited for; it outlives this process."""
+        proc = subprocess.Popen(
+            self.agent_argv(config_path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        proc.returncode = 0  # never waited for: this process exits first, init reaps it
+        return ProcResult(0, f"started pid {proc.pid}")

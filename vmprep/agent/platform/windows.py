@@ -201,6 +201,10 @@ def startup_task_argv(agent_argv: list[str]) -> list[str]:
     ]
 
 
+def run_task_argv() -> list[str]:
+    return ["schtasks.exe", "/Run", "/TN", TASK_NAME]
+
+
 def remove_task_argv() -> list[str]:
     return ["schtasks.exe", "/Delete", "/TN", TASK_NAME, "/F"]
 
@@ -361,6 +365,11 @@ class WindowsPlatform(Platform):
 
     def remove_startup_task(self) -> ProcResult | None:
         return self.run(remove_task_argv(), timeout=60)
+
+    def start_agent(self, config_path: Path) -> ProcResult:
+        """The startup task, started now: `run` goes on in the Task Scheduler's process tree,
+        outside Windows Setup (config_path is already in the registered task)."""
+        return self.run(run_task_argv(), timeout=60)
 
     def boot_id(self) -> str | None:
         """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""

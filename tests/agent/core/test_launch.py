@@ -1,0 +1,132 @@
+"""`launch` (what SetupComplete.cmd runs): the startup task registered and started, the exact
+argv on Windows; the fallback runs here with reboots deferred, never rebooting inside Setup."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.agent.core.conftest import UUID, counter_step, lines, make_agent
+from tests.agent.core.test_windows import Recorder
+from vmprep.agent.launch import launch_agent
+from vmprep.agent.platform.base import ProcResult
+from vmprep.agent.platform.posix import PosixPlatform
+from vmprep.agent.run import run_agent
+
+PY = "C:\\Program Files\\Python312\\python.exe"
+PYZ = "C:\\ProgramData\\vmprep\\agent.pyz"
+
+
+@pytest.fixture
+def windows_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process looks like `"<python>" -I -S "<install_dir>\\agent.pyz" launch ...`."""
+    monkeypatch.setattr(sys, "executable", PY)
+    monkeypatch.setattr(sys, "argv", [PYZ, "launch"])
+    monkeypatch.setattr(sys, "flags", SimpleNamespace(isolated=1, no_site=1))
+
+
+def launch_with(tmp_path: Path, platform: Any) -> tuple[int, list[dict[str, Any]]]:
+    make_agent(tmp_path, [{"id": "rb", "reboot": {}}]).write()
+    runs: list[dict[str, Any]] = []
+
+    def run(config_path: Path, **kwargs: Any) -> int:
+        runs.append({"config": config_path, **kwargs})
+        return 2
+
+    code = launch_agent(tmp_path / "agent.json", platform=lambda *a: platform, run=run)
+    return code, runs
+
+
+def test_windows_registers_the_task_starts_it_and_returns(tmp_path: Path, windows_agent) -> None:
+    p = Recorder(tmp_path)
+    code, runs = launch_with(tmp_path, p)
+    assert (code, runs) == (0, [])
+    config = tmp_path.resolve() / "agent.json"
+    assert [argv for argv, _ in p.calls] == [
+        [
+            "schtasks.exe",
+            "/Create",
+            "/TN",
+            "vmprep-agent",
+            "/SC",
+            "ONSTART",
+            "/RU",
+            "SYSTEM",
+            "/RL",
+            "HIGHEST",
+            "/F",
+            "/TR",
+            f'"{PY}" -I -S "{PYZ}" run --config "{config}"',
+        ],
+        ["schtasks.exe", "/Run", "/TN", "vmprep-agent"],
+    ]
+    log = (tmp_path / "logs" / "agent.log").read_text()
+    assert "the agent runs as the startup task" in log
+
+
+@pytest.mark.parametrize(
+    ("codes", "tried", "why"),
+    [
+        ([0, 1], ["/Create", "/Run"], "starting the agent failed (exit 1)"),
+        ([5], ["/Create"], "registering the startup task failed (exit 5)"),
+    ],
+)
+def test_windows_falls_back_to_running_here_with_reboots_deferred(
+    tmp_path: Path, windows_agent, codes: list[int], tried: list[str], why: str
+) -> None:
+    p = Recorder(tmp_path, codes=codes)
+    code, runs = launch_with(tmp_path, p)
+    assert [argv[1] for argv, _ in p.calls] == tried
+    assert (code, runs) == (
+        2,
+        [{"config": tmp_path.resolve() / "agent.json", "defer_reboots": True}],
+    )
+    assert why in (tmp_path / "logs" / "agent.log").read_text()
+    assert not any(argv[0] == "shutdown.exe" for argv, _ in p.calls)
+
+
+class CannotStart(PosixPlatform):
+    def start_agent(self, config_path: Path) -> ProcResult:
+        raise OSError("no process for you")
+
+
+def test_fallback_records_the_reboot_and_leaves_it_to_the_next_start(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    a = make_agent(
+        tmp_path,
+        [counter_step("before", out), {"id": "rb", "reboot": {}}, counter_step("after", out)],
+    )
+    a.write()
+    code = launch_agent(a.config_path, platform=CannotStart)
+    assert code == 2  # still running: a reboot is due, the next start goes on
+    assert lines(tmp_path / "reboots") == 0  # never rebooted from inside Setup
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert state["state"] == "running"
+    assert state["reboot_pending"]["step"] == "baked:rb"
+    assert state["steps"]["baked:rb"]["status"] == "done"
+    assert lines(out) == 1
+    log = (tmp_path / "logs" / "agent.log").read_text()
+    assert "starting the agent failed: no process for you" in log
+    assert "not rebooting inside Windows Setup" in log
+    a.new_boot()  # the startup task, at the next boot
+    assert run_agent(a.config_path, None, lock_timeout=5) == 0
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert (state["state"], state["boot"], lines(out), lines(tmp_path / "reboots")) == (
+        "done",
+        2,
+        2,
+        0,
+    )
+
+
+def test_an_unreadable_agent_json_starts_nothing(tmp_path: Path, capsys) -> None:
+    (tmp_path / "agent.json").write_text("{")
+    p = Recorder(tmp_path)
+    assert launch_agent(tmp_path / "agent.json", platform=lambda *a: p) == 4
+    assert p.calls == []
+    assert "agent.json" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from vmprep.agent.durations import is_duration
+from vmprep.agent.strictjson import no_duplicate_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
@@ -68,13 +69,7 @@ class AgentConfig:
         return str(self.image.get("os", ""))
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ConfigError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
+_no_duplicates = no_duplicate_keys(ConfigError)
 
 
 def _expect(cond: bool, where: str, what: str) -> None:

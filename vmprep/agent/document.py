@@ -16,6 +16,8 @@ import math
 import re
 from typing import Any
 
+from vmprep.agent.strictjson import no_duplicate_keys
+
 API_VERSION = "vmprep/v1"
 KIND = "InstanceConfig"
 MAX_DEPTH = 64
@@ -39,13 +41,7 @@ def _invalid(message: str) -> DocumentError:
     return DocumentError("invalid_document", message)
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _invalid(f"duplicate key {key!r}")
-        obj[key] = value
-    return obj
+_pairs = no_duplicate_keys(_invalid)
 
 
 def _constant(name: str) -> Any:

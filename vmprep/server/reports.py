@@ -7,6 +7,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from vmprep.agent.strictjson import no_duplicate_keys
+
 MAX_REPORT_BYTES = 1024 * 1024
 STATES = ("running", "done", "failed", "halted")
 STEP_STATUSES = ("pending", "running", "done", "failed", "skipped", "interrupted")
@@ -35,13 +37,7 @@ class ReportError(ValueError):
     """Why a report body is refused (answered 400 with this message)."""
 
 
-def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ReportError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+_strict_object = no_duplicate_keys(ReportError)
 
 
 def _no_constant(name: str) -> Any:

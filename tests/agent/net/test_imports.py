@@ -38,6 +38,7 @@ def test_network_modules_import_only_the_standard_library():
                 "http",
                 "retry",
                 "durations",
+                "strictjson",
             )
         ),
     }

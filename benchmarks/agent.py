@@ -9,9 +9,10 @@ report endpoint. Measured, as the median of N runs of `python -I agent.pyz run`:
 - 20-step run: the whole run, 20 remote steps (exec and file), signature check and reports;
 - peak RSS of the agent process (os.wait4's rusage, Linux KiB, spawned from a small helper).
 Baselines: `python -I -c pass`, and `python -I -c` doing one bare urllib GET to the server.
-Targets: start -> first step < 3x `python -c pass`; peak RSS < 40 MB. Three payload variants:
-the zipapp as plain source (zipimport compiles every module on every start), with .pyc for
-this interpreter beside each .py (what render could ship), and that run with `-S` as well.
+Targets: start -> first step < 3x `python -I -c pass`; peak RSS < 40 MB. Variants: the
+zipapp as plain source (zipimport compiles every module on every start) with `-I` and with
+`-I -S` (what SetupComplete.cmd and the startup task run), and with .pyc for this interpreter
+beside each .py (what render does not ship: its output must not depend on the interpreter).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main() -> int:
     bytecode = build_pyz(work / "agent-bytecode.pyz", bytecode=True)
     payloads = {  # label -> (interpreter flags, payload)
         "-I, source": (["-I"], plain),
-        "-I, .pyc": (["-I"], bytecode),
+        "-I -S, source": (["-I", "-S"], plain),
         "-I -S, .pyc": (["-I", "-S"], bytecode),
     }
     svc = Service(vm_id=VM_ID)
@@ -138,10 +139,10 @@ def main() -> int:
         best = min(first[label]) / min(pass_walls)
         verdict = "ok" if ratio < 3 else "over"
         print(
-            f"agent ({label:12}): start -> first step {ms(first[label])}  "
+            f"agent ({label:13}): start -> first step {ms(first[label])}  "
             f"{ratio:.2f}x, min/min {best:.2f}x ({verdict})"
         )
-        print(f"agent ({label:12}): 20-step run         {ms(full[label])}")
+        print(f"agent ({label:13}): 20-step run         {ms(full[label])}")
     verdict = "ok" if peak_mb < 40 else "over"
     print(f"agent: peak RSS                            {peak_mb:7.1f} MB  (< 40 MB: {verdict})")
     print(

@@ -94,6 +94,7 @@ class Engine:
         phone_home: Callable[[], str] | None = None,
         before_reboot: Callable[[], None] | None = None,
         defer_reboots: bool = False,
+        step_started: Callable[[], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -107,6 +108,7 @@ class Engine:
         # Inside Windows Setup (SetupComplete.cmd) a reboot is never asked for: the step is
         # recorded as needing one and the run stops; the next start is after the next boot.
         self.defer_reboots = defer_reboots
+        self.step_started = step_started  # called as each step starts (its state saved)
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
 
@@ -174,6 +176,8 @@ class Engine:
         rec.update(boot=self.state["boot"], attempts=0, exit_code=None, output_tail="")
         self.save()
         self.log.info(f"step {step['id']} ({rec['kind']}): started")
+        if self.step_started is not None:
+            self.step_started()
         if rec["kind"] == "phone_home":
             return self._phone_home(step, rec)
         outcome = self._attempts(step, rec)

@@ -26,7 +26,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -45,12 +44,19 @@ class HttpError(Exception):
         self.transient = transient
 
 
-@dataclass(frozen=True)
 class Response:
-    status: int
-    headers: Message
-    body: bytes
-    url: str  # the final URL, after redirects
+    """An answer (a plain class: `dataclasses` costs start-up time on the identity path)."""
+
+    __slots__ = ("body", "headers", "status", "url")
+
+    def __init__(self, status: int, headers: Message, body: bytes, url: str) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.url = url  # the final URL, after redirects
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, url={self.url!r}, {len(self.body)} bytes)"
 
     def header(self, name: str) -> str | None:
         """All values of a header joined with ", " (as a proxy would), or None when absent."""

@@ -13,24 +13,26 @@
 A UUID becomes lower case, a MAC `00-15-5d-01-02-03`. Placeholder UUIDs that broken firmware
 reports (all zeros, all ones, `03000200-0400-0500-0006-000700080009`) and values that do not
 fit the protocol's id form are skipped for the next source.
+
+This module is on the path to the first step: the HTTP stack (`http.client`, `ssl`, `email`)
+is imported only when an IMDS source is tried, `csv` only for `getmac`; no `uuid` or
+`dataclasses` (start-up time).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
-import socket
-import subprocess
+import subprocess  # loaded already: the platform runs steps with it
 import sys
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from vmprep.agent.http import HttpError, Session
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and the HTTP stack are not imported at run time: start-up time
+    from typing import Any
+
+    from vmprep.agent.http import Session
 
 SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
 DEFAULT_ENDPOINTS = {
@@ -47,14 +49,42 @@ BOGUS_UUIDS = frozenset(
     }
 )
 _IMDS_MAX = 256 * 1024
+# What uuid.UUID accepts, spelled out (the `uuid` module costs start-up time): optional
+# `urn:uuid:` and braces, hyphens anywhere, 32 hex digits.
+_UUID_HEX = re.compile(r"[0-9A-Fa-f]{32}")
+_FIELDS = ("instance_id", "source", "mac", "computer_name")
 
 
-@dataclass(frozen=True)
 class Identity:
+    """Who this instance is (immutable; a plain class: `dataclasses` costs start-up time)."""
+
+    __slots__ = _FIELDS
     instance_id: str
     source: str
     mac: str | None
     computer_name: str
+
+    def __init__(self, instance_id: str, source: str, mac: str | None, computer_name: str) -> None:
+        for name, value in zip(_FIELDS, (instance_id, source, mac, computer_name), strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _key(self) -> tuple[str, str, str | None, str]:
+        return (self.instance_id, self.source, self.mac, self.computer_name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={value!r}" for name, value in zip(_FIELDS, self._key(), strict=True)
+        )
+        return f"Identity({fields})"
 
 
 class IdentityError(Exception):
@@ -62,10 +92,11 @@ class IdentityError(Exception):
 
 
 def normalise_uuid(text: str) -> str | None:
-    try:
-        value = str(uuid.UUID(text.strip()))
-    except ValueError:
+    digits = text.strip().replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    if not _UUID_HEX.fullmatch(digits):
         return None
+    h = digits.lower()
+    value = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return None if value in BOGUS_UUIDS else value
 
 
@@ -86,10 +117,16 @@ def valid_id(value: str | None) -> str | None:
 
 
 def _session(timeout: float) -> Session:
+    from vmprep.agent.http import Session
+
     return Session(timeout=timeout, allow_http=True)
 
 
 def azure_imds(base: str, timeout: float) -> str | None:
+    import json
+
+    from vmprep.agent.http import HttpError
+
     response = _session(timeout).request(
         "GET",
         f"{base.rstrip('/')}/metadata/instance?api-version=2021-02-01",
@@ -106,6 +143,8 @@ def azure_imds(base: str, timeout: float) -> str | None:
 
 
 def ec2_imds(base: str, timeout: float) -> str | None:
+    from vmprep.agent.http import HttpError
+
     session = _session(timeout)
     base = base.rstrip("/")
     token = session.request(
@@ -141,9 +180,9 @@ def parse_smbios_uuid(table: bytes) -> str | None:
             return None
         if kind == 1 and length >= 0x19 and pos + 0x18 <= len(data):
             raw = data[pos + 8 : pos + 0x18]
-            # SMBIOS 2.6 and later store the first three fields little-endian.
-            value = uuid.UUID(bytes_le=raw) if (major, minor) >= (2, 6) else uuid.UUID(bytes=raw)
-            return normalise_uuid(str(value))
+            if (major, minor) >= (2, 6):  # 2.6 and later store the first three fields LE
+                raw = raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
+            return normalise_uuid(raw.hex())
         end = data.find(b"\0\0", pos + length)  # the strings area ends with two NULs
         if end < 0 or kind == 127:
             return None
@@ -180,6 +219,9 @@ def getmac_argv() -> list[str]:
 
 def parse_getmac(output: str) -> str | None:
     """The first usable MAC of `getmac /fo csv /nh /v` (Connection, Adapter, Address, ...)."""
+    import csv
+    import io
+
     rows = [row for row in csv.reader(io.StringIO(output)) if len(row) >= 3]
     for _name, *rest in sorted(rows, key=lambda row: row[0].lower()):
         mac = normalise_mac(rest[1])
@@ -217,6 +259,8 @@ def _run_getmac(argv: list[str]) -> str:  # pragma: no cover - Windows only
 
 
 def computer_name() -> str:
+    import socket
+
     if sys.platform == "win32":  # pragma: no cover - Windows only
         return os.environ.get("COMPUTERNAME") or socket.gethostname()
     return socket.gethostname()
@@ -237,6 +281,11 @@ def identify(
         mac = None
     failures: list[str] = []
     for source in sources:
+        errors: tuple[type[Exception], ...] = (OSError, ValueError)
+        if source in ("azure-imds", "ec2-imds"):
+            from vmprep.agent.http import HttpError
+
+            errors = (HttpError, OSError, ValueError)
         try:
             if source == "azure-imds":
                 value = azure_imds(bases[source], timeout)
@@ -249,7 +298,7 @@ def identify(
             else:
                 failures.append(f"{source}: unknown identity source")
                 continue
-        except (HttpError, OSError, ValueError) as exc:
+        except errors as exc:
             failures.append(f"{source}: {exc}")
             continue
         if valid_id(value) is None:

@@ -78,79 +78,6 @@ def run_agent(
         lock.release()
 
 
-def _bridge_logging(log: Log) -> None:
-    """Route the `logging` records of the network modules into the agent's redacted log.
-
-    Called where those modules are first used (the report worker, phone home), so `logging`
-    stays off the path to the first step."""
-    import logging
-
-    class Bridge(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            level = record.levelname.lower()
-            log.write(
-                level if level in ("debug", "info", "warning", "error") else "error",
-                record.getMessage(),
-            )
-
-    logger = logging.getLogger("vmprep.agent")
-    logger.handlers[:] = [Bridge()]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-
-
-class BackgroundReporter:
-    """Sends reports from one worker thread, in order, so no step waits for the network.
-
-    The worker builds the Reporter itself (importing the HTTP stack off the boot path) and
-    flushes the spool first. `close` waits for the queue to drain; a report still queued when
-    the process is killed is not lost for good: the next run reports the state afresh.
-    """
-
-    def __init__(self, make: Callable[[], Any], log: Callable[[str], None]) -> None:
-        import queue
-        import threading
-
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._make = make
-        self._log = log
-        self._thread = threading.Thread(target=self._work, name="reports", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        try:
-            reporter = self._make()
-        except Exception as exc:  # noqa: BLE001 - reports are best effort; the run goes on
-            self._log(f"reports disabled: {type(exc).__name__}: {exc}")
-            reporter = None
-        while True:
-            report = self._queue.get()
-            try:
-                if report is None:
-                    return
-                if reporter is not None:
-                    reporter.send(report)
-            except Exception as exc:  # noqa: BLE001 - `send` should never raise; be sure
-                self._log(f"report not sent: {type(exc).__name__}: {exc}")
-            finally:
-                self._queue.task_done()
-
-    def drain(self, timeout: float) -> None:
-        """Wait (at most `timeout`) until every queued report has been handled."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def send(self, report: dict[str, Any]) -> None:
-        self._queue.put(report)
-
-    def close(self, timeout: float = 300.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-
 class Run:
     def __init__(self, cfg: AgentConfig, state_dir: Path, vault: Vault, log: Log) -> None:
         self.cfg = cfg
@@ -160,6 +87,7 @@ class Run:
         self.store = StateStore(state_dir)
         self.platform: Platform = current_platform(state_dir, cfg.platform_options, cfg.os)
         self.reporter: Any = None
+        self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None
         self.state: dict[str, Any] = {}
         self.variables: dict[str, Any] = dict(cfg.variables)
@@ -171,9 +99,16 @@ class Run:
         self.store.save(self.state)
 
     def report(self) -> None:
-        """Queue a report of the current state (sent in the background, in order)."""
-        if self.reporter is None:
+        """Queue a report of the current state (sent in the background, in order).
+
+        The worker thread (and the HTTP stack it imports) starts with the first report, which
+        is sent as the first step starts, not before: off the path to the first step."""
+        if self._make_reporter is None:
             return
+        if self.reporter is None:
+            from vmprep.agent.reporting import BackgroundReporter
+
+            self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
         from vmprep.agent.status import report_steps
 
         document = self.state.get("document") or {}
@@ -221,8 +156,7 @@ class Run:
             f"vmprep agent {__version__}: instance {identity.instance_id} ({identity.source}), "
             f"boot {state['boot']}"
         )
-        self._start_reporter()
-        self.report()
+        self._prepare_reporter()
         problems = self._preflight(cfg.steps, "agent.json")
         if problems:
             return self._finish(
@@ -247,6 +181,7 @@ class Run:
             phone_home=self._phone_home,
             before_reboot=self._before_reboot,
             defer_reboots=self.defer_reboots,
+            step_started=self._first_report,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")
@@ -292,14 +227,21 @@ class Run:
                 problems.append(f"{where}: steps[{i}] ({step['id']}): {why}")
         return problems
 
-    def _start_reporter(self) -> None:
+    def _first_report(self) -> None:
+        """The run's first report, as the first step starts or phone home begins."""
+        if self.reporter is None:
+            self.report()
+
+    def _prepare_reporter(self) -> None:
         ph = self.cfg.phone_home
         if ph is None or not ph.get("report_url"):
             return
         token, identity, log = self._token(), self.identity, self.log
 
         def make() -> Any:
-            _bridge_logging(log)
+            from vmprep.agent.reporting import bridge_logging
+
+            bridge_logging(log)
             from vmprep.agent.report import Reporter
 
             reporter = Reporter(
@@ -316,7 +258,7 @@ class Run:
                 log.info(f"sent {sent} spooled report(s)")
             return reporter
 
-        self.reporter = BackgroundReporter(make, self.log.error)
+        self._make_reporter = make
 
     def _token(self) -> Secret | None:
         ph = self.cfg.phone_home or {}
@@ -351,7 +293,10 @@ class Run:
         if ph is None:
             self.log.info("no phone_home configured: baked-in steps only")
             return COMPLETED
-        _bridge_logging(self.log)
+        self._first_report()
+        from vmprep.agent.reporting import bridge_logging
+
+        bridge_logging(self.log)
         from vmprep.agent.fetch import fetch_config
 
         state = self.state

@@ -48,17 +48,34 @@ COMMON = (
     "when",
 )
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ENV_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_MSI_PROP = re.compile(r"^[A-Z][A-Z0-9_.]*$")
-_REG_KEY = re.compile(
+
+class _Rx:
+    """A pattern compiled on first use: most are for kinds a given list does not have, and
+    compiling them all at import costs start-up time."""
+
+    __slots__ = ("_rx", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._rx: re.Pattern[str] | None = None
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if self._rx is None:
+            self._rx = re.compile(self.pattern)
+        return self._rx.search(text)
+
+
+_ID = _Rx(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ENV_REF = _Rx(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA256 = _Rx(r"^[0-9a-fA-F]{64}$")
+_MSI_PROP = _Rx(r"^[A-Z][A-Z0-9_.]*$")
+_REG_KEY = _Rx(
     r"^(HKLM|HKEY_LOCAL_MACHINE|HKCU|HKEY_CURRENT_USER|HKU|HKEY_USERS|HKCR|HKEY_CLASSES_ROOT)"
     r"(\\[^\\]+)+$"
 )
-_FEATURE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()]*$")
-_TCP = re.compile(r"^[^\s:]+:[0-9]{1,5}$")
+_FEATURE = _Rx(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ENV_NAME = _Rx(r"^[A-Za-z_][A-Za-z0-9_()]*$")
+_TCP = _Rx(r"^[^\s:]+:[0-9]{1,5}$")
 
 if TYPE_CHECKING:
     Check = Callable[[Any, str, list[str]], None]

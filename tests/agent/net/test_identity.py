@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tests.agent.net.conftest import Reply, Seen, Server, free_port
 from vmprep.agent import identity as ident
 from vmprep.agent.identity import (
+    BOGUS_UUIDS,
     Identity,
     IdentityError,
     identify,
@@ -255,3 +256,30 @@ def test_mac_prefers_interfaces_backed_by_a_device(tmp_path: Path):
     assert ident.first_mac(root) == "02-42-aa-bb-cc-dd"  # no devices at all: by name
     (tmp_path / "sys/class/net/ens3/device").mkdir()
     assert ident.first_mac(root) == "00-15-5d-01-02-03"
+
+
+@given(st.uuids(), st.sampled_from(["{}", "urn:uuid:{}", "{{{}}}", " {} \n"]), st.booleans())
+def test_uuid_forms_normalise_as_the_uuid_module_reads_them(value, form, upper) -> None:
+    text = form.format(value.hex if upper else str(value))
+    text = text.upper().replace("URN:UUID:", "urn:uuid:") if upper else text
+    expected = str(uuid.UUID(text.strip()))
+    assert normalise_uuid(text) == (None if expected in BOGUS_UUIDS else expected)
+
+
+@given(st.binary(min_size=16, max_size=16), st.sampled_from([(2, 5), (2, 6), (3, 4)]))
+def test_smbios_uuid_byte_order_matches_the_uuid_module(raw: bytes, version) -> None:
+    structure = bytes([1, 0x1B, 0, 0]) + b"\0" * 4 + raw + b"\0" * 3 + b"\0\0"
+    table = bytes([0, *version, 0]) + len(structure).to_bytes(4, "little") + structure
+    value = uuid.UUID(bytes_le=raw) if version >= (2, 6) else uuid.UUID(bytes=raw)
+    expected = str(value)
+    assert parse_smbios_uuid(table) == (None if expected in BOGUS_UUIDS else expected)
+
+
+def test_identity_is_immutable_and_compares_by_value() -> None:
+    a = Identity("i-1", "mac", None, "h")
+    assert a == Identity("i-1", "mac", None, "h")
+    assert hash(a) == hash(Identity("i-1", "mac", None, "h"))
+    assert a != Identity("i-2", "mac", None, "h")
+    assert repr(a) == "Identity(instance_id='i-1', source='mac', mac=None, computer_name='h')"
+    with pytest.raises(AttributeError):
+        a.source = "x"  # type: ignore[misc]

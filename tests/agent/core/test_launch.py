@@ -14,6 +14,7 @@ import pytest
 from tests.agent.core.conftest import UUID, counter_step, lines, make_agent
 from tests.agent.core.test_windows import Recorder
 from vmprep.agent.launch import launch_agent
+from vmprep.agent.platform import windows as w
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.platform.posix import PosixPlatform
 from vmprep.agent.run import run_agent
@@ -47,22 +48,11 @@ def test_windows_registers_the_task_starts_it_and_returns(tmp_path: Path, window
     code, runs = launch_with(tmp_path, p)
     assert (code, runs) == (0, [])
     config = tmp_path.resolve() / "agent.json"
+    command = f'"{PY}" -I -S "{PYZ}" run --config "{config}"'  # -I -S carried over
+    create = w.startup_task_argv([PY, "-I", "-S", PYZ, "run", "--config", str(config)])
+    assert create[-2:] == ["/TR", command]  # the rest of it: test_windows pins the builder
     assert [argv for argv, _ in p.calls] == [
-        [
-            "schtasks.exe",
-            "/Create",
-            "/TN",
-            "vmprep-agent",
-            "/SC",
-            "ONSTART",
-            "/RU",
-            "SYSTEM",
-            "/RL",
-            "HIGHEST",
-            "/F",
-            "/TR",
-            f'"{PY}" -I -S "{PYZ}" run --config "{config}"',
-        ],
+        create,
         ["schtasks.exe", "/Run", "/TN", "vmprep-agent"],
     ]
     log = (tmp_path / "logs" / "agent.log").read_text()

@@ -68,6 +68,23 @@ CASES = [
         ),
         False,
     ),
+    # oobe-account
+    ("oobe-account", "setup: {timezone: UTC}", True),  # Windows Server 2022 by default
+    ("oobe-account", "image: {name: t, os: windows-server-2016}\nsetup: {locale: en-US}", True),
+    ("oobe-account", "image: {name: t, os: windows-11}", True),
+    ("oobe-account", "image: {name: t, os: windows-10}\nsetup: {accounts: []}", True),
+    (
+        "oobe-account",
+        "image: {name: t, os: windows-server-2025}\nsetup: {accounts: [{name: ops}]}",
+        True,  # Server asks for the administrator password even with a local account
+    ),
+    ("oobe-account", "setup: {administrator: {password: {env: P}}}", False),
+    ("oobe-account", "image: {name: t, os: windows-11}\nsetup: {accounts: [{name: ops}]}", False),
+    (
+        "oobe-account",
+        "image: {name: t, os: windows-10}\nsetup: {administrator: {password: {file: p}}}",
+        False,
+    ),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -469,7 +486,10 @@ def test_findings_that_are_only_warnings(fragment, code):
 
 
 def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
-    (p,) = problems("version: 1\nimage: {name: t}\nsetup: {timezone: America/New_York}\n")
+    (p,) = problems(
+        "version: 1\nimage: {name: t, os: windows-11}\n"
+        "setup: {timezone: America/New_York, accounts: [{name: ops}]}\n"
+    )
     assert (p.code, p.line, p.column, p.hint) == (
         "timezone",
         3,

@@ -59,24 +59,30 @@ def secret_in_image(doc: Doc) -> Iterator[Finding]:
     setup = doc.data.get("setup", {})
     agent = doc.data["agent"]
     kept = agent["keep_answer_files"]
-    answer_hint = (
+    where = (
         "agent.keep_answer_files is true, so it stays there"
         if kept
         else "the agent deletes the answer file after first boot, but the image keeps it"
-    ) + "; or leave it out and set it at first boot with a local_user step whose password is "
-    answer_hint += "{secret: name} from phone-home"
-    passwords: list[tuple[JsonPath, str]] = []
+    )
+    at_first_boot = " at first boot with a local_user step whose password is {secret: name}"
+    at_first_boot += " from phone-home"
+    # OOBE needs the administrator password (oobe-account): rotate it, do not leave it out.
+    rotate = f"{where}; rotate it{at_first_boot}"
+    leave_out = f"{where}; or leave it out and set it{at_first_boot}"
+    passwords: list[tuple[JsonPath, str, str]] = []
     if "administrator" in setup:
-        passwords.append((("setup", "administrator", "password"), "the administrator password"))
+        path: JsonPath = ("setup", "administrator", "password")
+        passwords.append((path, "the administrator password", rotate))
     for i, account in enumerate(setup.get("accounts", [])):
         if "password" in account:
             what = f"the password of account {account['name']!r}"
-            passwords.append((("setup", "accounts", i, "password"), what))
+            passwords.append((("setup", "accounts", i, "password"), what, leave_out))
     if "password" in setup.get("auto_logon", {}):
-        passwords.append((("setup", "auto_logon", "password"), "the auto-logon password"))
-    for path, what in passwords:
+        path = ("setup", "auto_logon", "password")
+        passwords.append((path, "the auto-logon password", leave_out))
+    for path, what, hint in passwords:
         msg = f"{what} will be stored in {UNATTEND} inside the image (Base64, not encrypted)"
-        yield Finding(path, msg, Severity.WARNING, hint=answer_hint)
+        yield Finding(path, msg, Severity.WARNING, hint=hint)
     agent_json = f"{agent['install_dir']}\\agent.json"
     token = (doc.phone_home or {}).get("token")
     if token and "secret" not in token:

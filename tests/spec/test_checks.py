@@ -85,6 +85,20 @@ CASES = [
         "image: {name: t, os: windows-10}\nsetup: {administrator: {password: {file: p}}}",
         False,
     ),
+    # firewall-group
+    ("firewall-group", "setup: {firewall_groups: {My App: true}}", True),
+    ("firewall-group", "setup: {firewall_groups: {'@': true}}", True),
+    (
+        "firewall-group",
+        "setup: {firewall_groups: {Remote Desktop: true, '@FirewallAPI.dll,-28752': false}}",
+        True,
+    ),
+    ("firewall-group", "setup: {firewall_groups: {remote desktop: true}}", False),
+    (
+        "firewall-group",
+        "setup: {firewall_groups: {Windows Remote Management: true, '@MyApp.dll,-1': true}}",
+        False,
+    ),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -483,6 +497,19 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
 )
 def test_findings_that_are_only_warnings(fragment, code):
     assert codes_of(fragment)[code] == {Severity.WARNING}
+
+
+def test_an_unknown_firewall_group_is_placed_with_the_known_names_as_hint(problems):
+    admin = "administrator: {password: {env: P}}"
+    text = f"version: 1\nimage: {{name: t}}\nsetup:\n  {admin}\n  firewall_groups:\n"
+    (p,) = [
+        p for p in problems(text + "    Remote Desktop: true\n    My App: true\n") if p.is_error
+    ]
+    assert (p.code, p.line, p.column) == ("firewall-group", 7, 13)
+    assert p.message == "unknown firewall group 'My App'"
+    assert p.hint is not None
+    assert p.hint.startswith("use one of Core Networking, File and Printer Sharing,")
+    assert "or a group id such as @FirewallAPI.dll,-28752" in p.hint
 
 
 def test_an_iana_zone_gets_its_windows_id_as_hint(problems):

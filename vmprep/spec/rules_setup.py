@@ -232,3 +232,21 @@ def oobe_account(doc: Doc) -> Iterator[Finding]:
         "first boot with a local_user step whose password is {secret: name} from phone-home"
     )
     yield Finding(("setup",), msg, hint=hint)  # or the top of the file, without `setup`
+
+
+@check("firewall-group")
+def firewall_group(doc: Doc) -> Iterator[Finding]:
+    """`setup.firewall_groups` keys are known group names or `@` group ids, each group once."""
+    from vmprep.spec import firewall
+
+    seen: dict[str, str] = {}
+    for name in doc.data.get("setup", {}).get("firewall_groups", {}):
+        path = ("setup", "firewall_groups", name)
+        group = firewall.group_id(name)
+        if group is None:
+            msg = f"unknown firewall group {name!r}"
+            yield Finding(path, msg, hint=firewall.known_groups_hint())
+        elif group in seen:
+            yield Finding(path, f"firewall group {name!r} is the same group as {seen[group]!r}")
+        else:
+            seen[group] = name

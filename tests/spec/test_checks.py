@@ -446,7 +446,7 @@ CASES = [
         "secret-ref",
         steps("{id: j, join_domain: {domain: corp, credentials: remote}}", extra=PH + ", "),
         True,
-    ),  # a warning: not fetched yet
+    ),  # not fetched yet
     (
         "secret-ref",
         steps(
@@ -491,12 +491,30 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         ),
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
-        (steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "), "secret-ref"),
         ("setup: {auto_logon: {user: bob, password: {env: P}}}", "auto-logon"),
     ],
 )
 def test_findings_that_are_only_warnings(fragment, code):
     assert codes_of(fragment)[code] == {Severity.WARNING}
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "),
+        steps(
+            "{id: e, env: {name: X, value: {secret: s}}}",
+            "{id: p, phone_home: {}}",
+            extra=PH + ", ",
+        ),
+    ],
+)
+def test_a_delivered_secret_before_phone_home_is_an_error(fragment, problems):
+    assert codes_of(fragment)["secret-ref"] == {Severity.ERROR}
+    head = "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
+    (p,) = [p for p in problems(head + fragment + "\n") if p.is_error]
+    assert p.message == "secret 's' is not there yet: baked steps run before phone-home"
+    assert p.hint == "put a `phone_home: {}` step before this one"
 
 
 def test_an_unknown_firewall_group_is_placed_with_the_known_names_as_hint(problems):

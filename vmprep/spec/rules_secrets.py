@@ -154,11 +154,11 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
                 msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
                 yield Finding(path, msg, hint="configure agent.phone_home")
             elif doc.kind == "spec" and not fetched:
-                # A warning for now: this step fails at first boot (the agent fetches the
-                # config after the baked steps), unless it never runs (`when`).
+                # This step fails at first boot: the agent fetches the config (and its secrets)
+                # after the baked steps, unless a phone_home step comes first.
                 msg = f"secret {name!r} is not there yet: baked steps run before phone-home"
                 hint = "put a `phone_home: {}` step before this one"
-                yield Finding(path, msg, Severity.WARNING, hint=hint)
+                yield Finding(path, msg, hint=hint)
             elif defined is not None and name not in defined:
                 msg = f"secret {name!r} is not defined in this file's secrets"
                 yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")

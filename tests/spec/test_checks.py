@@ -99,6 +99,10 @@ CASES = [
         "setup: {firewall_groups: {Windows Remote Management: true, '@MyApp.dll,-1': true}}",
         False,
     ),
+    # runtime
+    ("runtime", "agent: {install_dir: 'C:\\vmprep'}", True),
+    ("runtime", "setup: {timezone: UTC}", True),
+    ("runtime", r"agent: {runtime: {python: 'C:\Python312\python.exe'}}", False),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -492,6 +496,7 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
         ("setup: {auto_logon: {user: bob, password: {env: P}}}", "auto-logon"),
+        ("agent: {install_dir: 'C:\\vmprep'}", "runtime"),
     ],
 )
 def test_findings_that_are_only_warnings(fragment, code):
@@ -530,10 +535,24 @@ def test_an_unknown_firewall_group_is_placed_with_the_known_names_as_hint(proble
     assert "or a group id such as @FirewallAPI.dll,-28752" in p.hint
 
 
+def test_an_unset_interpreter_is_a_warning_naming_the_key(problems):
+    text = "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
+    (p,) = [
+        p for p in problems(text + "agent:\n  install_dir: 'C:\\vmprep'\n") if p.code == "runtime"
+    ]
+    assert (p.severity, p.line, p.column) == (Severity.WARNING, 5, 3)
+    assert p.message.startswith("agent.runtime.python is not set: render off Windows fails")
+    assert p.hint == (
+        "set agent.runtime.python to python.exe on the image, "
+        "e.g. 'C:\\Program Files\\Python312\\python.exe'"
+    )
+
+
 def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
     (p,) = problems(
         "version: 1\nimage: {name: t, os: windows-11}\n"
         "setup: {timezone: America/New_York, accounts: [{name: ops}]}\n"
+        "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
     )
     assert (p.code, p.line, p.column, p.hint) == (
         "timezone",
@@ -546,7 +565,8 @@ def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
 def test_baked_secrets_name_the_file_they_land_in(problems):
     found = problems(
         "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
-        r"agent: {install_dir: 'C:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
+        r"agent: {install_dir: 'C:\agent', runtime: {python: 'C:\Python312\python.exe'},"
+        r" steps: [{id: e, env: {name: X, value: {env: S}}}]}"
     )
     assert [p.message for p in found] == [
         (

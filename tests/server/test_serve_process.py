@@ -217,3 +217,17 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
     assert proc.returncode == 4
     assert f"error: could not serve on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_status_watch_refreshes_until_interrupted(setup):
+    _, _, make = setup
+    server = make().start()
+    argv = [sys.executable, "-m", "vmprep", "status", "--server", server.url, "--watch"]
+    argv += ["--token", ADMIN, "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert out.count('"instances"') >= 2
+    assert "Traceback" not in err

@@ -49,12 +49,10 @@ def test_agent_json_has_the_documented_shape() -> None:
     assert doc["steps"][2]["run"] == "once_per_instance"
 
 
-def test_resolved_secrets_become_references_with_values_in_the_secrets_map() -> None:
+def test_references_stay_as_written_with_values_in_the_secrets_map() -> None:
     doc = agent_json(load_spec(SPECS / "full.yaml"))
-    assert doc["phone_home"]["token"] == {"secret": "env:VMPREP_TEST_TOKEN"}
-    assert doc["steps"][0]["download"]["headers"]["Authorization"] == {
-        "secret": "env:VMPREP_TEST_TOKEN"
-    }
+    assert doc["phone_home"]["token"] == {"env": "VMPREP_TEST_TOKEN"}
+    assert doc["steps"][0]["download"]["headers"]["Authorization"] == {"env": "VMPREP_TEST_TOKEN"}
     assert doc["secrets"] == {"env:VMPREP_TEST_TOKEN": "tok"}
     # a boot-time secret stays a reference, with no value baked in
     assert doc["steps"][1]["msi"]["properties"]["PASSWORD"] == {"secret": "tools_pw"}
@@ -76,7 +74,7 @@ def test_file_secret_is_relative_to_the_spec_and_named_as_written(tmp_path: Path
         {"id": "e", "env": {"name": "TOKEN", "value": {"file": "s/token.txt"}}}
     ]
     result = agent_json(spec_from(tmp_path, doc))
-    assert result["steps"][0]["env"]["value"] == {"secret": "file:s/token.txt"}
+    assert result["steps"][0]["env"]["value"] == {"file": "s/token.txt"}
     assert result["secrets"] == {"file:s/token.txt": "t0ken"}
 
 
@@ -107,3 +105,16 @@ def test_secret_refs_are_found_by_schema_position_only() -> None:
         (("agent", "steps", 0, "download", "headers", "Authorization"), "env:VMPREP_TEST_TOKEN"),
         (("agent", "steps", 1, "msi", "properties", "PASSWORD"), "tools_pw"),
     ]
+
+
+def test_the_agent_accepts_what_render_writes(tmp_path: Path) -> None:
+    from vmprep.agent.config import load_config
+    from vmprep.agent.secrets import ref_name
+    from vmprep.agent.stepcheck import check_steps
+
+    path = tmp_path / "agent.json"
+    path.write_bytes(render(load_spec(SPECS / "full.yaml"), environ=ENV).files[AGENT_JSON])
+    config = load_config(path)
+    assert check_steps(config.steps) == []
+    token = config.phone_home["token"]
+    assert config.secrets[ref_name(token)] == "tok"

@@ -15,6 +15,7 @@ from tests.render.conftest import (
     check_golden,
     environ_for,
     golden_specs,
+    refusal,
     spec_from,
 )
 from vmprep.render import RenderError, render
@@ -181,9 +182,10 @@ def test_several_automatic_logons_compensate_for_the_extra_one(tmp_path: Path) -
 
 
 def test_automatic_logon_without_a_known_password_is_an_error(tmp_path: Path) -> None:
-    spec = spec_from(tmp_path, base_doc(auto_logon={"user": "nobody"}))
-    with pytest.raises(RenderError, match=r"spec.yaml:\d+:\d+: error: automatic logon as 'nobody'"):
-        unattend_of(spec)
+    # validate refuses it already (auto-logon); render keeps its own check for direct callers
+    problems = refusal(tmp_path, base_doc(auto_logon={"user": "nobody"}))
+    assert [p.code for p in problems] == ["auto-logon"]
+    assert "automatic logon as 'nobody'" in problems[0].message
 
 
 def test_rdp_off_denies_connections_and_skips_nla(tmp_path: Path) -> None:
@@ -234,8 +236,9 @@ def test_the_same_firewall_group_twice_is_an_error(tmp_path: Path) -> None:
 
 def test_account_group_with_a_semicolon_is_an_error(tmp_path: Path) -> None:
     accounts = [{"name": "a", "groups": ["Users;Administrators"]}]
-    with pytest.raises(RenderError, match="contains ';'"):
-        unattend_of(spec_from(tmp_path, base_doc(accounts=accounts)))
+    problems = refusal(tmp_path, base_doc(accounts=accounts))  # validate: account-group
+    assert [p.code for p in problems] == ["account-group"]
+    assert "contains ';'" in problems[0].message
 
 
 def test_boot_time_secret_cannot_be_an_unattend_password(tmp_path: Path) -> None:

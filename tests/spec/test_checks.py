@@ -34,13 +34,40 @@ CASES = [
     ("computer-name", "setup: {computer_name: 'WEB*'}", True),
     ("computer-name", "setup: {computer_name: 'ÄÖÜÄÖÜÄÖÜ'}", True),  # 18 bytes
     ("computer-name", steps("{id: r, rename_computer: {name: '12345'}}"), True),
-    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{n}!'}}"), True),
+    (
+        "computer-name",
+        steps("{id: r, rename_computer: {name: 'WEB-{n}!'}}", extra="variables: {n: 1}, "),
+        True,
+    ),
     ("computer-name", steps("{id: r, rename_computer: {name: '*'}}"), True),
     ("computer-name", "setup: {computer_name: WEB-01}", False),
     ("computer-name", "setup: {computer_name: '*'}", False),
     ("computer-name", "setup: {computer_name: ABCDEFGHIJKLMNO}", False),
-    ("computer-name", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), False),
-    ("computer-name", steps("{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}"), False),
+    ("computer-name", steps("{id: r, rename_computer: {name: '{instance_id}'}}"), False),
+    (
+        "computer-name",
+        steps(
+            "{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}",
+            extra="variables: {site: a, number: 1}, ",
+        ),
+        False,
+    ),
+    # placeholder
+    ("placeholder", steps("{id: r, rename_computer: {name: 'WEB-{site}'}}"), True),
+    ("placeholder", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), True),
+    (
+        "placeholder",
+        steps("{id: r, rename_computer: {name: 'WEB-{site}'}}", extra="variables: {site: x}, "),
+        False,
+    ),
+    ("placeholder", steps("{id: r, rename_computer: {name: 'WEB-{instance_id}'}}"), False),
+    (
+        "placeholder",
+        steps(
+            "{id: p, phone_home: {}}", "{id: r, rename_computer: {name: '{host}'}}", extra=PH + ", "
+        ),
+        False,
+    ),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -162,7 +189,10 @@ CASES = [
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm & co'}", True),
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm!prep'}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Py^thon\python.exe'}}", True),
-    ("cmd-unsafe-path", r'agent: {runtime: {python: "C:\\Python\tpython.exe"}}', True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Müller\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\a,b\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
+    ("cmd-unsafe-path", r"agent: {install_dir: 'D:\vmprep'}", True),
     (
         "cmd-unsafe-path",
         r"agent: {runtime: {python: 'C:\Program Files (x86)\Python 3\python.exe'}}",
@@ -190,14 +220,51 @@ CASES = [
     ("xml-characters", r'setup: {accounts: [{name: a, description: "\x0b"}]}', True),
     ("xml-characters", r'setup: {owner: "\uFFFE"}', True),
     ("xml-characters", r'setup: {organization: "Tab\there, newline\n, émoji 😀"}', False),
+    # first-logon-commands
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator}, first_logon_commands: ["
+        + "{command: x}, " * 500
+        + "]}",
+        True,
+    ),
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator, count: 2}, first_logon_commands: ["
+        + "{command: x}, " * 500
+        + "]}",
+        False,
+    ),
+    (
+        "first-logon-commands",
+        "setup: {auto_logon: {user: Administrator}, first_logon_commands: ["
+        + "{command: x}, " * 499
+        + "]}",
+        False,
+    ),
     # account-name
     ("account-name", "setup: {accounts: [{name: a/b}]}", True),
     ("account-name", "setup: {accounts: [{name: NONE}]}", True),
     ("account-name", "setup: {accounts: [{name: deploy}, {name: Deploy}]}", True),
     ("account-name", steps("{id: u, local_user: {name: abcdefghijklmnopqrstu}}"), True),
-    ("account-name", "setup: {auto_logon: {user: bob}}", True),  # a warning
-    ("account-name", "setup: {accounts: [{name: deploy}], auto_logon: {user: Deploy}}", False),
-    ("account-name", "setup: {auto_logon: {user: Administrator}}", False),
+    ("account-name", "setup: {accounts: [{name: deploy}, {name: ops}]}", False),
+    # account-group
+    ("account-group", "setup: {accounts: [{name: a, groups: ['Users;Administrators']}]}", True),
+    ("account-group", "setup: {accounts: [{name: a, groups: [Users, Administrators]}]}", False),
+    # auto-logon
+    ("auto-logon", "setup: {auto_logon: {user: Administrator}}", True),
+    ("auto-logon", "setup: {accounts: [{name: deploy}], auto_logon: {user: Deploy}}", True),
+    ("auto-logon", "setup: {auto_logon: {user: bob, password: {env: P}}}", True),  # a warning
+    (
+        "auto-logon",
+        "setup: {administrator: {password: {env: P}}, auto_logon: {user: administrator}}",
+        False,
+    ),
+    (
+        "auto-logon",
+        "setup: {accounts: [{name: deploy, password: {env: P}}], auto_logon: {user: Deploy}}",
+        False,
+    ),
     # secret-in-image (warnings)
     ("secret-in-image", "setup: {administrator: {password: {env: P}}}", True),
     ("secret-in-image", "setup: {accounts: [{name: a, password: {file: pw.txt}}]}", True),
@@ -347,6 +414,15 @@ CASES = [
     (
         "secret-ref",
         steps("{id: j, join_domain: {domain: corp, credentials: remote}}", extra=PH + ", "),
+        True,
+    ),  # a warning: not fetched yet
+    (
+        "secret-ref",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            extra=PH + ", ",
+        ),
         False,
     ),
 ]
@@ -384,7 +460,8 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         ),
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
-        ("setup: {auto_logon: {user: bob}}", "account-name"),
+        (steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "), "secret-ref"),
+        ("setup: {auto_logon: {user: bob, password: {env: P}}}", "auto-logon"),
     ],
 )
 def test_findings_that_are_only_warnings(fragment, code):
@@ -404,13 +481,13 @@ def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
 def test_baked_secrets_name_the_file_they_land_in(problems):
     found = problems(
         "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
-        r"agent: {install_dir: 'D:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
+        r"agent: {install_dir: 'C:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
     )
     assert [p.message for p in found] == [
         (
             "the administrator password will be stored in C:\\Windows\\Panther\\unattend.xml"
             " inside the image (Base64, not encrypted)"
         ),
-        "{env: S} will be stored in D:\\agent\\agent.json inside the image",
+        "{env: S} will be stored in C:\\agent\\agent.json inside the image",
     ]
     assert all("phone-home" in (p.hint or "") for p in found)

@@ -2,7 +2,10 @@
 
 It records its argv to <drive>/fake-sysprep-argv.json, reads the scenario from
 <drive>/fake-sysprep-scenario, writes Panther logs in Sysprep's format, and flips the image
-state in <drive>/Windows/Setup/State/State.ini the way sysprep does.
+state in <drive>/Windows/Setup/State/State.ini the way sysprep does. Like Sysprep, it caches
+the `/unattend:` file as Windows/Panther/unattend.xml (Setup's cache) when it succeeds, and it
+refuses an answer file that *is* that cache (it would copy the file onto itself), or a
+missing one. What it saw at start goes to <drive>/fake-sysprep-seen.json.
 """
 
 import json
@@ -12,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 PANTHER = ROOT / "Windows" / "System32" / "Sysprep" / "Panther"
+CACHE = ROOT / "Windows" / "Panther" / "unattend.xml"
 STATE_INI = ROOT / "Windows" / "Setup" / "State" / "State.ini"
 T = "2026-11-26 01:02:03"
 
@@ -51,10 +55,25 @@ def main():
     scenario_file = ROOT / "fake-sysprep-scenario"
     scenario = scenario_file.read_text().strip() if scenario_file.exists() else "success"
     unattend = [a.split(":", 1)[1] for a in sys.argv[1:] if a.lower().startswith("/unattend:")]
-    if unattend:  # what sysprep really got: the installed answer file
-        (ROOT / "fake-sysprep-unattend.xml").write_bytes(Path(unattend[0]).read_bytes())
+    seen = {"unattend": unattend, "panther_cache_existed": CACHE.exists()}
+    (ROOT / "fake-sysprep-seen.json").write_text(json.dumps(seen))
+    answer = Path(unattend[0]) if unattend else None
+    if answer is not None:
+        bad = None
+        if not answer.is_file():
+            bad = "not found"
+        elif CACHE.exists() and answer.resolve() == CACHE.resolve():
+            bad = "is Setup's own cache (Windows\\Panther\\unattend.xml)"
+        if bad:
+            log(START, [f"{T}, Error                 SYSPRP the answer file {answer} {bad}"])
+            return 2
+        # what sysprep really got: the installed answer file
+        (ROOT / "fake-sysprep-unattend.xml").write_bytes(answer.read_bytes())
     if scenario == "success":
         log(START)
+        if answer is not None:
+            CACHE.parent.mkdir(parents=True, exist_ok=True)
+            CACHE.write_bytes(answer.read_bytes())
         set_state("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE")
         (PANTHER.parent / "Sysprep_succeeded.tag").write_text("")
         return 0

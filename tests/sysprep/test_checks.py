@@ -63,6 +63,17 @@ def test_sysprep_exe_fails_when_missing(run, drive):
     assert "nope.exe" in result.reason
 
 
+def test_sysprep_exe_through_sysnative_fails(run, drive):
+    """A 32-bit Python would write System32\\Sysprep\\unattend.xml into SysWOW64."""
+    exe = drive / "Windows/Sysnative/Sysprep/sysprep.exe"
+    exe.parent.mkdir(parents=True)
+    exe.write_bytes(b"MZ")
+    result = run("sysprep-exe", sysprep_exe=exe)
+    assert result.status is Status.FAIL
+    assert "32-bit Python" in result.reason
+    assert "64-bit" in (result.hint or "")
+
+
 def test_sysprep_running_fails_when_another_runs(run, drive):
     assert run("sysprep-running").status is Status.PASS
     set_platform(drive, processes=["explorer.exe", "Sysprep.exe"])
@@ -229,14 +240,14 @@ def test_python_defaults_to_the_running_interpreter(run, drive, spec):
 @pytest.mark.parametrize(
     "leftover",
     [
-        "Windows/System32/Sysprep/unattend.xml",
+        "Windows/Panther/unattend.xml",  # Setup's cache: ours never goes there
+        "Windows/Panther/Unattend.xml",
         "Windows/Panther/unattend-original.xml",
         "Windows/Panther/Unattend/Unattend.xml",
         "Autounattend.xml",
     ],
 )
 def test_answer_files_fail_on_leftovers(run, drive, leftover):
-    (drive / "Windows/Panther/unattend.xml").write_text("<unattend/>")  # ours replaces it
     assert run("answer-files").status is Status.PASS
     path = drive / leftover
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +255,22 @@ def test_answer_files_fail_on_leftovers(run, drive, leftover):
     result = run("answer-files")
     assert result.status is Status.FAIL
     assert result.details == (leftover,)
+    assert leftover in (result.hint or "")
+
+
+def test_an_answer_file_where_ours_goes_is_a_warning(run, drive):
+    ours = drive / "Windows/System32/Sysprep/unattend.xml"
+    ours.write_text("<unattend/>")
+    result = run("answer-files")
+    assert result.status is Status.WARN
+    assert result.details == ("Windows/System32/Sysprep/unattend.xml",)
+    assert "replaced by ours" in result.reason
+    assert "a failed run puts the old one back" in (result.hint or "")
+    (drive / "Windows/Panther/unattend.xml").write_text("<unattend/>")
+    result = run("answer-files")
+    assert result.status is Status.FAIL  # the Panther cache still refuses
+    assert result.details == ("Windows/Panther/unattend.xml",)
+    assert "(Windows/System32/Sysprep/unattend.xml is replaced by ours)" in (result.hint or "")
 
 
 def test_answer_files_fail_on_the_setup_registry_value(run, drive):

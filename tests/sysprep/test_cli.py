@@ -57,11 +57,16 @@ def test_an_unknown_skip_id_exits_2(sysprep):
     assert "unknown check id(s) for --skip-check: nope" in result.stderr
 
 
-def test_dry_run_prints_files_and_command_and_changes_nothing(sysprep, drive):
+def test_dry_run_prints_files_and_command_and_changes_nothing(sysprep, drive, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # no folding inside the files table
     before = sorted(p for p in drive.rglob("*"))
     result = sysprep("--generalize", "--dry-run")
     assert sorted(p for p in drive.rglob("*")) == before
-    assert "/generalize /oobe /quit /quiet /unattend:" in result.stdout.replace("\n", "")
+    text = result.stdout.replace("\n", "")
+    assert "/generalize /oobe /quit /quiet /unattend:" in text
+    assert f"/unattend:{drive / 'Windows/System32/Sysprep/unattend.xml'}" in text
+    assert "C:\\Windows\\System32\\Sysprep\\unattend.xml" in text  # the files table
+    assert "C:\\Windows\\Panther" not in text
     assert "shutdown.exe /s /t 0" in result.stdout
 
 
@@ -72,7 +77,9 @@ def test_dry_run_as_json(sysprep, drive):
     assert doc["command"][1:5] == ["/generalize", "/oobe", "/quit", "/quiet"]
     assert doc["shutdown"] is None
     unattend = next(f for f in doc["files"] if f["path"] == "Windows/Panther/unattend.xml")
-    assert unattend["target"] == "C:\\Windows\\Panther\\unattend.xml"
+    assert unattend["target"] == "C:\\Windows\\System32\\Sysprep\\unattend.xml"
+    assert doc["command"][-1] == f"/unattend:{drive / 'Windows/System32/Sysprep/unattend.xml'}"
+    assert not any("Panther" in f["target"] for f in doc["files"])
 
 
 def test_generalize_succeeds(sysprep, drive):

@@ -13,6 +13,8 @@ from vmprep.sysprep.generalize import SysprepError, execute, parse_duration, pre
 from vmprep.sysprep.platform import FakePlatform
 from vmprep.sysprep.preflight import Status
 
+ANSWER = "Windows/System32/Sysprep/unattend.xml"  # where generalize installs the answer file
+CACHE = "Windows/Panther/unattend.xml"  # Setup's cache: render's layout, never installed to
 PACKAGE = {"name": "Contoso.Notes", "full_name": "Contoso.Notes_1.0.0.0_x64__abc", "users": ["u"]}
 # What the fake sysprep and the run itself leave behind, apart from the overlay.
 RUN_TRACES = (
@@ -51,12 +53,15 @@ def test_prepare_plans_everything_and_changes_nothing(request_for, drive):
         "/oobe",
         "/quit",
         "/quiet",
-        f"/unattend:{drive / 'Windows/Panther/unattend.xml'}",
+        f"/unattend:{drive / ANSWER}",
     ]
     assert plan.expect == state.GENERALIZE_RESEAL_TO_OOBE
     assert plan.shutdown == ["shutdown.exe", "/s", "/t", "0", "/d", "p:4:1"]
-    assert plan.targets["Windows/Panther/unattend.xml"] == "C:\\Windows\\Panther\\unattend.xml"
+    assert plan.targets[CACHE] == "C:\\Windows\\System32\\Sysprep\\unattend.xml"
     assert [p.rel for p in plan.files] == sorted(hand_overlay(None, "p", None).files)
+    placed = {p.rel: p for p in plan.files}
+    assert (placed[CACHE].target, placed[CACHE].dest) == (ANSWER, drive / ANSWER)
+    assert all(p.target == p.rel for p in plan.files if p.rel != CACHE)
     assert snapshot(drive) == before
 
 
@@ -76,13 +81,17 @@ def test_success_installs_runs_and_shuts_down(request_for, drive):
     assert result.final_state == state.GENERALIZE_RESEAL_TO_OOBE
     overlay = hand_overlay(None, "C:\\Program Files\\Python312\\python.exe", None).files
     for rel, data in overlay.items():
-        assert (drive / rel).read_bytes() == data
-    # sysprep got our installed answer file
-    assert (drive / "fake-sysprep-unattend.xml").read_bytes() == overlay[
-        "Windows/Panther/unattend.xml"
-    ]
+        assert (drive / (ANSWER if rel == CACHE else rel)).read_bytes() == data
+    # sysprep got our installed answer file, at System32\Sysprep; the Panther cache was
+    # left to sysprep (which fills it from /unattend:)
+    seen = json.loads((drive / "fake-sysprep-seen.json").read_text())
+    assert seen == {"unattend": [str(drive / ANSWER)], "panther_cache_existed": False}
+    assert (drive / "fake-sysprep-unattend.xml").read_bytes() == overlay[CACHE]
+    assert (drive / CACHE).read_bytes() == overlay[CACHE]  # cached by the fake sysprep
     record = json.loads((drive / install.STATE_DIR / "install.json").read_text())
     assert record["status"] == "generalized"
+    assert {e["path"]: e["overlay"] for e in record["files"]}[ANSWER] == CACHE
+    assert CACHE not in {e["path"] for e in record["files"]}
     assert not (drive / install.STATE_DIR / "backup").exists()
     assert req.platform.calls[-1] == ("shutdown.exe", "/s", "/t", "0", "/d", "p:4:1")
 
@@ -104,15 +113,18 @@ def test_no_shutdown_leaves_it_running(request_for):
     ],
 )
 def test_a_failure_restores_everything_and_explains(request_for, drive, name, message, cause):
-    (drive / "Windows/Panther/unattend.xml").write_bytes(b"<old/>")
+    (drive / ANSWER).write_bytes(b"<old/>")
     before = snapshot(drive)
     scenario(drive, name)
     req = request_for(timeout=0.5)
     plan = prepare(req)
+    assert not plan.refused  # an old answer file in our place is only a warning
     with pytest.raises(SysprepError, match=message) as raised:
         execute(req, plan, log=lambda message: None)
     assert snapshot(drive) == before
-    assert "Windows/Panther/unattend.xml" in raised.value.restored
+    assert (drive / ANSWER).read_bytes() == b"<old/>"
+    assert not (drive / CACHE).exists()
+    assert ANSWER in raised.value.restored
     assert [c.id for c in raised.value.diagnosis.causes] == ([cause] if cause else [])
     assert raised.value.exit_code == 4
     assert not any(call[0] == "shutdown.exe" for call in req.platform.calls)
@@ -190,11 +202,32 @@ def test_a_failing_removal_keeps_the_check_failed_and_says_why(request_for, driv
     assert "removing them failed (1): 0x80073CFA" in appx.reason
 
 
-def test_a_leftover_answer_file_refuses(request_for, drive):
-    (drive / "Windows/System32/Sysprep/unattend.xml").write_text("<unattend/>")
+def test_a_leftover_answer_file_in_the_panther_cache_refuses(request_for, drive):
+    (drive / CACHE).write_text("<unattend/>")
     plan = prepare(request_for())
     assert plan.refused
     assert {r.id: r.status for r in plan.checks}["answer-files"] is Status.FAIL
+
+
+def test_an_old_answer_file_next_to_sysprep_is_replaced_with_a_warning(request_for, drive):
+    (drive / ANSWER).write_bytes(b"<old/>")
+    req = request_for()
+    plan = prepare(req)
+    assert {r.id: r.status for r in plan.checks}["answer-files"] is Status.WARN
+    assert {p.rel: p.replaces for p in plan.files}[CACHE] is True
+    execute(req, plan, log=lambda message: None)
+    assert (drive / "fake-sysprep-unattend.xml").read_bytes() != b"<old/>"
+    assert not (drive / install.STATE_DIR / "backup").exists()  # the old one does not ship
+
+
+def test_sysprep_pointed_at_its_own_cache_is_refused_by_the_fake(request_for, drive):
+    """Guards the fake itself: handing sysprep the Panther cache must fail the test run."""
+    req = request_for()
+    plan = prepare(req)
+    (drive / CACHE).write_bytes(b"<unattend/>")
+    plan.argv[-1] = f"/unattend:{drive / CACHE}"
+    with pytest.raises(SysprepError, match="sysprep exited with 2"):
+        execute(req, plan, log=lambda message: None)
 
 
 @pytest.mark.parametrize(

@@ -116,3 +116,57 @@ def test_an_unreadable_record_is_reported(root):
     assert install.find_unfinished(state_dir(root)) is not None
     with pytest.raises(install.InstallError, match="cannot read the install record"):
         install.restore(state_dir(root) / "install.json")
+
+
+ANSWER = "Windows/System32/Sysprep/unattend.xml"
+REMAP = {"Windows/Panther/unattend.xml": ANSWER}
+
+
+def test_plan_follows_a_remapped_target(root):
+    (root / "Windows/System32/Sysprep").mkdir(parents=True)
+    (root / ANSWER).write_bytes(b"<unattend>stale</unattend>")
+    placed = {p.rel: p for p in install.plan(FILES, root, REMAP)}
+    answer = placed["Windows/Panther/unattend.xml"]
+    assert (answer.target, answer.dest, answer.replaces) == (ANSWER, root / ANSWER, True)
+    setup = placed["Windows/Setup/Scripts/SetupComplete.cmd"]
+    assert (setup.target, setup.replaces) == ("Windows/Setup/Scripts/SetupComplete.cmd", False)
+
+
+def test_a_remapped_install_writes_only_the_target_and_restores_it(root):
+    (root / "Windows/System32/Sysprep").mkdir(parents=True)
+    (root / ANSWER).write_bytes(b"<unattend>stale, with a password</unattend>")
+    cached = (root / "Windows/Panther/unattend.xml").read_bytes()
+    record_path = install.install(FILES, root, state_dir(root), REMAP)
+    assert (root / ANSWER).read_bytes() == FILES["Windows/Panther/unattend.xml"]
+    assert (root / "Windows/Panther/unattend.xml").read_bytes() == cached  # never touched
+    record = json.loads(record_path.read_text())
+    entry = next(e for e in record["files"] if e["path"] == ANSWER)
+    assert entry["overlay"] == "Windows/Panther/unattend.xml"
+    assert entry["backup"] == f"backup/{ANSWER}"
+    assert "Windows/Panther/unattend.xml" not in {e["path"] for e in record["files"]}
+    undone = install.restore(record_path)
+    assert ANSWER in undone
+    assert (root / ANSWER).read_bytes() == b"<unattend>stale, with a password</unattend>"
+    assert (root / "Windows/Panther/unattend.xml").read_bytes() == cached
+
+
+def test_a_remapped_new_file_is_removed_with_its_folders(root):
+    record_path = install.install(FILES, root, state_dir(root), REMAP)
+    assert (root / ANSWER).is_file()
+    install.restore(record_path)
+    assert not (root / "Windows/System32").exists()
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ({"Windows/Panther/unattend.xml": "ProgramData/vmprep/AGENT.pyz"}, "both be installed"),
+        ({"missing.xml": ANSWER}, "not in the overlay"),
+        ({"Windows/Panther/unattend.xml": "../x.xml"}, "outside the system drive"),
+    ],
+)
+def test_bad_remaps_are_refused_before_anything_changes(root, targets, message):
+    before = sorted(root.rglob("*"))
+    with pytest.raises(install.InstallError, match=message):
+        install.install(FILES, root, state_dir(root), targets)
+    assert sorted(root.rglob("*")) == before

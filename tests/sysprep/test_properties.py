@@ -29,8 +29,9 @@ def test_any_text_parses_without_error(text):
 @given(
     existing=st.dictionaries(RELS, st.binary(max_size=32), max_size=5),
     overlay=st.dictionaries(RELS, st.binary(max_size=32), min_size=1, max_size=5),
+    remap_to=st.one_of(st.none(), RELS),
 )
-def test_install_then_restore_leaves_the_drive_as_it_was(existing, overlay):
+def test_install_then_restore_leaves_the_drive_as_it_was(existing, overlay, remap_to):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "C"
         root.mkdir()
@@ -48,6 +49,18 @@ def test_install_then_restore_leaves_the_drive_as_it_was(existing, overlay):
             and not any(other.startswith(rel + "/") for other in overlay)
         }
         state_dir = root / install.STATE_DIR
+        targets = {}
+        if remap_to is not None and overlay:  # one file installed elsewhere (the answer file)
+            first, *others = sorted(overlay)
+            clash = any(
+                remap_to.casefold() == o.casefold()
+                or o.startswith(remap_to + "/")
+                or remap_to.startswith(o + "/")
+                for o in others
+            )
+            path = root / remap_to
+            if not (clash or path.is_dir() or any(q.is_file() for q in path.parents)):
+                targets[first] = remap_to
 
         def tree():
             return {
@@ -60,8 +73,11 @@ def test_install_then_restore_leaves_the_drive_as_it_was(existing, overlay):
         dirs_before = {
             p for p in root.rglob("*") if p.is_dir() and state_dir not in [p, *p.parents]
         }
-        record = install.install(overlay, root, state_dir)
-        assert {rel: tree()[rel] for rel in overlay} == overlay
+        record = install.install(overlay, root, state_dir, targets)
+        written = {targets.get(rel, rel): data for rel, data in overlay.items()}
+        assert {rel: tree()[rel] for rel in written} == written
+        for rel in set(targets) - set(written):  # the overlay path itself is left alone
+            assert tree().get(rel) == before.get(rel)
         install.restore(record)
         assert tree() == before
         dirs_after = {p for p in root.rglob("*") if p.is_dir() and state_dir not in [p, *p.parents]}

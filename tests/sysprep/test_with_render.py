@@ -12,6 +12,8 @@ from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import Overlay
 from vmprep.sysprep.platform import FakePlatform, windows_path
 
+ANSWER_KEY = "Windows/Panther/unattend.xml"  # render's layout (offline injection)
+ANSWER = "Windows/System32/Sysprep/unattend.xml"  # where generalize installs it
 SPEC = """\
 version: 1
 image:
@@ -73,17 +75,28 @@ def test_generalize_installs_what_render_made(run_vmprep, drive, rendered_spec, 
         str(drive),
         str(rendered_spec),
     )
-    planned = {f["path"] for f in json.loads(dry.stdout)["files"]}
-    assert {"Windows/Panther/unattend.xml", SETUPCOMPLETE, CHAINED_SETUPCOMPLETE} <= planned
+    files = json.loads(dry.stdout)["files"]
+    planned = {f["path"]: f["target"] for f in files}
+    assert {ANSWER_KEY, SETUPCOMPLETE, CHAINED_SETUPCOMPLETE} <= set(planned)
+    assert planned[ANSWER_KEY] == "C:\\Windows\\System32\\Sysprep\\unattend.xml"
     run_vmprep("sysprep", "--generalize", "--root", str(drive), str(rendered_spec))
     assert real_render == [render_module.CHAINED_SETUPCOMPLETE] * 2
-    unattend = (drive / "Windows/Panther/unattend.xml").read_bytes()
+    unattend = (drive / ANSWER).read_bytes()
     assert b"<unattend" in unattend
     assert (drive / "fake-sysprep-unattend.xml").read_bytes() == unattend
+    seen = json.loads((drive / "fake-sysprep-seen.json").read_text())
+    assert seen == {"unattend": [str(drive / ANSWER)], "panther_cache_existed": False}
     assert render_module.CHAINED_SETUPCOMPLETE.encode() in original.read_bytes()
     assert (drive / CHAINED_SETUPCOMPLETE).read_bytes() == b"echo from the cloud image\r\n"
-    for rel in planned:
-        assert (drive / rel).is_file()
+    for target in planned.values():
+        assert (drive / target.removeprefix("C:\\").replace("\\", "/")).is_file()
+    # the agent deletes the installed answer file and Sysprep's cached copy at first boot
+    agent_json = next(t for p, t in planned.items() if p.endswith("/agent.json"))
+    settings = json.loads((drive / agent_json[3:].replace("\\", "/")).read_text())
+    assert set(settings["answer_files"]) >= {
+        planned[ANSWER_KEY],
+        "C:\\Windows\\Panther\\unattend.xml",
+    }
 
 
 def test_a_failure_with_real_render_restores_the_drive(
@@ -92,5 +105,6 @@ def test_a_failure_with_real_render_restores_the_drive(
     scenario(drive, "exit")
     run_vmprep("sysprep", "--generalize", "--root", str(drive), str(rendered_spec), expect=4)
     assert not (drive / SETUPCOMPLETE).exists()
-    assert not (drive / "Windows/Panther/unattend.xml").exists()
+    assert not (drive / ANSWER_KEY).exists()
+    assert not (drive / ANSWER).exists()
     assert not (drive / "ProgramData/vmprep/agent.pyz").exists()

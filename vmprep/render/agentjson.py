@@ -18,15 +18,11 @@ ANSWER_FILES = [
 
 
 def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) -> dict[str, Any]:
-    """The agent.json object: `refs` (all under `agent`) become `{"secret": name}`; the values
-    of the env/file ones go into the top-level `secrets` map."""
+    """The agent.json object. `refs` (all under `agent`) stay as written, so the steps keep
+    the schema's shape; the values of the env/file ones go into the top-level `secrets` map
+    under `env:NAME` / `file:<path as written>`, where the agent looks them up."""
     agent = copy.deepcopy(spec.agent)
-    doc: dict[str, Any] = {"agent": agent}
-    secrets: dict[str, str] = {}
-    for ref in refs:
-        _replace(doc, ref.path, {"secret": ref.name})
-        if ref.kind != "secret":
-            secrets[ref.name] = values[ref.name]
+    secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
     if phone_home is not None and isinstance(phone_home["url"], str):
         phone_home["url"] = [phone_home["url"]]
@@ -44,13 +40,6 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
         "steps": agent["steps"],
         "secrets": dict(sorted(secrets.items())),
     }
-
-
-def _replace(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
-    node: Any = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
 
 
 def render_agent_json(settings: dict[str, Any]) -> bytes:

@@ -14,7 +14,11 @@ from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, quoted, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
-from vmprep.spec.windows import cmd_special_chars, windows_path_problem
+from vmprep.spec.windows import (
+    cmd_special_chars,
+    setupcomplete_path_problem,
+    windows_path_problem,
+)
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
@@ -225,12 +229,22 @@ def cmd_unsafe_path(doc: Doc) -> Iterator[Finding]:
         ("install_dir", agent["install_dir"]),
         ("python", agent["runtime"].get("python")),
     ):
-        bad = cmd_special_chars(value) if value else []
+        if value is None or windows_path_problem(value):
+            continue  # not absolute: the windows-path check says so
+        path = ("agent", key) if key == "install_dir" else ("agent", "runtime", key)
+        hint = "SetupComplete.cmd launches the agent from this path"
+        bad = cmd_special_chars(value)
         if bad:
-            path = ("agent", key) if key == "install_dir" else ("agent", "runtime", key)
             shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
             msg = f"{quoted(value)} contains {shown}, which cmd.exe treats specially"
-            yield Finding(path, msg, hint="SetupComplete.cmd launches the agent from this path")
+            yield Finding(path, msg, hint=hint)
+            continue
+        problem = setupcomplete_path_problem(value)
+        if problem:
+            yield Finding(path, f"{quoted(value)} {problem}", hint=hint)
+        elif key == "install_dir" and value[:2].upper() != "C:":
+            msg = f"{quoted(value)} must be on the system drive C: (render writes a C: overlay)"
+            yield Finding(path, msg)
 
 
 @check("reboot-budget", "spec", "roleConfig")
@@ -247,3 +261,33 @@ def reboot_budget(doc: Doc) -> Iterator[Finding]:
         if budget > 10:
             msg = f"reboot_budget {budget} lets a reboot loop run for a long time"
             yield Finding((*path, "reboot_budget"), msg, Severity.WARNING, hint="3 is the default")
+
+
+_STEP_PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"  # as the agent fills them
+_BUILT_IN_NAMES = {"role", "instance_id"}
+
+
+@check("placeholder", "spec", "roleConfig")
+def placeholder(doc: Doc) -> Iterator[Finding]:
+    """`rename_computer` names: every {name} is a variable the agent knows when the step runs
+    (agent.variables, role, instance_id; the config document's after a phone_home step)."""
+    if doc.kind == "spec":
+        known = set(doc.data["agent"]["variables"]) | _BUILT_IN_NAMES
+        where_defined = "agent.variables"
+    else:
+        known = set(doc.data["variables"]) | _BUILT_IN_NAMES
+        for instance in doc.data["instances"]:
+            known |= set(instance.get("variables", {}))
+        where_defined = "variables"
+    fetched = False
+    for path, step in doc.steps():
+        fetched = fetched or "phone_home" in step
+        if "rename_computer" not in step or (doc.kind == "spec" and fetched):
+            continue
+        name = step["rename_computer"]["name"]
+        for unknown in sorted(set(re.findall(_STEP_PLACEHOLDER, name)) - known):
+            msg = f"placeholder {{{unknown}}} in {name!r} is not a known variable"
+            hint = f"define it in {where_defined}"
+            if doc.kind == "spec":
+                hint += ", or put a `phone_home: {}` step first to use the config's variables"
+            yield Finding((*path, "rename_computer", "name"), msg, hint=hint)

@@ -134,7 +134,9 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
             msg = "the phone-home token cannot come from phone-home itself"
             yield Finding(("agent", "phone_home", "token"), msg, hint="use {env: NAME}")
     defined = _defined_secrets(doc)
+    fetched = False  # baked steps run before phone-home unless a phone_home step comes first
     for step_path, step in doc.steps():
+        fetched = fetched or "phone_home" in step
         needed = [
             (path, ref["secret"]) for path, ref in secret_refs(step, step_path) if "secret" in ref
         ]
@@ -145,6 +147,12 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
             if doc.kind == "spec" and not doc.phone_home:
                 msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
                 yield Finding(path, msg, hint="configure agent.phone_home")
+            elif doc.kind == "spec" and not fetched:
+                # A warning for now: this step fails at first boot (the agent fetches the
+                # config after the baked steps), unless it never runs (`when`).
+                msg = f"secret {name!r} is not there yet: baked steps run before phone-home"
+                hint = "put a `phone_home: {}` step before this one"
+                yield Finding(path, msg, Severity.WARNING, hint=hint)
             elif defined is not None and name not in defined:
                 msg = f"secret {name!r} is not defined in this file's secrets"
                 yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")

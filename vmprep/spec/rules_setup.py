@@ -159,7 +159,51 @@ def account_name(doc: Doc) -> Iterator[Finding]:
             if name.casefold() in seen:
                 yield Finding(path, f"account {name!r} is defined twice (names ignore case)")
             seen[name.casefold()] = name
-    logon = doc.data.get("setup", {}).get("auto_logon")
-    if logon and logon["user"].casefold() not in {*seen, "administrator"}:
+
+
+@check("account-group")
+def account_group(doc: Doc) -> Iterator[Finding]:
+    """unattend.xml joins an account's groups with ';', so a group name cannot contain one."""
+    for i, account in enumerate(doc.data.get("setup", {}).get("accounts", [])):
+        for n, group in enumerate(account["groups"]):
+            if ";" in group:
+                msg = f"group name {group!r} contains ';', which separates groups in Windows"
+                yield Finding(("setup", "accounts", i, "groups", n), msg)
+
+
+@check("auto-logon")
+def auto_logon(doc: Doc) -> Iterator[Finding]:
+    """An automatic logon needs a password: its own, the administrator's, or the account's."""
+    setup = doc.data.get("setup", {})
+    logon = setup.get("auto_logon")
+    if not logon:
+        return
+    user = logon["user"].casefold()
+    accounts = {a["name"].casefold(): a for a in setup.get("accounts", [])}
+    path = ("setup", "auto_logon", "user")
+    if user != "administrator" and user not in accounts:
         msg = f"auto_logon user {logon['user']!r} is neither Administrator nor in setup.accounts"
-        yield Finding(("setup", "auto_logon", "user"), msg, Severity.WARNING)
+        yield Finding(path, msg, Severity.WARNING)
+    has_password = (
+        "password" in logon
+        or (user == "administrator" and "administrator" in setup)
+        or "password" in accounts.get(user, {})
+    )
+    if not has_password:
+        msg = f"automatic logon as {logon['user']!r} needs a password"
+        hint = "set setup.auto_logon.password, or log on as an account that has one"
+        yield Finding(path, msg, hint=hint)
+
+
+@check("first-logon-commands")
+def first_logon_commands(doc: Doc) -> Iterator[Finding]:
+    """FirstLogonCommands Order runs from 1 to 500, and render adds one command to an automatic
+    logon with count 1 (Windows adds 1 to LogonCount; the fix-up sets it back)."""
+    setup = doc.data.get("setup", {})
+    fixup = "auto_logon" in setup and setup["auto_logon"]["count"] == 1
+    if fixup and len(setup.get("first_logon_commands", [])) >= 500:
+        msg = (
+            "at most 499 first logon commands fit (Windows allows 500, one is taken by the "
+            "automatic logon fix-up)"
+        )
+        yield Finding(("setup", "first_logon_commands"), msg)

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from vmprep.problems import Problem
+from vmprep.spec.checks import dotted
 from vmprep.spec.load import JsonPath, Loaded
 from vmprep.spec.schema import schema, step_kinds, validator
 
@@ -257,12 +258,8 @@ def _common_start(a: str, b: str) -> int:
 
 
 def _dotted(path: JsonPath) -> str:
-    if not path:
-        return ""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out + ": "
+    """`agent.steps[0].id: ` — the prefix of a message about `path` (none at the top level)."""
+    return f"{dotted(path)}: " if path else ""
 
 
 def _or(words: list[str]) -> str:

@@ -44,6 +44,32 @@ def cmd_special_chars(text: str) -> list[str]:
     return sorted({c for c in text if c in CMD_SPECIAL or ord(c) < 32 or ord(c) == 127})
 
 
+# What a path inside SetupComplete.cmd may hold: the same rule as vmprep/render/paths.py.
+# `%` expands even inside quotes, `!` under delayed expansion, `" ^ & | < >` end or redirect
+# the command, and cmd.exe reads batch files in the OEM code page (so: ASCII only).
+SETUPCOMPLETE_ALLOWED = "ASCII letters, digits, spaces and . _ - ( ) + ~"
+_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._()+~-")
+
+
+def setupcomplete_path_problem(path: str) -> str | None:
+    """Why an absolute path cannot go into SetupComplete.cmd (interpreter, install_dir), or None."""
+    if len(path) > 240:
+        return "is longer than 240 characters"
+    parts = path.split("\\")
+    if len(parts) < 2 or len(parts[0]) != 2 or parts[0][1] != ":" or not parts[0][0].isalpha():
+        return "must be on a drive, like 'C:\\dir\\file' (not a network path)"
+    for part in parts[1:]:
+        if not part:
+            return "has an empty path component (a doubled or trailing backslash)"
+        bad = sorted({c for c in part if c not in _SAFE_CHARS})
+        if bad:
+            shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
+            return f"contains {shown}; only {SETUPCOMPLETE_ALLOWED} are allowed"
+        if part in {".", ".."} or part != part.strip(" ") or part.endswith("."):
+            return f"has the component {part!r} (no '.', '..', or leading/trailing dots or spaces)"
+    return None
+
+
 def windows_path_problem(path: str) -> str | None:
     """Why `path` is not an absolute Windows path (C:\\... or \\\\server\\share\\...), or None."""
     if "/" in path and not re.match(_DRIVE_PATH, path) and not re.match(_UNC_PATH, path):

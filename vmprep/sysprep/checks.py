@@ -54,6 +54,14 @@ def elevated(ctx: CheckContext) -> CheckResult:
 
 @check("sysprep-exe")
 def sysprep_present(ctx: CheckContext) -> CheckResult:
+    if any(part.casefold() == "sysnative" for part in ctx.sysprep_exe.parts):
+        # Only a 32-bit process sees Sysnative; its writes to System32 land in SysWOW64.
+        return failed(
+            "sysprep-exe",
+            f"a 32-bit Python on 64-bit Windows (sysprep is {ctx.sysprep_exe}): Windows would "
+            "redirect the answer file vmprep installs in System32\\Sysprep to SysWOW64",
+            "run vmprep with a 64-bit Python",
+        )
     if ctx.sysprep_exe.is_file():
         return passed("sysprep-exe", f"found {ctx.sysprep_exe}")
     return failed(
@@ -223,7 +231,8 @@ def interpreter_in_image(ctx: CheckContext) -> CheckResult:
 
 @check("answer-files")
 def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
-    leftovers = []
+    leftovers: list[str] = []
+    replaced: list[str] = []
     for pattern in ANSWER_FILE_GLOBS:
         folder, _, name = pattern.rpartition("/")
         base = ctx.platform.root / folder if folder else ctx.platform.root
@@ -231,17 +240,30 @@ def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
             continue
         for path in base.iterdir():
             rel = path.relative_to(ctx.platform.root).as_posix()
-            if _matches(path.name, name) and rel.casefold() not in ctx.replaced:
-                leftovers.append(rel)
+            if _matches(path.name, name):
+                (replaced if rel.casefold() in ctx.replaced else leftovers).append(rel)
     setup_key = ctx.platform.reg_value("HKLM\\SYSTEM\\Setup", "UnattendFile")
     if setup_key:
         leftovers.append(f"HKLM\\SYSTEM\\Setup UnattendFile = {setup_key}")
+    leftovers, replaced = sorted(set(leftovers)), sorted(set(replaced))
+    # An old file where ours goes is backed up and replaced, so Windows cannot use it: a
+    # warning. Any other (Setup's Panther cache above all) could be used: a failure.
     if leftovers:
+        note = "".join(f" ({rel} is replaced by ours)" for rel in replaced)
         return failed(
             "answer-files",
             f"{len(leftovers)} leftover answer file(s) Windows could use instead of ours",
-            "delete them (they may also hold passwords): " + "; ".join(sorted(set(leftovers))),
-            tuple(sorted(set(leftovers))),
+            "delete them (they may also hold passwords): " + "; ".join(leftovers) + note,
+            tuple(leftovers),
+        )
+    if replaced:
+        return warned(
+            "answer-files",
+            "an old answer file is backed up and replaced by ours: " + ", ".join(replaced),
+            "nothing to do: sysprep gets ours, a failed run puts the old one back, a "
+            "successful one deletes the backup; delete it first if you never want it back "
+            "(it may hold passwords)",
+            tuple(replaced),
         )
     return passed("answer-files", "no leftover answer file")
 

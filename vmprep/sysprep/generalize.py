@@ -19,6 +19,7 @@ from vmprep.sysprep import install, panther, state
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.preflight import (
+    SYSPREP_ANSWER_FILE,
     CheckContext,
     CheckResult,
     Status,
@@ -81,8 +82,9 @@ class Plan:
     checks: list[CheckResult]
     appx_fix: list[str] | None = None  # the removal argv (run unless --dry-run)
     files: list[install.Placement] = field(default_factory=list)
-    targets: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)  # overlay path -> Windows path
     overlay: dict[str, bytes] = field(default_factory=dict)
+    remap: dict[str, str] = field(default_factory=dict)  # overlay path -> drive-relative path
     argv: list[str] = field(default_factory=list)
     expect: str = ""
     shutdown: list[str] | None = None
@@ -198,11 +200,16 @@ def _plan_install(req: Request, plan: Plan) -> None:
         files[CHAINED_SETUPCOMPLETE] = original.read_bytes()
         targets[CHAINED_SETUPCOMPLETE] = chain
     plan.overlay = files
+    # The overlay's answer file is laid out for offline injection (Setup reads its Panther
+    # cache); on a running VM it goes next to sysprep.exe, and Sysprep caches it itself.
+    plan.remap = {_answer_file(files): SYSPREP_ANSWER_FILE}
     plan.targets = {rel: targets.get(rel) or windows_path(req.platform, rel) for rel in files}
-    plan.files = install.plan(files, root)
-    unattend = _answer_file(files)
+    plan.targets.update({rel: windows_path(req.platform, t) for rel, t in plan.remap.items()})
+    plan.files = install.plan(files, root, plan.remap)
     plan.argv = sysprep_argv(
-        req.sysprep_exe, unattend_arg(req.platform, root / unattend), req.spec.sysprep
+        req.sysprep_exe,
+        unattend_arg(req.platform, root / SYSPREP_ANSWER_FILE),
+        req.spec.sysprep,
     )
     sysprep: dict[str, Any] = req.spec.sysprep
     plan.expect = state.target_state(
@@ -223,7 +230,7 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
     """Install, run sysprep, wait, shut down. Raises SysprepError after restoring on failure."""
     root = req.platform.root
     offsets = panther.log_sizes(root)
-    record = install.install(plan.overlay, root, req.state_dir)
+    record = install.install(plan.overlay, root, req.state_dir, plan.remap)
     log(f"installed {len(plan.files)} file(s); install record {record}")
     timeout = (
         req.timeout

@@ -2,6 +2,9 @@
 
 The install record (`<state_dir>/install.json`) is written before the first file changes and
 names every file with its digests, so `restore` can undo an install even after a crash.
+A file goes to its overlay path on the drive unless `targets` maps that overlay path to
+another drive-relative path (generalize installs the answer file in System32\\Sysprep, not in
+Setup's Panther cache); the record's `path` is always where the file was written.
 Status: `installing` -> `installed` -> `generalized` (backups deleted: they may hold old
 answer files with passwords, and must not be captured into the image) or `restored`.
 """
@@ -34,9 +37,10 @@ class InstallError(VmprepError):
 
 @dataclass(frozen=True)
 class Placement:
-    rel: str  # overlay-relative POSIX path
+    rel: str  # overlay-relative POSIX path (the key of the file's bytes)
     dest: Path  # host path under the root
     replaces: bool  # a file is already there (it will be backed up)
+    target: str  # drive-relative POSIX path written there (rel unless remapped)
 
 
 def _sha256(data: bytes) -> str:
@@ -50,12 +54,27 @@ def _safe_rel(rel: str) -> PurePosixPath:
     return pure
 
 
-def plan(files: Mapping[str, bytes], root: Path) -> list[Placement]:
-    """Where each overlay file goes, and whether it replaces one (no I/O but stat)."""
+def plan(
+    files: Mapping[str, bytes], root: Path, targets: Mapping[str, str] | None = None
+) -> list[Placement]:
+    """Where each overlay file goes, and whether it replaces one (no I/O but stat).
+
+    `targets` maps an overlay path to the drive-relative path it is installed at instead.
+    """
+    targets = targets or {}
+    unknown = sorted(set(targets) - set(files))
+    if unknown:
+        raise InstallError(f"remapped files are not in the overlay: {', '.join(unknown)}")
     placements = []
+    seen: dict[str, str] = {}
     for rel in sorted(files):
-        dest = root.joinpath(*_safe_rel(rel).parts)
-        placements.append(Placement(rel, dest, dest.is_file()))
+        _safe_rel(rel)
+        target = targets.get(rel, rel)
+        dest = root.joinpath(*_safe_rel(target).parts)
+        other = seen.setdefault(target.casefold(), rel)
+        if other != rel:  # Windows paths are case-insensitive
+            raise InstallError(f"{other!r} and {rel!r} would both be installed as {target!r}")
+        placements.append(Placement(rel, dest, dest.is_file(), target))
     return placements
 
 
@@ -94,14 +113,23 @@ def find_unfinished(state_dir: Path) -> Path | None:
     return path if status in UNFINISHED else None
 
 
-def install(files: Mapping[str, bytes], root: Path, state_dir: Path) -> Path:
-    """Back up, then write every file; on any error undo what was done. Returns the record."""
+def install(
+    files: Mapping[str, bytes],
+    root: Path,
+    state_dir: Path,
+    targets: Mapping[str, str] | None = None,
+) -> Path:
+    """Back up, then write every file; on any error undo what was done. Returns the record.
+
+    `targets` remaps overlay paths as in `plan`.
+    """
     record_path = state_dir / RECORD
     if find_unfinished(state_dir):
         raise PreflightError(
             f"an earlier vmprep install was not finished ({record_path})",
             hint="run `vmprep sysprep --restore` first",
         )
+    placements = plan(files, root, targets)
     backup_dir = state_dir / "backup"
     if backup_dir.exists():
         shutil.rmtree(backup_dir)
@@ -116,10 +144,14 @@ def install(files: Mapping[str, bytes], root: Path, state_dir: Path) -> Path:
         "created_dirs": [],
     }
     try:
-        for placement in plan(files, root):
-            entry: dict[str, Any] = {"path": placement.rel, "sha256": _sha256(files[placement.rel])}
+        for placement in placements:
+            entry: dict[str, Any] = {
+                "path": placement.target,  # where it is written; restore works from this
+                "overlay": placement.rel,
+                "sha256": _sha256(files[placement.rel]),
+            }
             if placement.replaces:
-                backup = backup_dir.joinpath(*PurePosixPath(placement.rel).parts)
+                backup = backup_dir.joinpath(*PurePosixPath(placement.target).parts)
                 backup.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(placement.dest, backup)
                 entry["backup"] = backup.relative_to(state_dir).as_posix()
@@ -129,7 +161,7 @@ def install(files: Mapping[str, bytes], root: Path, state_dir: Path) -> Path:
         for entry in entries:
             dest = root.joinpath(*PurePosixPath(entry["path"]).parts)
             _make_parents(dest.parent, root, record["created_dirs"])
-            _write_atomic(dest, files[entry["path"]])
+            _write_atomic(dest, files[entry["overlay"]])
             entry["written"] = True
         record["status"] = "installed"
         _save(record_path, record)

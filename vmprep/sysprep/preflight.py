@@ -57,8 +57,10 @@ def failed(id: str, reason: str, hint: str, details: tuple[str, ...] = ()) -> Ch
     return CheckResult(id, Status.FAIL, reason, hint, details)
 
 
-# The overlay always writes our answer file here; an old one in its place is backed up.
-OUR_ANSWER_FILE = "Windows/Panther/unattend.xml"
+# Generalize installs the rendered answer file here and passes it to `sysprep /unattend:`;
+# an old one in its place is backed up and replaced. Never in `Windows/Panther`: that is
+# Setup's answer-file cache, which Sysprep itself fills from `/unattend:` (reference §7).
+SYSPREP_ANSWER_FILE = "Windows/System32/Sysprep/unattend.xml"
 
 
 @dataclass
@@ -68,7 +70,7 @@ class CheckContext:
     agent: dict[str, Any]  # the spec's `agent` section
     sysprep_exe: Path
     state_dir: Path  # where install keeps its record and backups
-    replaced: frozenset[str] = frozenset({OUR_ANSWER_FILE.casefold()})
+    replaced: frozenset[str] = frozenset({SYSPREP_ANSWER_FILE.casefold()})
     _facts: dict[str, Any] | ProbeError | None = field(default=None, repr=False)
 
     def facts(self) -> dict[str, Any]:

@@ -205,7 +205,8 @@ class Run:
             agent_pid=os.getpid(),
         )
         self._ensure_startup_task()
-        self.save()
+        # No save here: the first step's "running" save (or the final one) writes all of this;
+        # a kill before it loses nothing that the next start would not redo the same way.
         self.log.info(
             f"vmprep agent {__version__}: instance {identity.instance_id} ({identity.source}), "
             f"boot {state['boot']}"

@@ -125,14 +125,27 @@ def test_timeout_kills_the_whole_process_tree(agent, tmp_path: Path) -> None:
     assert rec["status"] == "failed"
     assert "timed out" in rec["error"]
     child = int(pid_file.read_text())
-    for _ in range(50):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
+    for _ in range(100):
+        if not _alive(child):
             break
         time.sleep(0.05)
     else:
         pytest.fail("the grandchild survived the timeout")
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for a reaper (PID 1 in a container may not reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.parametrize(

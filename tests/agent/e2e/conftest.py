@@ -180,7 +180,10 @@ def serve(svc: Service) -> ThreadingHTTPServer:
             svc.reports.append(json.loads(body))
             self._send(202, b"{}", {"Content-Type": "application/json"})
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # many agents at once (crash test): no SYN retries
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     svc.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd

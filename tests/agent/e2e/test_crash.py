@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,14 @@ def _steps(root: Path) -> list[dict[str, Any]]:
     ]
 
 
+def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.002)
+
+
 def _trial(pyz: Path, root: Path, seed: int, service: Service | None) -> dict[str, Any]:
     rnd = random.Random(seed)
     root.mkdir()
@@ -65,12 +74,18 @@ def _trial(pyz: Path, root: Path, seed: int, service: Service | None) -> dict[st
             {"id": "conf-r", "file": {"path": str(root / "r.txt"), "content": "r"}},
         ]
         service.publish(remote, instance_id=uuid)
-        config["phone_home"] = service.phone_home()
+        # generous network budget: a loaded CI machine must not turn this into "unreachable"
+        retry = {"attempts": 10, "initial": "100ms", "max": "500ms"}
+        config["phone_home"] = service.phone_home(timeout="20s", retry=retry)
     m = Machine(root, pyz, config)
     kills = 0
     for _ in range(rnd.randint(1, 4)):
         proc = m.start()
-        time.sleep(rnd.uniform(0.0, 0.3))
+        if rnd.random() < 0.5:  # at a random moment
+            time.sleep(rnd.uniform(0.0, 0.3))
+        else:  # just after a non-idempotent step wrote its line: inside it, whatever the load
+            _wait_for_lines(root / "ledger", rnd.randint(1, 3), proc)
+            time.sleep(rnd.uniform(0.0, 0.02))
         proc.send_signal(signal.SIGKILL)
         if proc.wait() == -signal.SIGKILL:
             kills += 1
@@ -125,7 +140,7 @@ def test_sigkill_at_random_points_then_resume(
     def trial(i: int) -> dict[str, Any]:
         return _trial(agent_pyz, tmp_path / f"t{i}", seed + i, service if i % 2 else None)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(trial, range(TRIALS)))
     for result in results:
         _check(result)

@@ -90,6 +90,7 @@ def main() -> None:
         spec = Path(tmp) / "spec.yaml"
         spec.write_text(
             "version: 1\nimage: {name: bench}\n"
+            "setup: {administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}}\n"
             "agent: {runtime: {python: 'C:\\Program Files\\Python312\\python.exe'}}\n"
         )
         size_mb = log.stat().st_size / 1e6

@@ -96,6 +96,7 @@ def generate_specs(directory: Path, count: int) -> None:
             f"version: 1\nimage:\n  name: bench-{i}\n  os: {rng.choice(oses)}\n"
             f"setup:\n  computer_name: WEB-{i:04d}\n  timezone: {rng.choice(zones)}\n"
             f"  locale: en-US\n  organization: Contoso\n"
+            "  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}\n"
             f"agent:\n  runtime: {{python: 'C:\\Python312\\python.exe'}}\n"
             f"  steps:\n{''.join(steps)}"
         )

@@ -54,17 +54,17 @@ def test_validate_reports_every_problem_sorted_with_hints(run_vmprep):
     result = run_vmprep("validate", str(PATHS), expect=1)
     assert result.stdout.splitlines() == [
         (
-            f"{PATHS}:7:16: error: 'C:\\ProgramData\\vmprep & co' contains '&', which cmd.exe "
+            f"{PATHS}:9:16: error: 'C:\\ProgramData\\vmprep & co' contains '&', which cmd.exe "
             "treats specially (cmd-unsafe-path)"
         ),
         "  hint: SetupComplete.cmd launches the agent from this path",
         (
-            f"{PATHS}:11:14: error: download url 'http://download.example.com/tools.msi' is not "
+            f"{PATHS}:13:14: error: download url 'http://download.example.com/tools.msi' is not "
             "https (download)"
         ),
         "  hint: serve it over https; the sha256 check alone does not keep it private",
         (
-            f"{PATHS}:13:13: error: 'Tools\\tools.msi' is not an absolute Windows path like "
+            f"{PATHS}:15:13: error: 'Tools\\tools.msi' is not an absolute Windows path like "
             "'C:\\...' or '\\\\server\\share\\...' (windows-path)"
         ),
     ]
@@ -102,7 +102,7 @@ def test_github_format_is_workflow_annotations(run_vmprep):
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     assert lines[0].startswith(
-        f"::error file={PATHS},line=7,col=16,title=vmprep (cmd-unsafe-path)::'C:\\ProgramData"
+        f"::error file={PATHS},line=9,col=16,title=vmprep (cmd-unsafe-path)::'C:\\ProgramData"
     )
     assert lines[0].endswith("%0Ahint: SetupComplete.cmd launches the agent from this path")
 
@@ -110,7 +110,10 @@ def test_github_format_is_workflow_annotations(run_vmprep):
 def test_directories_are_searched_recursively_and_globs_expanded(run_vmprep, tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / ".git").mkdir()
-    good = "version: 1\nimage: {name: x}\n"
+    good = (
+        "version: 1\nimage: {name: x, os: windows-11}\nsetup: {accounts: [{name: ops}]}\n"
+        "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
+    )
     (tmp_path / "a" / "one.yaml").write_text(good)
     (tmp_path / "a" / "b" / "two.yml").write_text(good)
     (tmp_path / "a" / "notes.txt").write_text("not yaml: [")
@@ -156,7 +159,10 @@ def test_init_writes_a_starter_that_validates_cleanly(run_vmprep, tmp_path):
     result = run_vmprep("init", str(spec))
     assert "wrote" in result.stderr
     assert "# yaml-language-server: $schema=" in spec.read_text()
-    assert run_vmprep("validate", "--strict", str(spec)).stdout == ""
+    # The one warning is the administrator password OOBE needs (oobe-account).
+    result = run_vmprep("validate", str(spec))
+    assert "(secret-in-image)" in result.stdout
+    assert result.stderr == "1 file checked: 1 warning\n"
     assert "already exists" in run_vmprep("init", str(spec), expect=2).stderr
     spec.write_text("changed")
     run_vmprep("init", "--force", str(spec))

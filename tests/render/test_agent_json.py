@@ -40,13 +40,14 @@ def test_agent_json_has_the_documented_shape() -> None:
     assert doc["phone_home"]["on_unreachable"] == "continue"  # defaults are filled in
     assert [step["id"] for step in doc["steps"]] == [
         "tools",
+        "fetch-config",
         "install-tools",
         "iis",
         "run",
         "warmup",
     ]
-    assert doc["steps"][4]["timeout"] == "10m"  # durations as written
-    assert doc["steps"][2]["run"] == "once_per_instance"
+    assert doc["steps"][5]["timeout"] == "10m"  # durations as written
+    assert doc["steps"][3]["run"] == "once_per_instance"
 
 
 def test_references_stay_as_written_with_values_in_the_secrets_map() -> None:
@@ -55,9 +56,9 @@ def test_references_stay_as_written_with_values_in_the_secrets_map() -> None:
     assert doc["steps"][0]["download"]["headers"]["Authorization"] == {"env": "VMPREP_TEST_TOKEN"}
     assert doc["secrets"] == {"env:VMPREP_TEST_TOKEN": "tok"}
     # a boot-time secret stays a reference, with no value baked in
-    assert doc["steps"][1]["msi"]["properties"]["PASSWORD"] == {"secret": "tools_pw"}
+    assert doc["steps"][2]["msi"]["properties"]["PASSWORD"] == {"secret": "tools_pw"}
     # an exec environment variable called `file` is data, not a reference
-    assert doc["steps"][3]["exec"]["env"] == {"file": "not-a-secret-reference"}
+    assert doc["steps"][4]["exec"]["env"] == {"file": "not-a-secret-reference"}
     # unattend passwords are not copied into agent.json
     assert ENV["VMPREP_TEST_ADMIN"] not in json.dumps(doc)
 
@@ -103,7 +104,7 @@ def test_secret_refs_are_found_by_schema_position_only() -> None:
         (("setup", "accounts", 0, "password"), "file:secrets/deploy.txt"),
         (("agent", "phone_home", "token"), "env:VMPREP_TEST_TOKEN"),
         (("agent", "steps", 0, "download", "headers", "Authorization"), "env:VMPREP_TEST_TOKEN"),
-        (("agent", "steps", 1, "msi", "properties", "PASSWORD"), "tools_pw"),
+        (("agent", "steps", 2, "msi", "properties", "PASSWORD"), "tools_pw"),
     ]
 
 

@@ -17,9 +17,9 @@ from tests.render.conftest import (
     spec_from,
 )
 from vmprep.render import CHAINED_SETUPCOMPLETE, RenderError, render
-from vmprep.render.paths import path_problem
 from vmprep.render.setupcomplete import render_setupcomplete
 from vmprep.spec import load_spec
+from vmprep.spec.windows import setupcomplete_path_problem
 
 CMD = "Windows/Setup/Scripts/SetupComplete.cmd"
 METACHARS = '%^&|<>!"'
@@ -112,7 +112,9 @@ def test_any_metacharacter_text_leaves_the_launcher_unchanged(tmp_path: Path, te
     ],
 )
 def test_unsafe_interpreter_paths_are_refused_at_their_line(tmp_path: Path, python: str) -> None:
-    assert path_problem(python) is not None  # render's own check, whatever validate says
+    assert (
+        setupcomplete_path_problem(python) is not None
+    )  # render's own check, whatever validate says
     doc = base_doc()
     doc["agent"]["runtime"]["python"] = python
     assert_refused_at(tmp_path, doc, "python")
@@ -142,7 +144,7 @@ def test_chain_path_is_checked(tmp_path: Path) -> None:
 
 @given(st.text(max_size=40))
 def test_an_accepted_path_holds_no_cmd_metacharacter(value: str) -> None:
-    if path_problem(value) is None:
+    if setupcomplete_path_problem(value) is None:
         assert not set(value) & set(METACHARS + "\r\n\t")
         assert value.isascii()
 

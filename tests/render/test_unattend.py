@@ -219,19 +219,31 @@ def test_firewall_group_names_match_case_insensitively(tmp_path: Path) -> None:
 
 
 def test_unknown_firewall_group_is_an_error_at_its_line(tmp_path: Path) -> None:
-    spec = spec_from(tmp_path, base_doc(firewall_groups={"Remote Desktop": True, "My App": True}))
+    doc = base_doc(firewall_groups={"Remote Desktop": True, "My App": True})
+    (problem,) = refusal(tmp_path, doc)  # validate refuses it, from the table render uses
+    assert problem.code == "firewall-group"
+    assert problem.message == "unknown firewall group 'My App'"
+    assert problem.hint is not None
+    assert problem.hint.startswith("use one of Core Networking")
+    lines = (tmp_path / "refused.yaml").read_text(encoding="utf-8").splitlines()
+    assert lines[problem.line - 1].strip() == "My App: true"
+
+
+def test_render_refuses_an_unknown_group_itself(tmp_path: Path) -> None:
+    spec = spec_from(tmp_path, base_doc(firewall_groups={"Remote Desktop": True}))
+    spec.setup["firewall_groups"]["My App"] = True  # past validate: render does not trust it
     with pytest.raises(RenderError) as caught:
         unattend_of(spec)
     (problem,) = caught.value.problems
     assert problem.code == "firewall-group"
     assert problem.message.startswith("unknown firewall group 'My App': use one of Core Networking")
-    assert (problem.line, problem.column) == spec.position(("setup", "firewall_groups", "My App"))
 
 
 def test_the_same_firewall_group_twice_is_an_error(tmp_path: Path) -> None:
     groups = {"Remote Desktop": True, "@FirewallAPI.dll,-28752": False}
-    with pytest.raises(RenderError, match="is the same group as 'Remote Desktop'"):
-        unattend_of(spec_from(tmp_path, base_doc(firewall_groups=groups)))
+    (problem,) = refusal(tmp_path, base_doc(firewall_groups=groups))
+    assert problem.code == "firewall-group"
+    assert problem.message.endswith("is the same group as 'Remote Desktop'")
 
 
 def test_account_group_with_a_semicolon_is_an_error(tmp_path: Path) -> None:

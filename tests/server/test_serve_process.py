@@ -217,3 +217,41 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
     assert proc.returncode == 4
     assert f"error: could not serve on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_status_watch_refreshes_until_interrupted(setup):
+    _, _, make = setup
+    server = make().start()
+    argv = [sys.executable, "-m", "vmprep", "status", "--server", server.url, "--watch"]
+    argv += ["--token", ADMIN, "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert out.count('"instances"') >= 2
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
+def test_serving_anonymously_on_a_reachable_address_is_refused(tmp_path, host):
+    (tmp_path / "c").mkdir()
+    write_keypair(tmp_path / "k")
+    argv = [sys.executable, "-m", "vmprep", "serve", "--configs", str(tmp_path / "c")]
+    argv += ["--key", str(tmp_path / "k.pem"), "--data-dir", str(tmp_path / "d")]
+    argv += ["--host", host, "--port", "0"]
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert f"error: no fleet token configured, and --host {host} is reachable" in proc.stderr
+    assert "hint: give --tokens FILE" in proc.stderr
+    assert not (tmp_path / "d").exists()  # refused before the store is created
+
+
+def test_anonymous_serving_stays_open_on_loopback():
+    from vmprep.server.serve import _is_loopback
+
+    assert _is_loopback("127.0.0.1")
+    assert _is_loopback("::1")
+    assert _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0")
+    assert not _is_loopback("config.example.com")

@@ -68,6 +68,41 @@ CASES = [
         ),
         False,
     ),
+    # oobe-account
+    ("oobe-account", "setup: {timezone: UTC}", True),  # Windows Server 2022 by default
+    ("oobe-account", "image: {name: t, os: windows-server-2016}\nsetup: {locale: en-US}", True),
+    ("oobe-account", "image: {name: t, os: windows-11}", True),
+    ("oobe-account", "image: {name: t, os: windows-10}\nsetup: {accounts: []}", True),
+    (
+        "oobe-account",
+        "image: {name: t, os: windows-server-2025}\nsetup: {accounts: [{name: ops}]}",
+        True,  # Server asks for the administrator password even with a local account
+    ),
+    ("oobe-account", "setup: {administrator: {password: {env: P}}}", False),
+    ("oobe-account", "image: {name: t, os: windows-11}\nsetup: {accounts: [{name: ops}]}", False),
+    (
+        "oobe-account",
+        "image: {name: t, os: windows-10}\nsetup: {administrator: {password: {file: p}}}",
+        False,
+    ),
+    # firewall-group
+    ("firewall-group", "setup: {firewall_groups: {My App: true}}", True),
+    ("firewall-group", "setup: {firewall_groups: {'@': true}}", True),
+    (
+        "firewall-group",
+        "setup: {firewall_groups: {Remote Desktop: true, '@FirewallAPI.dll,-28752': false}}",
+        True,
+    ),
+    ("firewall-group", "setup: {firewall_groups: {remote desktop: true}}", False),
+    (
+        "firewall-group",
+        "setup: {firewall_groups: {Windows Remote Management: true, '@MyApp.dll,-1': true}}",
+        False,
+    ),
+    # runtime
+    ("runtime", "agent: {install_dir: 'C:\\vmprep'}", True),
+    ("runtime", "setup: {timezone: UTC}", True),
+    ("runtime", r"agent: {runtime: {python: 'C:\Python312\python.exe'}}", False),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -415,7 +450,7 @@ CASES = [
         "secret-ref",
         steps("{id: j, join_domain: {domain: corp, credentials: remote}}", extra=PH + ", "),
         True,
-    ),  # a warning: not fetched yet
+    ),  # not fetched yet
     (
         "secret-ref",
         steps(
@@ -460,16 +495,65 @@ def test_every_registered_check_has_a_failing_and_a_passing_case():
         ),
         (steps("{id: a, reboot: {}, when: {os: windows-11}}"), "when"),
         (steps("{id: r, reboot: {}, reboot_budget: 20}"), "reboot-budget"),
-        (steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "), "secret-ref"),
         ("setup: {auto_logon: {user: bob, password: {env: P}}}", "auto-logon"),
+        ("agent: {install_dir: 'C:\\vmprep'}", "runtime"),
     ],
 )
 def test_findings_that_are_only_warnings(fragment, code):
     assert codes_of(fragment)[code] == {Severity.WARNING}
 
 
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        steps("{id: e, env: {name: X, value: {secret: s}}}", extra=PH + ", "),
+        steps(
+            "{id: e, env: {name: X, value: {secret: s}}}",
+            "{id: p, phone_home: {}}",
+            extra=PH + ", ",
+        ),
+    ],
+)
+def test_a_delivered_secret_before_phone_home_is_an_error(fragment, problems):
+    assert codes_of(fragment)["secret-ref"] == {Severity.ERROR}
+    head = "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
+    (p,) = [p for p in problems(head + fragment + "\n") if p.is_error]
+    assert p.message == "secret 's' is not there yet: baked steps run before phone-home"
+    assert p.hint == "put a `phone_home: {}` step before this one"
+
+
+def test_an_unknown_firewall_group_is_placed_with_the_known_names_as_hint(problems):
+    admin = "administrator: {password: {env: P}}"
+    text = f"version: 1\nimage: {{name: t}}\nsetup:\n  {admin}\n  firewall_groups:\n"
+    (p,) = [
+        p for p in problems(text + "    Remote Desktop: true\n    My App: true\n") if p.is_error
+    ]
+    assert (p.code, p.line, p.column) == ("firewall-group", 7, 13)
+    assert p.message == "unknown firewall group 'My App'"
+    assert p.hint is not None
+    assert p.hint.startswith("use one of Core Networking, File and Printer Sharing,")
+    assert "or a group id such as @FirewallAPI.dll,-28752" in p.hint
+
+
+def test_an_unset_interpreter_is_a_warning_naming_the_key(problems):
+    text = "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
+    (p,) = [
+        p for p in problems(text + "agent:\n  install_dir: 'C:\\vmprep'\n") if p.code == "runtime"
+    ]
+    assert (p.severity, p.line, p.column) == (Severity.WARNING, 5, 3)
+    assert p.message.startswith("agent.runtime.python is not set: render off Windows fails")
+    assert p.hint == (
+        "set agent.runtime.python to python.exe on the image, "
+        "e.g. 'C:\\Program Files\\Python312\\python.exe'"
+    )
+
+
 def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
-    (p,) = problems("version: 1\nimage: {name: t}\nsetup: {timezone: America/New_York}\n")
+    (p,) = problems(
+        "version: 1\nimage: {name: t, os: windows-11}\n"
+        "setup: {timezone: America/New_York, accounts: [{name: ops}]}\n"
+        "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
+    )
     assert (p.code, p.line, p.column, p.hint) == (
         "timezone",
         3,
@@ -481,7 +565,8 @@ def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
 def test_baked_secrets_name_the_file_they_land_in(problems):
     found = problems(
         "version: 1\nimage: {name: t}\nsetup: {administrator: {password: {env: P}}}\n"
-        r"agent: {install_dir: 'C:\agent', steps: [{id: e, env: {name: X, value: {env: S}}}]}"
+        r"agent: {install_dir: 'C:\agent', runtime: {python: 'C:\Python312\python.exe'},"
+        r" steps: [{id: e, env: {name: X, value: {env: S}}}]}"
     )
     assert [p.message for p in found] == [
         (

@@ -26,13 +26,16 @@ def test_load_spec_fills_defaults_and_keeps_positions():
         "os": "windows-server-2022",
         "architecture": "amd64",
     }
-    assert spec.position(("agent", "steps", 1, "download", "url")) == (45, 9)
+    assert spec.position(("agent", "steps", 1, "download", "url")) == (47, 9)
     assert spec.data["version"] == 1
 
 
 def test_load_spec_raises_with_every_error(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nimage: {name: t}\nsetup: {computer_name: A.B, timezone: CET}\n")
+    bad.write_text(
+        "version: 1\nimage: {name: t}\n"
+        "setup: {computer_name: A.B, timezone: CET, administrator: {password: {env: P}}}\n"
+    )
     with pytest.raises(SpecError) as info:
         load_spec(bad)
     assert [p.code for p in info.value.problems] == ["computer-name", "timezone"]
@@ -79,5 +82,8 @@ def test_check_data_checks_parsed_documents_without_positions():
     from vmprep.spec.model import check_data
 
     assert check_data({"version": 1, "kind": "RoleConfig", "role": "web"}) == []
-    (problem,) = check_data({"version": 1, "image": {"name": "t"}, "setup": {"timezone": "CET"}})
+    admin = {"password": {"env": "P"}}
+    setup = {"timezone": "CET", "administrator": admin}
+    problems = check_data({"version": 1, "image": {"name": "t"}, "setup": setup})
+    (problem,) = [p for p in problems if p.is_error]
     assert (problem.code, problem.line, problem.path) == ("timezone", 0, ("setup", "timezone"))

@@ -20,6 +20,7 @@ image:
   name: test-image
 setup:
   timezone: UTC
+  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
 sysprep:
   shutdown: shutdown
 agent:

@@ -48,6 +48,12 @@ keys_option = click.option(
     "--forwarded-allow-ips", help="Trust X-Forwarded-For/Proto from these proxy addresses."
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--allow-anonymous",
+    is_flag=True,
+    help="Serve without a fleet token on a non-loopback address (anyone reaching it reads "
+    "every config).",
+)
 def serve(**options: object) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""
     from vmprep.server import require_extra

@@ -16,11 +16,12 @@ from typing import Any
 from vmprep.problems import Problem
 from vmprep.render import agentjson, manifest, payload, secrets
 from vmprep.render.errors import RenderError, problem
-from vmprep.render.paths import on_system_drive, overlay_path, path_problem
+from vmprep.render.paths import on_system_drive, overlay_path
 from vmprep.render.setupcomplete import render_setupcomplete
 from vmprep.render.unattend import render_unattend
 from vmprep.render.xmlbuild import Setting
 from vmprep.spec import Spec
+from vmprep.spec.windows import setupcomplete_path_problem
 
 UNATTEND = "Windows/Panther/unattend.xml"
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
@@ -110,18 +111,18 @@ def plan_launch(
             hint="set agent.runtime.python to the path of python.exe on the image, "
             "e.g. 'C:\\Program Files\\Python312\\python.exe' (or pass --python)",
         )
-    reason = path_problem(python)
+    reason = setupcomplete_path_problem(python)
     if reason is not None:
         problems.append(problem(spec, runtime_path, "runtime", f"{source} {python!r} {reason}"))
     install_dir = spec.agent["install_dir"]
-    reason = path_problem(install_dir)
+    reason = setupcomplete_path_problem(install_dir)
     if reason is None and not on_system_drive(install_dir):
         reason = "must be on the system drive C: (render writes a system-drive overlay)"
     if reason is not None:
         message = f"agent.install_dir {install_dir!r} {reason}"
         problems.append(problem(spec, ("agent", "install_dir"), "install-dir", message))
     if chain is not None:
-        reason = path_problem(chain)
+        reason = setupcomplete_path_problem(chain)
         if reason is None and not chain.lower().endswith((".cmd", ".bat")):
             reason = "must name a .cmd or .bat script"
         if reason is None and chain.lower() == "c:\\" + SETUPCOMPLETE.replace("/", "\\").lower():

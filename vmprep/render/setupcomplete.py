@@ -3,8 +3,9 @@
 Windows runs `%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd` as SYSTEM after Setup, before the
 logon screen, and ignores its exit code. The only variable parts are three paths: the
 interpreter, the install directory and (optionally) a chained script. Each is checked by
-`vmprep.render.paths` before it gets here, and each is written inside double quotes. No other
-spec value ever reaches this file: everything the user wrote travels in agent.json.
+`vmprep.spec.windows.setupcomplete_path_problem` before it gets here, and each is written inside
+double quotes. No other spec value ever reaches this file: everything the user wrote travels in
+agent.json.
 
 It does not run the agent's job: `agent.pyz launch` registers the agent's startup task, starts
 it and returns at once, so the logon screen is not held up and no reboot ever happens inside
@@ -15,7 +16,7 @@ whatever `.pth` files the image's interpreter has) gets a say, and start-up is s
 
 from __future__ import annotations
 
-from vmprep.render.paths import path_problem
+from vmprep.spec.windows import setupcomplete_path_problem
 
 # Where `vmprep sysprep` moves a SetupComplete.cmd it finds on the reference VM (docs/internals.md)
 CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chained.cmd"
@@ -25,7 +26,7 @@ LOG_NAME = "setupcomplete.log"
 def render_setupcomplete(python: str, install_dir: str, chain: str | None = None) -> bytes:
     """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF)."""
     for value in (python, install_dir, chain):
-        if value is not None and path_problem(value) is not None:
+        if value is not None and setupcomplete_path_problem(value) is not None:
             raise ValueError(f"unchecked path {value!r}")  # a bug: callers check first
     log = f'"{install_dir}\\{LOG_NAME}"'
     lines = [

@@ -1,7 +1,7 @@
 """unattend.xml: the spec's `setup` and `sysprep` sections as a Windows answer file.
 
 Every component, setting and pass is one the Unattended Windows Setup Reference lists for that
-pass (see /work/shared/reference/unattend-and-sysprep.md §3 and docs/render.md). Values only
+pass (see shared/reference/unattend-and-sysprep.md §3 and docs/render.md). Values only
 ever reach the file through ElementTree, so they are escaped by construction.
 """
 
@@ -11,10 +11,9 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from vmprep.render import firewall
 from vmprep.render.errors import RenderError, problem
 from vmprep.render.xmlbuild import AnswerFile, Setting
-from vmprep.spec import Spec
+from vmprep.spec import Spec, firewall
 from vmprep.spec.load import JsonPath
 
 # The documented fix-up for LogonCount (Windows adds one to any LogonCount above 0): reset the
@@ -95,12 +94,8 @@ def _firewall(xml: AnswerFile, spec: Spec) -> None:
     for index, (name, active) in enumerate(spec.setup["firewall_groups"].items(), start=1):
         path: JsonPath = ("setup", "firewall_groups", name)
         group = firewall.group_id(name)
-        if group is None:
-            known = ", ".join(firewall.GROUP_IDS)
-            message = (
-                f"unknown firewall group {name!r}: use one of {known}, "
-                "or a group id such as @FirewallAPI.dll,-28752"
-            )
+        if group is None:  # validate refuses it first (the same code)
+            message = f"unknown firewall group {name!r}: {firewall.known_groups_hint()}"
             xml.problems.append(problem(spec, path, "firewall-group", message))
             continue
         if group in seen:
@@ -108,10 +103,17 @@ def _firewall(xml: AnswerFile, spec: Spec) -> None:
             xml.problems.append(problem(spec, path, "firewall-group", message))
             continue
         seen[group] = name
-        item = xml.group(groups, "FirewallGroup", key=firewall.key_value(name, index))
+        item = xml.group(groups, "FirewallGroup", key=_firewall_key(name, index))
         xml.value(item, "Active", active, path)
         xml.value(item, "Group", group, path)
         xml.value(item, "Profile", "all", None)
+
+
+def _firewall_key(name: str, index: int) -> str:
+    """A stable `wcm:keyValue`: the display name without spaces, or `Group<n>` for a raw id."""
+    if name.startswith("@"):
+        return f"Group{index}"
+    return "".join(c for c in name if c.isascii() and c.isalnum())
 
 
 def _oobe_system(xml: AnswerFile, spec: Spec, passwords: Passwords) -> None:

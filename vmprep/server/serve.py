@@ -34,6 +34,18 @@ class ServeOptions:
     forwarded_allow_ips: str | None = None  # trust X-Forwarded-* from these proxies
     access_log: bool = False
     log_level: str = "info"
+    allow_anonymous: bool = False  # serve without a fleet token on a non-loopback address
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def build_service(opts: ServeOptions) -> Service:
@@ -41,6 +53,14 @@ def build_service(opts: ServeOptions) -> Service:
         raise UsageError("--certfile and --keyfile go together")
     keys = load_keys(list(opts.keys))
     tokens = load_tokens(opts.tokens) if opts.tokens else Tokens()
+    if not tokens.fleet and not opts.allow_anonymous and not _is_loopback(opts.host):
+        # Documents carry instance secrets (domain-join credentials): an open service on a
+        # reachable address would hand them to anybody who can guess a role name.
+        raise UsageError(
+            f"no fleet token configured, and --host {opts.host} is reachable from other machines",
+            hint="give --tokens FILE with a `fleet <sha256>` line, or --allow-anonymous if "
+            "every client that can reach this address may read every config",
+        )
     store = SqliteStore(opts.data_dir)
     try:
         service = Service(opts.configs, store, keys, tokens)

@@ -5,6 +5,7 @@ up the event loop that answers config fetches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -52,7 +53,8 @@ class ReportWriter:
                 log.exception("storing %d report(s) failed", len(batch))
                 results = [exc] * len(batch)
             for (_, loop, future), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, future, result)
+                with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, result)
 
 
 def _settle(future: asyncio.Future[bool], result: Any) -> None:

@@ -23,6 +23,7 @@ from vmprep.spec.windows import (
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
 _PLACEHOLDER = r"\{([^{}]*)\}"  # compiled by re on first use
+_PYTHON_EXAMPLE = "'C:\\Program Files\\Python312\\python.exe'"
 
 
 @check("unique-step-ids", "spec", "roleConfig")
@@ -291,3 +292,13 @@ def placeholder(doc: Doc) -> Iterator[Finding]:
             if doc.kind == "spec":
                 hint += ", or put a `phone_home: {}` step first to use the config's variables"
             yield Finding((*path, "rename_computer", "name"), msg, hint=hint)
+
+
+@check("runtime")
+def runtime(doc: Doc) -> Iterator[Finding]:
+    """Without agent.runtime.python render fails off Windows (the same code as render's)."""
+    if "python" not in doc.data["agent"]["runtime"]:
+        msg = "agent.runtime.python is not set: render off Windows fails, on Windows it uses the "
+        msg += "interpreter vmprep runs under, which may not exist on the image"
+        hint = "set agent.runtime.python to python.exe on the image, e.g. " + _PYTHON_EXAMPLE
+        yield Finding(("agent", "runtime"), msg, Severity.WARNING, hint=hint)

@@ -59,24 +59,30 @@ def secret_in_image(doc: Doc) -> Iterator[Finding]:
     setup = doc.data.get("setup", {})
     agent = doc.data["agent"]
     kept = agent["keep_answer_files"]
-    answer_hint = (
+    where = (
         "agent.keep_answer_files is true, so it stays there"
         if kept
         else "the agent deletes the answer file after first boot, but the image keeps it"
-    ) + "; or leave it out and set it at first boot with a local_user step whose password is "
-    answer_hint += "{secret: name} from phone-home"
-    passwords: list[tuple[JsonPath, str]] = []
+    )
+    at_first_boot = " at first boot with a local_user step whose password is {secret: name}"
+    at_first_boot += " from phone-home"
+    # OOBE needs the administrator password (oobe-account): rotate it, do not leave it out.
+    rotate = f"{where}; rotate it{at_first_boot}"
+    leave_out = f"{where}; or leave it out and set it{at_first_boot}"
+    passwords: list[tuple[JsonPath, str, str]] = []
     if "administrator" in setup:
-        passwords.append((("setup", "administrator", "password"), "the administrator password"))
+        path: JsonPath = ("setup", "administrator", "password")
+        passwords.append((path, "the administrator password", rotate))
     for i, account in enumerate(setup.get("accounts", [])):
         if "password" in account:
             what = f"the password of account {account['name']!r}"
-            passwords.append((("setup", "accounts", i, "password"), what))
+            passwords.append((("setup", "accounts", i, "password"), what, leave_out))
     if "password" in setup.get("auto_logon", {}):
-        passwords.append((("setup", "auto_logon", "password"), "the auto-logon password"))
-    for path, what in passwords:
+        path = ("setup", "auto_logon", "password")
+        passwords.append((path, "the auto-logon password", leave_out))
+    for path, what, hint in passwords:
         msg = f"{what} will be stored in {UNATTEND} inside the image (Base64, not encrypted)"
-        yield Finding(path, msg, Severity.WARNING, hint=answer_hint)
+        yield Finding(path, msg, Severity.WARNING, hint=hint)
     agent_json = f"{agent['install_dir']}\\agent.json"
     token = (doc.phone_home or {}).get("token")
     if token and "secret" not in token:
@@ -148,11 +154,11 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
                 msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
                 yield Finding(path, msg, hint="configure agent.phone_home")
             elif doc.kind == "spec" and not fetched:
-                # A warning for now: this step fails at first boot (the agent fetches the
-                # config after the baked steps), unless it never runs (`when`).
+                # This step fails at first boot: the agent fetches the config (and its secrets)
+                # after the baked steps, unless a phone_home step comes first.
                 msg = f"secret {name!r} is not there yet: baked steps run before phone-home"
                 hint = "put a `phone_home: {}` step before this one"
-                yield Finding(path, msg, Severity.WARNING, hint=hint)
+                yield Finding(path, msg, hint=hint)
             elif defined is not None and name not in defined:
                 msg = f"secret {name!r} is not defined in this file's secrets"
                 yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")

@@ -207,3 +207,46 @@ def first_logon_commands(doc: Doc) -> Iterator[Finding]:
             "automatic logon fix-up)"
         )
         yield Finding(("setup", "first_logon_commands"), msg)
+
+
+@check("oobe-account")
+def oobe_account(doc: Doc) -> Iterator[Finding]:
+    """OOBE stops for a human without an account to finish with: Windows Server asks for the
+    administrator password ("Customize settings"), Windows 10/11 asks to create a user unless
+    the answer file sets the administrator password or adds a local account."""
+    setup = doc.data.get("setup", {})
+    if "administrator" in setup:  # its password is required by the schema
+        return
+    os = doc.data["image"]["os"]
+    server = os.startswith("windows-server")
+    if not server and setup.get("accounts"):
+        return
+    if server:
+        msg = f"OOBE on {os} stops to ask for the administrator password: none is set"
+    else:
+        msg = f"OOBE on {os} stops to ask for a user account: no administrator password is set "
+        msg += "and setup.accounts is empty"
+    hint = (
+        "set setup.administrator.password (e.g. {env: VMPREP_ADMIN_PASSWORD}); it is stored "
+        "obfuscated in the answer file, which the agent deletes after first boot; rotate it at "
+        "first boot with a local_user step whose password is {secret: name} from phone-home"
+    )
+    yield Finding(("setup",), msg, hint=hint)  # or the top of the file, without `setup`
+
+
+@check("firewall-group")
+def firewall_group(doc: Doc) -> Iterator[Finding]:
+    """`setup.firewall_groups` keys are known group names or `@` group ids, each group once."""
+    from vmprep.spec import firewall
+
+    seen: dict[str, str] = {}
+    for name in doc.data.get("setup", {}).get("firewall_groups", {}):
+        path = ("setup", "firewall_groups", name)
+        group = firewall.group_id(name)
+        if group is None:
+            msg = f"unknown firewall group {name!r}"
+            yield Finding(path, msg, hint=firewall.known_groups_hint())
+        elif group in seen:
+            yield Finding(path, f"firewall group {name!r} is the same group as {seen[group]!r}")
+        else:
+            seen[group] = name

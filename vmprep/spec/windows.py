@@ -1,7 +1,8 @@
 """Windows naming rules the semantic checks (and render) rely on.
 
-Sources: docs in /work/shared/reference/unattend-and-sysprep.md (ComputerName, TimeZone,
-locales) and the cmd.exe parsing rules for SetupComplete.cmd.
+Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales), as
+summarised in the team's shared/reference/unattend-and-sysprep.md, and the cmd.exe parsing
+rules for SetupComplete.cmd.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ CMD_SPECIAL = set('%^&|<>!"')
 _PATH_FORBIDDEN = set('<>:"|?*')
 # Patterns as text: re compiles (and caches) each on first use, not when vmprep starts.
 _INPUT_LOCALE = r"(?i)^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$"
+_DRIVE = r"[A-Za-z]:"
 _DRIVE_PATH = r"[A-Za-z]:\\"
 _UNC_PATH = r"\\\\[^\\/]+\\[^\\/]+"
 
@@ -44,9 +46,9 @@ def cmd_special_chars(text: str) -> list[str]:
     return sorted({c for c in text if c in CMD_SPECIAL or ord(c) < 32 or ord(c) == 127})
 
 
-# What a path inside SetupComplete.cmd may hold: the same rule as vmprep/render/paths.py.
-# `%` expands even inside quotes, `!` under delayed expansion, `" ^ & | < >` end or redirect
-# the command, and cmd.exe reads batch files in the OEM code page (so: ASCII only).
+# What a path inside SetupComplete.cmd may hold (validate's cmd-unsafe-path and render use this
+# one rule): `%` expands even inside quotes, `!` under delayed expansion, `" ^ & | < >` end or
+# redirect the command, and cmd.exe reads batch files in the OEM code page (so: ASCII only).
 SETUPCOMPLETE_ALLOWED = "ASCII letters, digits, spaces and . _ - ( ) + ~"
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._()+~-")
 
@@ -56,7 +58,7 @@ def setupcomplete_path_problem(path: str) -> str | None:
     if len(path) > 240:
         return "is longer than 240 characters"
     parts = path.split("\\")
-    if len(parts) < 2 or len(parts[0]) != 2 or parts[0][1] != ":" or not parts[0][0].isalpha():
+    if len(parts) < 2 or not re.fullmatch(_DRIVE, parts[0]):
         return "must be on a drive, like 'C:\\dir\\file' (not a network path)"
     for part in parts[1:]:
         if not part:

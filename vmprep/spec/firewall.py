@@ -4,8 +4,9 @@ Networking-MPSSVC-Svc's `FirewallGroup/Group` "must be the Group ID associated w
 group" (Microsoft's Unattended Windows Setup Reference, networking-mpssvc-svc-firewallgroups;
 its example is `@FirewallAPI.dll,-28752` for Remote Desktop). Display names are localized and
 are not accepted there, so render maps the well-known English names (matched case-insensitively)
-to their ids, passes through anything that already is a resource id (it starts with `@`, e.g.
-`@FirewallAPI.dll,-28502`), and refuses any other name with an error listing these names.
+to their ids and passes through anything that already is a resource id (it starts with `@`, e.g.
+`@FirewallAPI.dll,-28502`); `vmprep validate` refuses any other name (`firewall-group`), listing
+these names. The table lives in spec so that validate and render share it.
 
 Ids as `Get-NetFirewallRule` reports them in the `Group` property on Windows Server / Windows 10+.
 """
@@ -39,8 +40,5 @@ def group_id(name: str) -> str | None:
     return _BY_FOLDED.get(name.strip().casefold())
 
 
-def key_value(name: str, index: int) -> str:
-    """A stable `wcm:keyValue`: the display name without spaces, or `Group<n>` for a raw id."""
-    if name.startswith("@"):
-        return f"Group{index}"
-    return "".join(c for c in name if c.isascii() and c.isalnum())
+def known_groups_hint() -> str:
+    return f"use one of {', '.join(GROUP_IDS)}, or a group id such as @FirewallAPI.dll,-28752"

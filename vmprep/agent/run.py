@@ -276,7 +276,7 @@ class Run:
         if self.state.get("startup_task"):
             return
         try:
-            result = self.platform.install_startup_task(self.cfg.path.resolve())
+            result = self.platform.install_startup_task(self.cfg.path.resolve(), replace=False)
         except (OSError, ValueError) as exc:
             self.log.error(f"cannot register the startup task: {exc}")
             return

@@ -369,3 +369,19 @@ def test_long_powershell_scripts_go_through_a_file(tmp_path: Path) -> None:
     assert argv[6].endswith(".ps1")
     assert not Path(argv[6]).exists()
     assert seen == [b"\xef\xbb\xbf" + long.encode()]
+
+
+def test_run_keeps_a_registered_startup_task_and_registers_a_missing_one(tmp_path: Path) -> None:
+    config = tmp_path / "agent.json"
+    there = Recorder(tmp_path, codes=[0])
+    there.install_startup_task(config, replace=False)
+    assert [argv for argv, _ in there.calls] == [["schtasks.exe", "/Query", "/TN", "vmprep-agent"]]
+    missing = Recorder(tmp_path, codes=[1, 0])
+    missing.install_startup_task(config, replace=False)
+    assert [argv[:2] for argv, _ in missing.calls] == [
+        ["schtasks.exe", "/Query"],
+        ["schtasks.exe", "/Create"],
+    ]
+    launch = Recorder(tmp_path)
+    launch.install_startup_task(config)  # `launch` always writes the current definition
+    assert [argv[:2] for argv, _ in launch.calls] == [["schtasks.exe", "/Create"]]

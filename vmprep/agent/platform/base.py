@@ -220,7 +220,8 @@ class Platform:
     def reboot(self, reason: str) -> ProcResult:
         raise NotImplementedError
 
-    def install_startup_task(self, config_path: Path) -> ProcResult | None:
+    def install_startup_task(self, config_path: Path, *, replace: bool = True) -> ProcResult | None:
+        """Register the agent to start at boot; with replace=False keep one already there."""
         raise NotImplementedError
 
     def remove_startup_task(self) -> ProcResult | None:

@@ -86,7 +86,7 @@ class PosixPlatform(Platform):
         argv = list(self.options.get("reboot_command") or ["/sbin/shutdown", "-r", "now"])
         return self.run(argv, timeout=60)
 
-    def install_startup_task(self, config_path: Path) -> ProcResult | None:
+    def install_startup_task(self, config_path: Path, *, replace: bool = True) -> ProcResult | None:
         argv = self.options.get("startup_install_command")
         if not argv:
             return None

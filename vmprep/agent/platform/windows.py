@@ -201,6 +201,10 @@ def startup_task_argv(agent_argv: list[str]) -> list[str]:
     ]
 
 
+def query_task_argv() -> list[str]:
+    return ["schtasks.exe", "/Query", "/TN", TASK_NAME]
+
+
 def run_task_argv() -> list[str]:
     return ["schtasks.exe", "/Run", "/TN", TASK_NAME]
 
@@ -360,7 +364,13 @@ class WindowsPlatform(Platform):
     def reboot(self, reason: str) -> ProcResult:
         return self.run(reboot_argv(reason), timeout=60)
 
-    def install_startup_task(self, config_path: Path) -> ProcResult | None:
+    def install_startup_task(self, config_path: Path, *, replace: bool = True) -> ProcResult | None:
+        if not replace:
+            # `run` inside the task that `launch` registered: re-creating a task (/Create /F)
+            # while it runs is not something to rely on, and it is already there.
+            query = self.run(query_task_argv(), timeout=60)
+            if query.exit_code == 0:
+                return query
         return self.run(startup_task_argv(self.agent_argv(config_path)), timeout=60)
 
     def remove_startup_task(self) -> ProcResult | None:

@@ -62,3 +62,11 @@ def test_deep_nesting_is_refused_not_a_crash():
     body = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ReportError, match="invalid JSON"):
         parse_report(body, "i-1")
+
+
+@pytest.mark.parametrize(
+    "sent_at", ["2026-13-45T10:00:00Z", "2026-11-25T25:00:00Z", "2026-11-25T10:00:00+25:00"]
+)
+def test_a_well_shaped_but_impossible_sent_at_is_a_report_error_not_a_crash(sent_at):
+    with pytest.raises(ReportError, match="not an RFC 3339 time"):
+        parse_report(json.dumps({**VALID, "sent_at": sent_at}).encode(), "i-1")

@@ -47,7 +47,10 @@ def _no_constant(name: str) -> Any:
 def parse_time(value: str) -> float:
     if not _TIME.match(value):
         raise ReportError(f"sent_at {value!r} is not an RFC 3339 time")
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:  # the right shape, but e.g. month 13 or offset +25:00
+        raise ReportError(f"sent_at {value!r} is not an RFC 3339 time") from None
 
 
 def parse_report(body: bytes, instance_id: str) -> tuple[dict[str, Any], float]:

@@ -93,6 +93,22 @@ def test_invalid_names_are_400_with_a_json_error(client, path):
     assert "invalid" in r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/config/_web/i-1"),
+        ("GET", "/v1/config/_role/_role"),
+        ("POST", "/v1/report/_role"),
+        ("POST", "/v1/report/_i-1"),
+    ],
+)
+def test_names_starting_with_an_underscore_are_reserved(client, method, path):
+    instance_id = path.rsplit("/", 1)[1]
+    r = client.request(method, path, headers=AUTH, json=report(instance_id))
+    assert r.status_code == 400
+    assert "reserved" in r.json()["error"]
+
+
 def test_mac_and_computer_name_come_from_the_query_or_the_last_report(client):
     r = client.get("/v1/config/web/i-7?mac=00:15:5D:01:02:03", headers=AUTH)
     assert r.json()["steps"][-1]["id"] == "by-mac"

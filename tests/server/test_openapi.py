@@ -107,3 +107,17 @@ def test_every_documented_status_code_happens_and_nothing_else(clients):
     for _, r in cases:
         if r.status_code >= 400:
             assert set(r.json()) == {"error"}
+
+
+def test_the_documented_name_patterns_are_the_apps():
+    from vmprep.server.app import NAME
+
+    for path, item in OPENAPI["paths"].items():
+        for op in item.values():
+            for param in op.get("parameters", []):
+                if param["in"] != "path":
+                    continue
+                expected = NAME.pattern
+                if path.startswith("/v1/config/") and param["name"] == "instance_id":
+                    expected = "^(_role|" + NAME.pattern[1:-1] + ")$"
+                assert param["schema"]["pattern"] == expected, (path, param["name"])

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vmprep.server.documents import ROLE_TARGET
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport
 
 if TYPE_CHECKING:
     from vmprep.server.service import Service
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
 
@@ -57,6 +58,8 @@ def _denied(request: Request, *, admin: bool) -> JSONResponse | None:
 
 
 def _name(value: str, what: str) -> str:
+    if value.startswith("_") and NAME.match(value[1:]):
+        raise HTTPException(400, f"{what}s starting with '_' are reserved")
     if not NAME.match(value) or value.endswith(".sig"):
         raise HTTPException(400, f"invalid {what} {value!r}")
     return value
@@ -78,9 +81,9 @@ async def get_config(request: Request) -> Response:
     if denied is not None:
         return denied
     role = _name(request.path_params["role"], "role")
-    instance_id = _name(request.path_params["instance_id"], "instance id")
-    if instance_id.startswith("_") and instance_id != "_role":
-        raise HTTPException(400, "instance ids starting with '_' are reserved")
+    instance_id = request.path_params["instance_id"]
+    if instance_id != ROLE_TARGET:
+        _name(instance_id, "instance id")
     last = request.headers.get("vmprep-last-serial")
     if last is not None and not re.fullmatch(r"[0-9]{1,16}", last.strip()):
         raise HTTPException(400, "Vmprep-Last-Serial must be an integer")

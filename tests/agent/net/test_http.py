@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -346,3 +346,45 @@ def test_garbage_answers_never_escape_as_other_errors(raw_server: RawServer, hea
     except HttpError as exc:
         codes.append(exc.code)
     assert set(codes) <= {"unreachable", "redirect", "too_large", "encoding"}
+
+
+def test_every_redirect_hop_gets_the_full_timeout(server: Server):
+    """Three slow hops take longer than one timeout together; none does alone."""
+
+    def slow(reply: Reply) -> Callable[[object], Reply]:
+        def answer(_seen: object) -> Reply:
+            time.sleep(0.4)
+            return reply
+
+        return answer
+
+    server.route("/h0", slow(Reply(302, headers=[("Location", "/h1")])))
+    server.route("/h1", slow(Reply(302, headers=[("Location", "/h2")])))
+    server.route("/h2", slow(Reply(200, b"end")))
+    start = time.monotonic()
+    response = Session(timeout=0.9, allow_http=True).request(
+        "GET", server.url("/h0"), headers=H, max_bytes=9
+    )
+    assert response.body == b"end"
+    assert time.monotonic() - start > 0.9
+
+
+@pytest.mark.parametrize(("timeout", "connect"), [(30.0, 10.0), (4.0, 4.0)])
+def test_connecting_alone_is_bounded_by_the_smaller_of_10s_and_the_timeout(
+    server: Server, monkeypatch: pytest.MonkeyPatch, timeout: float, connect: float
+):
+    import http.client
+
+    seen: list[float | None] = []
+    real = http.client.HTTPConnection.connect
+
+    def connect_spy(self: http.client.HTTPConnection) -> None:
+        seen.append(self.timeout)
+        real(self)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", connect_spy)
+    server.route("/a", Reply(200, b"ok"))
+    Session(timeout=timeout, allow_http=True).request(
+        "GET", server.url("/a"), headers=H, max_bytes=9
+    )
+    assert seen == [connect]

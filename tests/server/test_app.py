@@ -186,12 +186,36 @@ def test_reports_are_stored_once_and_listed_newest_first(client):
         ({"sent_at": "yesterday"}, "not an RFC 3339 time"),
         ({"config_serial": "3"}, "config_serial has the wrong type"),
         ({"report_id": None}, "report_id has the wrong type"),
+        ({"error": {"message": "m"}}, "error must be null or {code, message}"),
+        ({"steps": None}, "steps has the wrong type"),
     ],
 )
 def test_invalid_reports_are_400_and_say_why(client, change, message):
     r = client.post("/v1/report/i-1", json=report(**change), headers=AUTH)
     assert r.status_code == 400
     assert message in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "apiVersion",
+        "kind",
+        "report_id",
+        "instance_id",
+        "role",
+        "agent_version",
+        "state",
+        "sent_at",
+        "steps",
+    ],
+)
+def test_a_report_missing_a_required_field_is_400(client, field):
+    body = report()
+    del body[field]
+    r = client.post("/v1/report/i-1", json=body, headers=AUTH)
+    assert r.status_code == 400
+    assert f"{field} is required" in r.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -324,3 +324,18 @@ def test_output_tail_is_at_most_4_kib_of_utf8(agent) -> None:
     tail = a.step("wide")["output_tail"]
     assert 4090 <= len(tail.encode("utf-8")) <= 4096
     assert set(tail) <= {"é", "€"}
+
+
+def test_on_interrupt_defaults_per_kind_are_protocol_md_s() -> None:
+    from vmprep.agent.engine import on_interrupt
+    from vmprep.agent.stepcheck import KINDS
+
+    rerun = {"file", "download", "registry", "env", "windows_feature", "service", "wait_for"}
+    rerun |= {"rename_computer", "join_domain", "local_user", "reboot", "phone_home"}
+    fail = {"exec", "cmd", "powershell", "msi"}
+    assert set(KINDS) == rerun | fail  # a new kind must be given a default here and there
+    for kind in KINDS:
+        expected = "rerun" if kind in rerun else "fail"
+        assert on_interrupt({"id": "s", kind: {}}) == expected, kind
+        other = "fail" if expected == "rerun" else "rerun"
+        assert on_interrupt({"id": "s", kind: {}, "on_interrupt": other}) == other

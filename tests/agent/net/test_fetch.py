@@ -423,6 +423,23 @@ def test_no_header_then_the_sidecar_verifies(server: Server, signer: Signer, clo
     assert fetch(config(server, signer), clock).kind == "document"
 
 
+def test_the_sidecar_is_requested_with_the_documents_headers(
+    server: Server, signer: Signer, clock: Clock
+):
+    body = doc_bytes()
+    server.route(PATH, Reply(200, body))
+    server.route(PATH + ".sig", Reply(200, signer.header(body).encode()))
+    outcome = fetch(
+        config(server, signer), clock, token=Secret("t", "fleet-token"), last_completed_serial=3
+    )
+    assert outcome.kind == "document"
+    document, sidecar = server.requests
+    assert sidecar.path == PATH + ".sig"
+    assert sidecar.headers == document.headers
+    assert sidecar.headers["authorization"] == "Bearer fleet-token"
+    assert sidecar.headers["vmprep-last-serial"] == "3"
+
+
 @pytest.mark.parametrize("status", [404, 410])
 def test_sidecar_missing_means_unsigned(server: Server, signer: Signer, clock: Clock, status: int):
     server.route(PATH, Reply(200, doc_bytes()))

@@ -245,6 +245,16 @@ def test_a_report_without_content_length_is_400(client):
     assert "Content-Length" in r.json()["error"]
 
 
+@pytest.mark.parametrize(("size", "status"), [(1024 * 1024, 202), (1024 * 1024 + 1, 413)])
+def test_a_report_of_exactly_one_mib_is_taken_one_byte_more_is_413(client, size, status):
+    body = json.dumps(report(steps=[{"id": "a", "status": "done", "output_tail": ""}]))
+    body = body.replace('"output_tail": ""', '"output_tail": "' + "x" * (size - len(body)) + '"')
+    assert len(body.encode()) == size
+    h = {**AUTH, "Content-Type": "application/json"}
+    r = client.post("/v1/report/i-1", content=body.encode(), headers=h)
+    assert r.status_code == status, r.json()
+
+
 def test_reports_over_one_mib_are_413(client):
     big = report(steps=[{"id": "a", "status": "done", "output_tail": "x" * (1024 * 1024)}])
     r = client.post("/v1/report/i-1", json=big, headers=AUTH)

@@ -322,3 +322,24 @@ def test_without_fleet_tokens_agents_need_none_and_without_admin_listing_is_refu
     assert r.status_code == 403
     assert r.json() == {"error": "no admin token is configured on this server"}
     store.close()
+
+
+def test_a_failing_store_answers_500_with_a_json_error(service, monkeypatch):
+    import asyncio
+
+    import httpx
+
+    def broken(batch):
+        raise RuntimeError("disk full at /secret/path")
+
+    monkeypatch.setattr(service.store, "add_reports", broken)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cfg.test") as c:
+            return await c.post("/v1/report/i-1", json=report(), headers=AUTH)
+
+    r = asyncio.run(post())
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "internal error; see the server's log"}

@@ -170,6 +170,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error(exc.status_code, message, **(exc.headers or {}))
 
 
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug or a failing store: still a JSON error (PROTOCOL.md), and no detail leaked.
+
+    Starlette logs the exception and re-raises it after sending this answer."""
+    return error(500, "internal error; see the server's log")
+
+
 _PHRASES = {404: "Not Found", 405: "Method Not Allowed"}
 
 ROUTES = [
@@ -182,6 +189,7 @@ ROUTES = [
 
 
 def create_app(service: Service, **options: Any) -> Starlette:
-    app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error}, **options)
+    handlers = {HTTPException: _http_error, Exception: _internal_error}
+    app = Starlette(routes=ROUTES, exception_handlers=handlers, **options)
     app.state.service = service
     return app

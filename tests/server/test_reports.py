@@ -70,3 +70,10 @@ def test_deep_nesting_is_refused_not_a_crash():
 def test_a_well_shaped_but_impossible_sent_at_is_a_report_error_not_a_crash(sent_at):
     with pytest.raises(ReportError, match="not an RFC 3339 time"):
         parse_report(json.dumps({**VALID, "sent_at": sent_at}).encode(), "i-1")
+
+
+@pytest.mark.parametrize("field", ["config_serial", "boot", "computer_name", "error"])
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_is_never_a_valid_optional_field(field, value):
+    with pytest.raises(ReportError, match=f"{field} has the wrong type"):
+        parse_report(json.dumps({**VALID, field: value}).encode(), "i-1")

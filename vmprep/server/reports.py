@@ -71,7 +71,9 @@ def parse_report(body: bytes, instance_id: str) -> tuple[dict[str, Any], float]:
         if not isinstance(report[name], kind) or isinstance(report[name], bool):
             raise ReportError(f"{name} has the wrong type")
     for name, kind in _OPTIONAL.items():
-        if name in report and (not isinstance(report[name], kind) or report[name] is True):
+        if name in report and (
+            not isinstance(report[name], kind) or isinstance(report[name], bool)
+        ):
             raise ReportError(f"{name} has the wrong type")
     if report["apiVersion"] != "vmprep/v1":
         raise ReportError(f"apiVersion must be 'vmprep/v1', not {report['apiVersion']!r}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -198,3 +199,20 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert b"internal error" not in stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_init_writes_a_spec_with_the_usual_permissions(run_vmprep, tmp_path):
+    # A spec holds references, not secrets, and goes into git: mode 0666 minus the umask
+    # (a temporary file's 0600 would surprise a team sharing the checkout), and --force
+    # keeps the mode the file already had.
+    old = os.umask(0o022)
+    try:
+        spec = tmp_path / "vmprep.yaml"
+        run_vmprep("init", str(spec))
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o644
+        spec.chmod(0o640)
+        run_vmprep("init", "--force", str(spec))
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

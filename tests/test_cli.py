@@ -216,3 +216,23 @@ def test_init_writes_a_spec_with_the_usual_permissions(run_vmprep, tmp_path):
         assert stat.S_IMODE(spec.stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_an_error_made_of_problem_lines_is_printed_without_a_second_prefix(
+    run_vmprep, tmp_path, monkeypatch
+):
+    # `file:line:col: error: message (code)` is the one problem format (editors and CI parse
+    # it); `error: ` in front of it made every render/sysprep spec error start "error: ...
+    # error:".
+    monkeypatch.delenv("VMPREP_ADMIN_PASSWORD", raising=False)
+    result = run_vmprep("render", str(MINIMAL), "-o", str(tmp_path / "out"), expect=1)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{MINIMAL}:")
+    assert first.count("error:") == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nimage:\n  name: x\n   os: y\n")
+    result = run_vmprep("render", str(bad), "-o", str(tmp_path / "out"), expect=1)
+    assert result.stderr.startswith(f"{bad}:4:6: error: invalid YAML")
+    # Other errors keep their prefix.
+    result = run_vmprep("render", str(MINIMAL), expect=2)
+    assert result.stderr.startswith("error: missing the output directory")

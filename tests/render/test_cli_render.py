@@ -74,7 +74,7 @@ def test_missing_secret_exits_1_naming_the_line_and_writes_nothing(
     line, column = load_spec(spec).position(("setup", "administrator", "password"))
     result = run_vmprep("render", str(spec), "-o", str(tmp_path / "out"), expect=1)
     assert result.stderr.splitlines()[0] == (
-        f"error: {spec}:{line}:{column}: error: {{env: VMPREP_ADMIN_PASSWORD}}: "
+        f"{spec}:{line}:{column}: error: {{env: VMPREP_ADMIN_PASSWORD}}: "
         "the environment variable VMPREP_ADMIN_PASSWORD is not set (secret)"
     )
     assert "Traceback" not in result.stderr

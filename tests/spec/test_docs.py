@@ -37,3 +37,15 @@ def test_the_pre_commit_hook_runs_validate():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     assert hooks[0]["id"] == "vmprep-validate"
     assert hooks[0]["entry"] == "vmprep validate"
+
+
+def test_the_example_config_repository_readme_names_every_secret_variable_and_file():
+    # A user sets what the README says, then runs `publish`/`serve`: a variable it does not
+    # name (or names in the wrong file) makes the first try fail.
+    configs = ROOT / "examples" / "configs"
+    readme = (configs / "README.md").read_text(encoding="utf-8")
+    for path in sorted(configs.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"\{env: (\w+)\}", text):
+            assert f"`{name}`" in readme, name
+            assert f"`{path.relative_to(configs).as_posix()}`" in readme, (name, path)

@@ -94,6 +94,13 @@ def test_out_is_required_unless_explaining(run_vmprep, env) -> None:
     assert "-o OUT" in result.stderr
 
 
+def test_output_is_spelled_like_keygen_and_publish(run_vmprep, env, tmp_path: Path) -> None:
+    # keygen and publish take `-o/--output`; `render --output` was "no such option".
+    out = tmp_path / "out"
+    run_vmprep("render", FULL, "--output", str(out))
+    assert (out / "manifest.json").is_file()
+
+
 def test_python_option_overrides_the_spec(run_vmprep, env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_vmprep("render", FULL, "-o", str(out), "--python", "D:\\Py\\python.exe")

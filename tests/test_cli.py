@@ -236,3 +236,18 @@ def test_an_error_made_of_problem_lines_is_printed_without_a_second_prefix(
     # Other errors keep their prefix.
     result = run_vmprep("render", str(MINIMAL), expect=2)
     assert result.stderr.startswith("error: missing the output directory")
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import click
+
+    from vmprep import cli
+
+    ctx = click.Context(cli.main)
+    missing = [
+        (name, param.opts)
+        for name in cli.main.list_commands(ctx)
+        for param in cli.main.get_command(ctx, name).params  # type: ignore[union-attr]
+        if isinstance(param, click.Option) and not param.help
+    ]
+    assert missing == []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -198,3 +199,55 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert b"internal error" not in stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_init_writes_a_spec_with_the_usual_permissions(run_vmprep, tmp_path):
+    # A spec holds references, not secrets, and goes into git: mode 0666 minus the umask
+    # (a temporary file's 0600 would surprise a team sharing the checkout), and --force
+    # keeps the mode the file already had.
+    old = os.umask(0o022)
+    try:
+        spec = tmp_path / "vmprep.yaml"
+        run_vmprep("init", str(spec))
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o644
+        spec.chmod(0o640)
+        run_vmprep("init", "--force", str(spec))
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_an_error_made_of_problem_lines_is_printed_without_a_second_prefix(
+    run_vmprep, tmp_path, monkeypatch
+):
+    # `file:line:col: error: message (code)` is the one problem format (editors and CI parse
+    # it); `error: ` in front of it made every render/sysprep spec error start "error: ...
+    # error:".
+    monkeypatch.delenv("VMPREP_ADMIN_PASSWORD", raising=False)
+    result = run_vmprep("render", str(MINIMAL), "-o", str(tmp_path / "out"), expect=1)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{MINIMAL}:")
+    assert first.count("error:") == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nimage:\n  name: x\n   os: y\n")
+    result = run_vmprep("render", str(bad), "-o", str(tmp_path / "out"), expect=1)
+    assert result.stderr.startswith(f"{bad}:4:6: error: invalid YAML")
+    # Other errors keep their prefix.
+    result = run_vmprep("render", str(MINIMAL), expect=2)
+    assert result.stderr.startswith("error: missing the output directory")
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import click
+
+    from vmprep import cli
+
+    ctx = click.Context(cli.main)
+    missing = [
+        (name, param.opts)
+        for name in cli.main.list_commands(ctx)
+        for param in cli.main.get_command(ctx, name).params  # type: ignore[union-attr]
+        if isinstance(param, click.Option) and not param.help
+    ]
+    assert missing == []

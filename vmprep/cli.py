@@ -109,7 +109,11 @@ class VmprepGroup(click.Group):
 
 def _print_error(ctx: click.Context, exc: VmprepError) -> None:
     # Plain click.echo: an error path should not pay for rich, and messages may hold markup.
-    click.echo(f"error: {exc}", err=True)
+    text = str(exc)
+    problems = getattr(exc, "problems", None)
+    # Problem lines (`file:line:col: error: ... (code)`) carry their severity already.
+    prefix = "" if problems and text.startswith(str(problems[0])) else "error: "
+    click.echo(f"{prefix}{text}", err=True)
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
 

@@ -74,7 +74,7 @@ def test_missing_secret_exits_1_naming_the_line_and_writes_nothing(
     line, column = load_spec(spec).position(("setup", "administrator", "password"))
     result = run_vmprep("render", str(spec), "-o", str(tmp_path / "out"), expect=1)
     assert result.stderr.splitlines()[0] == (
-        f"error: {spec}:{line}:{column}: error: {{env: VMPREP_ADMIN_PASSWORD}}: "
+        f"{spec}:{line}:{column}: error: {{env: VMPREP_ADMIN_PASSWORD}}: "
         "the environment variable VMPREP_ADMIN_PASSWORD is not set (secret)"
     )
     assert "Traceback" not in result.stderr
@@ -92,6 +92,13 @@ def test_invalid_spec_exits_1(run_vmprep, tmp_path: Path) -> None:
 def test_out_is_required_unless_explaining(run_vmprep, env) -> None:
     result = run_vmprep("render", FULL, expect=2)
     assert "-o OUT" in result.stderr
+
+
+def test_output_is_spelled_like_keygen_and_publish(run_vmprep, env, tmp_path: Path) -> None:
+    # keygen and publish take `-o/--output`; `render --output` was "no such option".
+    out = tmp_path / "out"
+    run_vmprep("render", FULL, "--output", str(out))
+    assert (out / "manifest.json").is_file()
 
 
 def test_python_option_overrides_the_spec(run_vmprep, env, tmp_path: Path) -> None:

@@ -41,6 +41,16 @@ def test_keygen_refuses_to_overwrite_either_file(run_vmprep, tmp_path):
     assert Path(f"{name}.pub").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("name", ["", ".", "..", "keys/.."])
+def test_keygen_refuses_a_name_without_a_file_name(run_vmprep, tmp_path, monkeypatch, name):
+    # `-o .` (or an empty NAME from an unset shell variable) wrote hidden `..pem`/`..pub`.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keys").mkdir()
+    result = run_vmprep("keygen", "-o", name, expect=2)
+    assert "NAME" in result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keys"]
+
+
 def test_the_key_id_is_the_first_16_hex_of_sha256_of_the_raw_key():
     assert key_id(bytes(32)) == hashlib.sha256(bytes(32)).hexdigest()[:16]
     assert key_id(bytes(32)) == "66687aadf862bd77"

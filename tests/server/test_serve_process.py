@@ -117,6 +117,20 @@ def test_a_restart_serves_the_same_bytes_and_keeps_the_reports(setup, run_vmprep
     assert "HTTP 403: this token is not accepted here" in bad.stderr
 
 
+def test_status_against_a_server_without_an_admin_token_says_to_configure_one(
+    run_vmprep, tmp_path, serve_process
+):
+    # No token passed here can help: the hint must point at the server's --tokens file.
+    configs = write_repo(tmp_path / "configs")
+    write_keypair(tmp_path / "k")
+    args = ["--configs", str(configs), "--key", str(tmp_path / "k.pem")]
+    server = serve_process([*args, "--data-dir", str(tmp_path / "data")]).start()
+    bad = run_vmprep("status", "--server", server.url, "--token", ADMIN, expect=4)
+    assert "HTTP 403: no admin token is configured on this server" in bad.stderr
+    assert "hint: start `vmprep serve` with --tokens FILE" in bad.stderr
+    assert "pass the admin token" not in bad.stderr
+
+
 def test_an_invalid_repository_at_start_exits_1_with_every_problem(tmp_path):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.yaml").write_text("version: 1\nkind: RoleConfig\nrole: web\nttl: 1s\n")

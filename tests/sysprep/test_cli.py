@@ -130,6 +130,15 @@ def test_a_bad_spec_exits_1(run_vmprep, drive, tmp_path):
     run_vmprep("sysprep", "--check", "--root", str(drive), str(bad), expect=1)
 
 
+def test_a_spec_that_does_not_exist_is_a_usage_error_like_render(run_vmprep, drive, tmp_path):
+    # It was exit 1 with `nope.yaml:0:0: error: cannot read the file` and a hint to run
+    # `vmprep validate`; render says the same thing as a usage error (exit 2).
+    missing = tmp_path / "nope.yaml"
+    result = run_vmprep("sysprep", "--check", "--root", str(drive), str(missing), expect=2)
+    assert "does not exist" in result.stderr
+    assert "vmprep validate" not in result.stderr
+
+
 def test_a_bad_timeout_is_a_usage_error(sysprep):
     sysprep("--generalize", "--timeout", "soon", expect=2)
 

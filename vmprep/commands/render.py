@@ -9,7 +9,14 @@ from vmprep.errors import UsageError
 
 @click.command()
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Overlay directory to create.")
+@click.option(
+    "-o",
+    "--out",
+    "--output",
+    "out",
+    type=click.Path(path_type=Path),
+    help="Overlay directory to create.",
+)
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--explain", is_flag=True, help="Print what goes where; write nothing.")
 @click.option(

@@ -33,8 +33,19 @@ keys_option = click.option(
     help="Where the status store lives.",
 )
 @click.option("--tokens", type=F, help="Tokens file: `fleet <sha256>` / `admin <sha256>` lines.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (not loopback: needs --tokens or --allow-anonymous).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
 @click.option("--certfile", type=F, help="TLS certificate chain (PEM).")
 @click.option("--keyfile", type=F, help="TLS private key (PEM).")
 @click.option(
@@ -47,7 +58,12 @@ keys_option = click.option(
 @click.option(
     "--forwarded-allow-ips", help="Trust X-Forwarded-For/Proto from these proxy addresses."
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every request (uvicorn's access log).",
+)
 @click.option(
     "--allow-anonymous",
     is_flag=True,

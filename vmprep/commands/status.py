@@ -13,7 +13,13 @@ from vmprep.cli import output
 @click.option("--server", required=True, help="The `vmprep serve` URL, e.g. https://cfg:8443.")
 @click.option("--token", envvar="VMPREP_ADMIN_TOKEN", help="Admin token (or VMPREP_ADMIN_TOKEN).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until Ctrl-C.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="A table (default) or the server's list as one JSON document.",
+)
 @click.pass_context
 def status(
     ctx: click.Context, server: str, token: str | None, watch: bool, fmt: Literal["text", "json"]

@@ -21,7 +21,9 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     epilog="Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed), "
     "4 sysprep failed (files restored). See docs/sysprep.md."
 )
-@click.argument("spec_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "spec_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--check", "mode", flag_value="check", help="Run the preflight checks only.")
 @click.option("--generalize", "mode", flag_value="generalize", help="Install and run Sysprep.")
 @click.option("--restore", "mode", flag_value="restore", help="Undo an unfinished install.")

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    help="Lines (default), one JSON document, or GitHub Actions annotations.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...], fmt: Format, strict: bool) -> None:

@@ -101,6 +101,11 @@ def write_keypair(name: Path) -> SigningKey:
         PrivateFormat,
     )
 
+    if Path(name).name in ("", ".", ".."):
+        raise UsageError(
+            f"-o {str(name)!r} names no file; give NAME as in NAME.pem and NAME.pub",
+            hint="e.g. vmprep keygen -o fleet (or -o keys/fleet)",
+        )
     pem_path, pub_path = Path(f"{name}.pem"), Path(f"{name}.pub")
     for p in (pem_path, pub_path):
         if p.exists() or p.is_symlink():

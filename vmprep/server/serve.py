@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmprep.errors import ExternalToolError, UsageError
+from vmprep.errors import ExternalToolError, InputError, UsageError
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
 from vmprep.server.store import SqliteStore
@@ -48,9 +48,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_tls(certfile: Path, keyfile: Path) -> None:
+    """Load the pair once, as uvicorn will: a bad one is the user's input, not a crash."""
+    import ssl
+
+    asked: list[bool] = []
+
+    def password() -> bytes:  # an encrypted key: leave it to uvicorn's own prompt
+        asked.append(True)
+        return b""
+
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile, password=password)
+    except (ssl.SSLError, OSError) as exc:
+        if asked:
+            return
+        raise InputError(
+            f"cannot use {certfile} and {keyfile} for TLS: {exc}",
+            hint="--certfile takes the PEM certificate chain, --keyfile its PEM private key",
+        ) from None
+
+
 def build_service(opts: ServeOptions) -> Service:
     if (opts.certfile is None) != (opts.keyfile is None):
         raise UsageError("--certfile and --keyfile go together")
+    if opts.certfile is not None and opts.keyfile is not None:
+        _check_tls(opts.certfile, opts.keyfile)
     keys = load_keys(list(opts.keys))
     tokens = load_tokens(opts.tokens) if opts.tokens else Tokens()
     if not tokens.fleet and not opts.allow_anonymous and not _is_loopback(opts.host):

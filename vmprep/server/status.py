@@ -32,6 +32,8 @@ def fetch_instances(server: str, token: str | None, *, timeout: float = 10) -> l
             if exc.code in (401, 403)
             else None
         )
+        if exc.code == 403 and "no admin token is configured" in reason:  # app.py's answer
+            hint = "start `vmprep serve` with --tokens FILE holding an `admin <sha256>` line"
         raise ExternalToolError(f"{url}: HTTP {exc.code}: {reason}", hint=hint) from None
     except (urllib.error.URLError, OSError) as exc:
         why = exc.reason if isinstance(exc, urllib.error.URLError) else exc

@@ -24,9 +24,20 @@ def write_starter(path: Path, *, force: bool = False) -> None:
         raise UsageError(f"the directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
+        os.chmod(tmp, _mode(path))  # mkstemp's 0600 would hide a spec from the team
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(starter_text())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode(path: Path) -> int:
+    """The mode a new file would get (0666 minus the umask), or the replaced file's."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

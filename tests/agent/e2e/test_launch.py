@@ -16,7 +16,7 @@ def test_launch_returns_at_once_and_a_detached_run_does_the_job(
     tmp_path: Path, agent_pyz: Path
 ) -> None:
     go, out, marks = tmp_path / "go", tmp_path / "out", tmp_path / "task"
-    wait = f'i=0; while [ ! -e "{go}" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done'
+    wait = f'i=0; while [ ! -e "{go}" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done'
     a = make_agent(
         tmp_path,
         [{"id": "gate", "exec": {"argv": ["/bin/sh", "-c", f'{wait}; echo gate >> "{out}"']}}],
@@ -46,7 +46,7 @@ def test_launch_returns_at_once_and_a_detached_run_does_the_job(
         check=False,
     )
     assert status.returncode == 0, status.stdout + status.stderr
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while "run ended" not in (tmp_path / "logs" / "agent.log").read_text():
         assert time.monotonic() < deadline
         time.sleep(0.05)

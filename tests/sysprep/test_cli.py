@@ -171,3 +171,10 @@ def test_fix_appx_says_what_it_ran_and_rechecks(sysprep, drive):
     assert "Remove-AppxPackage -AllUsers -Package 'A_1_x64__p'" in result.stderr
     appx = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "appx")
     assert appx["reason"].endswith("still there after Remove-AppxPackage")
+
+
+def test_two_modes_at_once_are_a_usage_error_and_change_nothing(sysprep, drive):
+    before = sorted(p.relative_to(drive) for p in drive.rglob("*"))
+    result = sysprep("--check", "--generalize", expect=2)
+    assert "--check and --generalize cannot be combined" in result.stderr
+    assert sorted(p.relative_to(drive) for p in drive.rglob("*")) == before

@@ -24,9 +24,9 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.argument(
     "spec_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--check", "mode", flag_value="check", help="Run the preflight checks only.")
-@click.option("--generalize", "mode", flag_value="generalize", help="Install and run Sysprep.")
-@click.option("--restore", "mode", flag_value="restore", help="Undo an unfinished install.")
+@click.option("--check", is_flag=True, help="Run the preflight checks only.")
+@click.option("--generalize", is_flag=True, help="Install and run Sysprep.")
+@click.option("--restore", is_flag=True, help="Undo an unfinished install.")
 @click.option(
     "--format",
     "fmt",
@@ -58,11 +58,19 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def sysprep(
     ctx: click.Context,
     /,
-    mode: Literal["check", "generalize", "restore"] | None,
+    check: bool,
+    generalize: bool,
+    restore: bool,
     fmt: Literal["text", "json"],
     **options: Any,
 ) -> None:
     """Check, then generalize this reference VM with SPEC_PATH's answer file and agent."""
     from vmprep.sysprep.session import Options, run
 
+    Mode = Literal["check", "generalize", "restore"]
+    modes: dict[Mode, bool] = {"check": check, "generalize": generalize, "restore": restore}
+    chosen = [name for name, on in modes.items() if on]
+    if len(chosen) > 1:  # one of them silently winning would be a surprise on a reference VM
+        raise click.UsageError(" and ".join(f"--{m}" for m in chosen) + " cannot be combined")
+    mode = chosen[0] if chosen else None
     ctx.exit(run(Options(mode=mode, fmt=fmt, **options), output(ctx)))

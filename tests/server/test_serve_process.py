@@ -141,6 +141,7 @@ def test_an_invalid_repository_at_start_exits_1_with_every_problem(tmp_path):
     assert proc.returncode == 1
     assert f"{tmp_path / 'c' / 'a.yaml'}:4:1: error: ttl must be at least 60 seconds" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "d").exists()  # the refused start left no empty store behind
 
 
 def test_status_says_when_it_cannot_connect(run_vmprep):

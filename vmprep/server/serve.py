@@ -85,11 +85,16 @@ def build_service(opts: ServeOptions) -> Service:
             hint="give --tokens FILE with a `fleet <sha256>` line, or --allow-anonymous if "
             "every client that can reach this address may read every config",
         )
+    created = not opts.data_dir.exists()
     store = SqliteStore(opts.data_dir)
     try:
         service = Service(opts.configs, store, keys, tokens)
     except BaseException:
         store.close()
+        if created:  # a refused start leaves nothing behind
+            import shutil
+
+            shutil.rmtree(opts.data_dir, ignore_errors=True)
         raise
     store.prune(time.time())
     return service

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -12,16 +11,76 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
 class Problem:
+    """Immutable; ordered and compared by position, code, message and severity (not by path or
+    hint). Written out by hand rather than as a dataclass: `vmprep validate` runs on every
+    commit, and generating the dataclass methods at import was a tenth of its own start-up."""
+
+    __slots__ = ("code", "column", "file", "hint", "line", "message", "path", "severity")
+
     file: str
     line: int  # 1-based; 0 when the problem cannot be placed
     column: int
     code: str  # "yaml", "schema", or a check id such as "computer-name"
     message: str
-    severity: Severity = Severity.ERROR
-    path: tuple[str | int, ...] = field(default=(), compare=False)  # JSON path in the document
-    hint: str | None = field(default=None, compare=False)
+    severity: Severity
+    path: tuple[str | int, ...]  # JSON path in the document
+    hint: str | None
+
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        column: int,
+        code: str,
+        message: str,
+        severity: Severity = Severity.ERROR,
+        path: tuple[str | int, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        init = object.__setattr__
+        init(self, "file", file)
+        init(self, "line", line)
+        init(self, "column", column)
+        init(self, "code", code)
+        init(self, "message", message)
+        init(self, "severity", severity)
+        init(self, "path", path)
+        init(self, "hint", hint)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Problem is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Problem is immutable: cannot delete {name!r}")
+
+    def _key(self) -> tuple[str, int, int, str, str, Severity]:
+        return (self.file, self.line, self.column, self.code, self.message, self.severity)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, Problem) else NotImplemented
+
+    def __lt__(self, other: Problem) -> bool:
+        return self._key() < other._key()
+
+    def __le__(self, other: Problem) -> bool:
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Problem) -> bool:
+        return self._key() > other._key()
+
+    def __ge__(self, other: Problem) -> bool:
+        return self._key() >= other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Problem(file={self.file!r}, line={self.line!r}, column={self.column!r}, "
+            f"code={self.code!r}, message={self.message!r}, severity={self.severity!r}, "
+            f"path={self.path!r}, hint={self.hint!r})"
+        )
 
     @property
     def is_error(self) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.conftest import write_repo
-from vmprep.server.repo import RepositoryError, load_repository
+from vmprep.server.repo import RepositoryError, load_repository, used_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,3 +148,15 @@ def test_the_example_repository_passes_vmprep_validate(run_vmprep):
     files = sorted(str(p) for p in (ROOT / "examples" / "configs").rglob("*.yaml"))
     assert len(files) == 2
     run_vmprep("validate", *files)
+
+
+def test_an_env_var_named_like_a_reference_is_a_plain_value(tmp_path):
+    # Found by the schema, not by shape: `env: {env: prod}` sets a variable named "env", and
+    # `secret: token` is a literal value; neither asks for a secret, so none is served.
+    (tmp_path / "a.yaml").write_text(
+        "version: 1\nkind: RoleConfig\nrole: web\nsecrets: {token: {env: T}}\nsteps:\n"
+        "  - {id: a, exec: {argv: [/bin/true], env: {env: prod}}}\n"
+        "  - {id: b, exec: {argv: [/bin/true], env: {secret: token}}}\n"
+    )
+    repo = load_repository(tmp_path, {"T": "t0ken"})
+    assert used_secrets(list(repo.roles["web"].steps)) == set()

@@ -16,6 +16,7 @@ from typing import Any
 from vmprep.errors import InputError
 from vmprep.problems import Problem
 from vmprep.spec.load import JsonPath, Loaded, load_file
+from vmprep.spec.rules_secrets import secret_refs
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
@@ -263,22 +264,12 @@ REMOTE_JOIN_SECRETS = ("join_user", "join_password")
 
 def used_secrets(steps: list[dict[str, Any]]) -> set[str]:
     """The secret names steps use: {secret: NAME} refs, and join_domain's `remote` pair."""
-    used = {ref["secret"] for _, ref in secret_refs(steps) if "secret" in ref}
+    used = {
+        ref["secret"]
+        for i, step in enumerate(steps)
+        for _, ref in secret_refs(step, (i,))
+        if "secret" in ref
+    }
     if any(s.get("join_domain", {}).get("credentials") == "remote" for s in steps):
         used.update(REMOTE_JOIN_SECRETS)
     return used
-
-
-def secret_refs(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, dict[str, str]]]:
-    """Every {secret|env|file: "..."} reference inside a step (a one-key mapping to a string)."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((key, inner),) = value.items()
-            if key in ("secret", "env", "file") and isinstance(inner, str):
-                yield path, value
-                return
-        for key, inner in value.items():
-            yield from secret_refs(inner, (*path, key))
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            yield from secret_refs(inner, (*path, i))

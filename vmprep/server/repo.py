@@ -7,20 +7,18 @@ resolved in memory. Resolved values are never written anywhere; they live only i
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
 from vmprep.problems import Problem
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.rules_secrets import secret_refs
 
 Fingerprint = tuple[tuple[str, int, int], ...]
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_TTL = 60
 
 
@@ -37,15 +35,6 @@ class RepositoryError(InputError):
             hint = "`vmprep validate` shows the same problems for one file"
         super().__init__(f"the config repository has problems:\n{listing}", hint=hint)
         self.problems = problems
-
-
-def parse_duration(value: str | float) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(value)
-    if m is None:  # the schema lets nothing else through
-        raise ValueError(f"not a duration: {value!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ logs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
 from vmprep.sysprep import install, panther, state
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
@@ -121,17 +121,9 @@ class SysprepError(SysprepFailed):
         self.restored = restored
 
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(value: str | float) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use 500ms, 30s, 5m, 1h or seconds)")
-    return float(match[1]) * _UNIT[match[2]]
+    """`--timeout` and the spec's `sysprep.timeout`: the agent's duration rules (one parser)."""
+    return _parse_duration(value.strip() if isinstance(value, str) else value)
 
 
 def context(req: Request) -> CheckContext:

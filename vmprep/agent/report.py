@@ -22,14 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmprep.agent.atomic import write_atomic
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.fetch import UrlError, fill_url
 from vmprep.agent.http import HttpError, Session
@@ -260,28 +259,7 @@ class Reporter:
         # Names sort in spooling order even when the clock steps back (first-boot time sync).
         seq = max(time.time_ns(), int(last) + 1 if last.isdigit() else 0)
         name = f"{seq:020d}-{uuid.uuid4().hex[:8]}.json"
-        fd, tmp = tempfile.mkstemp(dir=self.spool_dir, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.spool_dir / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.spool_dir)
+        write_atomic(self.spool_dir / name, lambda f: f.write(body))
         for old in self._spool_files()[:-SPOOL_LIMIT]:
             old.unlink(missing_ok=True)
         return self.spool_dir / name
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable (POSIX; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,6 +14,7 @@ import re
 import time
 from pathlib import Path
 
+from vmprep.agent.atomic import atomic_write
 from vmprep.agent.logs import utc_now
 
 TYPE_CHECKING = False
@@ -30,21 +31,6 @@ class StateError(Exception):
 
 class LockTimeout(Exception):
     """Another agent holds the lock."""
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if os.name == "posix":
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def new_state(instance_id: str) -> dict[str, Any]:

@@ -6,10 +6,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.agent.core.conftest import lock_held_by_another_process
+from vmprep.agent.atomic import atomic_write, write_atomic
 from vmprep.agent.config import ConfigError, load_config
 from vmprep.agent.durations import parse_duration
 from vmprep.agent.state import (
@@ -17,7 +19,6 @@ from vmprep.agent.state import (
     LockTimeout,
     StateError,
     StateStore,
-    atomic_write,
     new_state,
 )
 
@@ -27,6 +28,20 @@ def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     atomic_write(target, b"one")
     atomic_write(target, b"two")
     assert target.read_bytes() == b"two"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "s.json"
+    atomic_write(target, b"one")
+
+    def half(f: Any) -> None:
+        f.write(b"tw")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, half)
+    assert target.read_bytes() == b"one"
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
 
 

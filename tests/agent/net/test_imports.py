@@ -39,6 +39,7 @@ def test_network_modules_import_only_the_standard_library():
                 "retry",
                 "durations",
                 "strictjson",
+                "atomic",
             )
         ),
     }

@@ -6,9 +6,9 @@ import base64
 import binascii
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
+from vmprep.agent.atomic import write_atomic
 from vmprep.agent.steps import Outcome, StepContext, StepError
 
 TYPE_CHECKING = False
@@ -30,17 +30,7 @@ def destination(raw: str) -> Path:
 
 def _write_atomic(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, write)
 
 
 def run_file(body: dict[str, Any], ctx: StepContext) -> Outcome:

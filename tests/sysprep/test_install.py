@@ -55,7 +55,7 @@ def test_install_writes_files_keeps_backups_and_a_record(root):
     entry = next(e for e in record["files"] if e["path"] == "Windows/Panther/unattend.xml")
     backup = state_dir(root) / entry["backup"]
     assert backup.read_bytes() == b"<unattend>old, with a password</unattend>"
-    assert not list(root.rglob("*.vmprep-tmp"))
+    assert not list(root.rglob(".*.tmp-*"))  # no temporary file left behind
 
 
 def test_restore_puts_everything_back(root):

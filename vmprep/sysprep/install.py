@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vmprep import __version__
+from vmprep.agent.atomic import atomic_write
 from vmprep.errors import ExitCode, PreflightError, VmprepError
 
 STATE_DIR = "ProgramData/vmprep/sysprep-install"
@@ -79,12 +79,7 @@ def plan(
 
 
 def _write_atomic(dest: Path, data: bytes) -> None:
-    tmp = dest.with_name(f".{dest.name}.vmprep-tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, dest)
+    atomic_write(dest, data)  # the agent's: temp beside dest, fsync, rename, temp gone on failure
 
 
 def _save(record_path: Path, record: dict[str, Any]) -> None:

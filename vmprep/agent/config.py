@@ -45,6 +45,7 @@ class AgentConfig:
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        baked_secrets: list[str] | None = None,
     ) -> None:
         self.path = path
         self.image = image
@@ -59,6 +60,8 @@ class AgentConfig:
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        # The secret names the baked steps take from phone-home, computed by render.
+        self.baked_secrets = baked_secrets or []
 
     @property
     def role(self) -> str | None:
@@ -155,6 +158,12 @@ def _build(path: Path, raw: Any) -> AgentConfig:
     _expect(isinstance(image, dict), "image", "an object")
     endpoints = raw.get("endpoints") or {}
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
+    baked_secrets = raw.get("baked_secrets") or []
+    _expect(
+        isinstance(baked_secrets, list) and all(isinstance(n, str) for n in baked_secrets),
+        "baked_secrets",
+        "a list of secret names",
+    )
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
     return AgentConfig(
@@ -171,4 +180,5 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        baked_secrets=list(baked_secrets),
     )

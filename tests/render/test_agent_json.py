@@ -23,6 +23,7 @@ def test_agent_json_has_the_documented_shape() -> None:
     assert list(doc) == [
         "format", "vmprep_version", "image", "install_dir", "identity", "variables",
         "keep_answer_files", "answer_files", "log_level", "phone_home", "steps", "secrets",
+        "baked_secrets",
     ]  # fmt: skip
     assert doc["format"] == 1
     assert doc["vmprep_version"] == __version__
@@ -119,3 +120,11 @@ def test_the_agent_accepts_what_render_writes(tmp_path: Path) -> None:
     assert check_steps(config.steps) == []
     token = config.phone_home["token"]
     assert config.secrets[ref_name(token)] == "tok"
+
+
+def test_baked_secrets_name_what_the_baked_steps_take_from_phone_home() -> None:
+    from tests.conftest import ROOT
+
+    doc = agent_json(load_spec(ROOT / "examples" / "domain-joined.yaml"))
+    assert doc["baked_secrets"] == ["join_password", "join_user", "svc_app_password"]
+    assert agent_json(load_spec(ROOT / "examples" / "minimal.yaml"))["baked_secrets"] == []

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.server.conftest import write_repo
-from vmprep.server.repo import RepositoryError, load_repository, used_secrets
+from vmprep.server.repo import RepositoryError, load_repository
+from vmprep.spec.rules_secrets import phone_home_secrets as used_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 

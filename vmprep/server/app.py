@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vmprep.server.documents import ROLE_TARGET
+from vmprep.server.documents import ROLE_TARGET, MissingSecrets
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vmprep.server.service import Service
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
+SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the schema's secret names
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
 
@@ -76,6 +77,16 @@ def _secure(request: Request) -> bool:
         return False
 
 
+def _wanted_secrets(request: Request) -> frozenset[str]:
+    """`Vmprep-Secrets`: the names the agent's baked steps need (docs/protocol.md)."""
+    value = request.headers.get("vmprep-secrets", "")
+    names = frozenset(n.strip() for n in value.split(",") if n.strip())
+    bad = sorted(n for n in names if not SECRET_NAME.match(n))
+    if bad:
+        raise HTTPException(400, f"Vmprep-Secrets: invalid secret name {bad[0]!r}")
+    return names
+
+
 async def get_config(request: Request) -> Response:
     denied = _denied(request, admin=False)
     if denied is not None:
@@ -95,7 +106,10 @@ async def get_config(request: Request) -> Response:
     role_config = issuer.repo.roles.get(role)
     if not computer_name and role_config and any(o.kind == "name" for o in role_config.overrides):
         computer_name = service.store.computer_name(instance_id)  # as last reported
-    content = issuer.content(role, instance_id, mac, computer_name)
+    try:
+        content = issuer.content(role, instance_id, mac, computer_name, _wanted_secrets(request))
+    except MissingSecrets as exc:
+        return JSONResponse({"error": str(exc), "secrets": exc.names}, status_code=409)
     if content is None:
         return Response(status_code=204)
     signed = issuer.signed(content)

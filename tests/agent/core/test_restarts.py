@@ -80,9 +80,7 @@ def test_3010_from_a_script_is_now_by_default_and_3011_always(agent, tmp_path: P
     assert a.run() == 0
     rerun = tmp_path / "rerun"
     once_more = f'echo x >> "{rerun}"; [ $(wc -l < "{rerun}") -ge 2 ] || exit 195'
-    b = agent(
-        [{"id": "r", "cmd": once_more, "reboot_timing": "deferred"}, counter_step("z", out)]
-    )
+    b = agent([{"id": "r", "cmd": once_more, "reboot_timing": "deferred"}, counter_step("z", out)])
     assert b.run() == 2  # 3011 never waits: the step must run again after the restart
     assert b.step("r")["status"] == "pending"
 

@@ -603,3 +603,35 @@ def test_bad_settings_are_refused_not_raised(
     refused(outcome, "unreachable")
     assert (outcome.message or "").startswith("phone_home:")
     assert server.requests == []
+
+
+# -- secrets for baked steps (docs/protocol.md) -------------------------------------------------
+def test_the_secrets_baked_steps_need_are_asked_for_and_must_come(
+    server: Server, signer: Signer, clock: Clock
+):
+    body = doc_bytes(secrets={"join_user": "u", "join_password": "p"})
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "join_password"])
+    assert outcome.kind == "document"
+    assert server.requests[0].headers["vmprep-secrets"] == "join_password, join_user"
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "svc"])
+    refused(outcome, "missing_secrets")
+    assert "secret(s) 'svc'" in (outcome.message or "")
+
+
+def test_no_secrets_wanted_sends_no_header(server: Server, signer: Signer, clock: Clock):
+    server.route(PATH, signed(signer))
+    assert fetch(config(server, signer), clock).kind == "document"
+    assert "vmprep-secrets" not in server.requests[0].headers
+
+
+def test_a_409_refusal_names_the_secrets_the_role_does_not_declare(
+    server: Server, signer: Signer, clock: Clock
+):
+    error = {"error": "role 'web' does not declare secret(s) 'svc'", "secrets": ["svc"]}
+    server.route(PATH, Reply(409, json.dumps(error).encode()))
+    outcome = fetch(config(server, signer), clock, secrets=["svc"])
+    refused(outcome, "missing_secrets")
+    assert "does not declare secret(s) 'svc'" in (outcome.message or "")
+    assert clock.sleeps == []  # not retried

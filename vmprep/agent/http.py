@@ -1,4 +1,4 @@
-"""One HTTP(S) request as PROTOCOL.md wants it, on `http.client` alone.
+"""One HTTP(S) request as docs/protocol.md wants it, on `http.client` alone.
 
 - `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
   the headers and the body. Every read from the socket gets the time left until a monotonic
@@ -15,7 +15,7 @@
 - No proxies (environment proxy variables are ignored: the agent talks to its service directly).
 
 Errors are `HttpError`: `transient` ones (connection refused, timeout, a body cut short, TLS
-failures) are worth a retry; the others carry the PROTOCOL `error.code` of the refusal.
+failures) are worth a retry; the others carry the protocol's `error.code` of the refusal.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _CHUNK = 64 * 1024
 
 
 class HttpError(Exception):
-    """A request that gave no usable answer; `code` is the PROTOCOL error code."""
+    """A request that gave no usable answer; `code` is the protocol's error code."""
 
     def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
         super().__init__(message)

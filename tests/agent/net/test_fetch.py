@@ -1,5 +1,6 @@
-"""The whole fetch against real servers on 127.0.0.1: every row of PROTOCOL's outcome table,
-the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing waits for real."""
+"""The whole fetch against real servers on 127.0.0.1: every row of the outcome table in
+docs/protocol.md, the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing
+waits for real."""
 
 from __future__ import annotations
 
@@ -541,7 +542,7 @@ ATTEMPTS = 3
 
 
 def model(plan: list[list[int]], last: int | None) -> tuple[str, str | None, int]:
-    """(kind, error code, requests made) as PROTOCOL's outcome table says."""
+    """(kind, error code, requests made) as the outcome table of docs/protocol.md says."""
     requests = 0
     for replies in plan:
         attempt = 0

@@ -397,6 +397,19 @@ def test_tls_fetch_with_ca_bundle(tls_server: Server, signer: Signer, pki: Pki, 
     assert fetch(cfg, clock).kind == "document"
 
 
+def test_untrusted_tls_is_refused_at_once_without_retries(
+    tls_server: Server, signer: Signer, clock: Clock
+):
+    """No ca_bundle: the test CA is unknown. Waiting cannot fix that, so no retry budget."""
+    tls_server.route(PATH, signed(signer))
+    cfg = config(tls_server, signer, allow_insecure_http=False)
+    outcome = fetch(cfg, clock)
+    assert outcome.kind == "refused"
+    assert outcome.error_code == "unreachable"
+    assert "not retried" in (outcome.message or "")
+    assert clock.sleeps == []
+
+
 def test_plain_http_needs_allow_insecure_http(server: Server, signer: Signer, clock: Clock):
     server.route(PATH, signed(signer))
     outcome = fetch(config(server, signer, allow_insecure_http=False), clock)

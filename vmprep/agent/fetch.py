@@ -1,4 +1,4 @@
-"""Fetching the remote config: PROTOCOL.md "Fetching a config", "The signature" and the
+"""Fetching the remote config: docs/protocol.md "Fetching a config", "The signature" and the
 outcome table, end to end. The signature is verified over the exact body bytes before the
 document is parsed.
 

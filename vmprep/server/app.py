@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOL.md; docs/openapi.json): handlers parse, call the core, answer."""
+"""The HTTP API (docs/protocol.md; docs/openapi.json): handlers parse, call the core, answer."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from vmprep.server.store import NewReport
 if TYPE_CHECKING:
     from vmprep.server.service import Service
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # docs/protocol.md "Names and keys"
 SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the schema's secret names
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
@@ -185,7 +185,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    """A bug or a failing store: still a JSON error (PROTOCOL.md), and no detail leaked.
+    """A bug or a failing store: still a JSON error (docs/protocol.md), and no detail leaked.
 
     Starlette logs the exception and re-raises it after sending this answer."""
     return error(500, "internal error; see the server's log")

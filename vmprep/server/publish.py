@@ -1,6 +1,6 @@
 """`vmprep publish`: every role's and instance's signed document as static files.
 
-Layout (PROTOCOL.md "Static hosting"): `<base>/v1/config/<role>/_role` (role-wide),
+Layout (docs/protocol.md "Static hosting"): `<base>/v1/config/<role>/_role` (role-wide),
 `<base>/v1/config/<role>/<instance_id>` (an `instances:` entry matched by instance_id) and
 `<base>/v1/config/<role>/<mac>` (matched by MAC, for a `{mac}` URL), each with a `.sig`
 sidecar. Computer-name globs cannot be looked up statically and are skipped (reported).

@@ -1,5 +1,6 @@
-"""The whole fetch against real servers on 127.0.0.1: every row of PROTOCOL's outcome table,
-the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing waits for real."""
+"""The whole fetch against real servers on 127.0.0.1: every row of the outcome table in
+docs/protocol.md, the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing
+waits for real."""
 
 from __future__ import annotations
 
@@ -396,6 +397,19 @@ def test_tls_fetch_with_ca_bundle(tls_server: Server, signer: Signer, pki: Pki, 
     assert fetch(cfg, clock).kind == "document"
 
 
+def test_untrusted_tls_is_refused_at_once_without_retries(
+    tls_server: Server, signer: Signer, clock: Clock
+):
+    """No ca_bundle: the test CA is unknown. Waiting cannot fix that, so no retry budget."""
+    tls_server.route(PATH, signed(signer))
+    cfg = config(tls_server, signer, allow_insecure_http=False)
+    outcome = fetch(cfg, clock)
+    assert outcome.kind == "refused"
+    assert outcome.error_code == "unreachable"
+    assert "not retried" in (outcome.message or "")
+    assert clock.sleeps == []
+
+
 def test_plain_http_needs_allow_insecure_http(server: Server, signer: Signer, clock: Clock):
     server.route(PATH, signed(signer))
     outcome = fetch(config(server, signer, allow_insecure_http=False), clock)
@@ -541,7 +555,7 @@ ATTEMPTS = 3
 
 
 def model(plan: list[list[int]], last: int | None) -> tuple[str, str | None, int]:
-    """(kind, error code, requests made) as PROTOCOL's outcome table says."""
+    """(kind, error code, requests made) as the outcome table of docs/protocol.md says."""
     requests = 0
     for replies in plan:
         attempt = 0

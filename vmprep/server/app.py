@@ -109,7 +109,7 @@ async def get_config(request: Request) -> Response:
     try:
         content = issuer.content(role, instance_id, mac, computer_name, _wanted_secrets(request))
     except MissingSecrets as exc:
-        return JSONResponse({"error": str(exc), "secrets": exc.names}, status_code=409)
+        return error(409, str(exc))
     if content is None:
         return Response(status_code=204)
     signed = issuer.signed(content)

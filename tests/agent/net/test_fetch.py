@@ -643,7 +643,7 @@ def test_no_secrets_wanted_sends_no_header(server: Server, signer: Signer, clock
 def test_a_409_refusal_names_the_secrets_the_role_does_not_declare(
     server: Server, signer: Signer, clock: Clock
 ):
-    error = {"error": "role 'web' does not declare secret(s) 'svc'", "secrets": ["svc"]}
+    error = {"error": "role 'web' does not declare secret(s) 'svc'"}
     server.route(PATH, Reply(409, json.dumps(error).encode()))
     outcome = fetch(config(server, signer), clock, secrets=["svc"])
     refused(outcome, "missing_secrets")

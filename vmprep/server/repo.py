@@ -16,6 +16,7 @@ from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
 from vmprep.problems import Problem
 from vmprep.spec.load import JsonPath, Loaded, load_file
+from vmprep.spec.roles import yaml_files
 from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs
 
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -65,15 +66,6 @@ class Repository:
     roles: dict[str, Role]
     fingerprint: Fingerprint
     secret_files: tuple[Path, ...] = ()
-
-
-def yaml_files(root: Path) -> list[Path]:
-    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml")))
-    return sorted(found)
 
 
 def fingerprint(root: Path, extra: tuple[Path, ...] = ()) -> Fingerprint:

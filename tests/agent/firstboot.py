@@ -46,10 +46,10 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) 
         def __enter__(self) -> Any:
             return self
 
-        def __exit__(self, *exc: object) -> bool:
-            return False
+        def __exit__(self, *exc: object) -> None:
+            return None
 
-    class Recording(WindowsPlatform):  # type: ignore[misc]
+    class Recording(WindowsPlatform):
         def __init__(self) -> None:
             super().__init__(state_dir, options, image_os, winreg=Registry())
             self.calls: list[dict[str, Any]] = []
@@ -98,13 +98,14 @@ def first_boot(config: Path, state_dir: Path, max_runs: int = 8) -> dict[str, An
         vault = Vault(cfg.secrets)
         log = Log(state_dir / "logs", level="debug", redact=vault.redact)
         run = Run(cfg, state_dir, vault, log)
-        run.platform = recording_platform(state_dir, cfg.platform_options, cfg.os)
+        platform = recording_platform(state_dir, cfg.platform_options, cfg.os)
+        run.platform = platform
         try:
             codes.append(run.execute())
         finally:
             if run.reporter is not None:
                 run.reporter.close(timeout=30)
-        calls += run.platform.calls
+        calls += platform.calls
         if codes[-1] != 2:
             break
         boot.write_text(str(int(boot.read_text()) + 1))  # the restart

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,17 @@ ENV = {
     "VMPREP_SVC_APP_PASSWORD": "Svc-P@ss",
     "VMPREP_FLEET_TOKEN": "fleet-token",
 }
-NEEDS_NETWORK = ("download", "wait_for.http")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    public: str
+    data: Path
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from tests.server.conftest import ServeProcess
 
     tmp = tmp_path_factory.mktemp("serve")
@@ -48,9 +55,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     args = ["--configs", str(ROOT / "examples" / "configs"), "--data-dir", str(tmp / "data")]
     server = ServeProcess([*args, "--key", str(tmp / "key.pem"), "--poll", "0"], env=ENV)
     server.start()
-    server.public = key.public_form
-    server.data = tmp / "data"
-    yield server
+    yield Served(server.url, key.public_form, tmp / "data")
     server.stop()
 
 

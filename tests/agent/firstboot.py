@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 JOIN_MARK = "Add-Computer"
+APP_01 = "6d1f0b7e-4a2c-4c8e-9f10-2b7c5e3a9d01"  # examples/configs/roles/app.yaml
+# What render and `vmprep serve --configs examples/configs` read (test values).
+ENV = {
+    "VMPREP_ADMIN_PASSWORD": "Adm1n-P@ss",
+    "VMPREP_JOIN_USER": "CORP\\joiner",
+    "VMPREP_JOIN_PASSWORD": "J0in-P@ss",
+    "VMPREP_SVC_APP_PASSWORD": "Svc-P@ss",
+    "VMPREP_FLEET_TOKEN": "fleet-token",
+}
 
 
 def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) -> Any:
@@ -81,7 +90,54 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) 
     return Recording()
 
 
-def first_boot(config: Path, state_dir: Path, max_runs: int = 8) -> dict[str, Any]:
+def needs_network(steps: list[dict[str, Any]]) -> str | None:
+    for step in steps:
+        if "download" in step:
+            return f"step {step['id']} downloads from the internet"
+        if "http" in step.get("wait_for", {}):
+            return f"step {step['id']} waits for {step['wait_for']['http']}"
+    return None
+
+
+def rendered_config(example: Path, root: Path, base: str, public_key: str) -> Path:
+    """agent.json as render writes it, pointed at the loopback service and a fake /sys."""
+    import os
+
+    from vmprep.render import render
+    from vmprep.spec import load_spec
+
+    old = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    try:
+        files = render(load_spec(example)).files
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    name = next(n for n in files if n.endswith("agent.json"))
+    cfg = json.loads(files[name])
+    ph = cfg["phone_home"]
+    if ph is not None:
+        ph["url"] = [f"{base}/v1/config/{{role}}/{{instance_id}}"]
+        ph["report_url"] = f"{base}/v1/report/{{instance_id}}"
+        ph["trusted_keys"] = [public_key]
+        ph["allow_insecure_http"] = True
+        ph["retry"] = {"attempts": 5, "initial": "100ms", "max": "300ms"}
+    dmi = root / "sys/sys/class/dmi/id"
+    dmi.mkdir(parents=True)
+    (dmi / "product_uuid").write_text(APP_01.upper() + "\n")
+    cfg["identity"] = ["smbios-uuid"]
+    cfg["platform_options"] = {"sys_root": str(root / "sys")}
+    path = root / "agent.json"
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    return path
+
+
+def first_boot(
+    config: Path, state_dir: Path, max_runs: int = 8, *, quiet: bool = False
+) -> dict[str, Any]:
     """Run the agent (restarting after each shutdown.exe) until it is done or failed."""
     from vmprep.agent.config import load_config
     from vmprep.agent.logs import Log
@@ -96,7 +152,8 @@ def first_boot(config: Path, state_dir: Path, max_runs: int = 8) -> dict[str, An
     for _ in range(max_runs):
         cfg = load_config(config)
         vault = Vault(cfg.secrets)
-        log = Log(state_dir / "logs", level="debug", redact=vault.redact)
+        echo = None if quiet else sys.stderr
+        log = Log(state_dir / "logs", level="debug", redact=vault.redact, echo=echo)
         run = Run(cfg, state_dir, vault, log)
         platform = recording_platform(state_dir, cfg.platform_options, cfg.os)
         run.platform = platform
@@ -130,6 +187,6 @@ def first_boot(config: Path, state_dir: Path, max_runs: int = 8) -> dict[str, An
 if __name__ == "__main__":
     tree, config_path, state_path = sys.argv[1:4]
     sys.path.insert(0, tree)
-    result = first_boot(Path(config_path), Path(state_path))
+    result = first_boot(Path(config_path), Path(state_path), quiet=True)
     result.pop("calls")
     print(json.dumps(result))

@@ -9,7 +9,6 @@ have: such an example is skipped, saying which step)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,26 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.agent.firstboot import first_boot
+from tests.agent.firstboot import APP_01, ENV, first_boot, needs_network, rendered_config
 from tests.conftest import ROOT
-from vmprep.render import render
 from vmprep.server.keys import write_keypair
 from vmprep.server.store import SqliteStore
-from vmprep.spec import load_spec
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = sorted(
     p for d in ("", "platforms", "packer") for p in (ROOT / "examples" / d).glob("*.yaml")
 )
-APP_01 = "6d1f0b7e-4a2c-4c8e-9f10-2b7c5e3a9d01"  # examples/configs/roles/app.yaml
-ENV = {
-    "VMPREP_ADMIN_PASSWORD": "Adm1n-P@ss",
-    "VMPREP_JOIN_USER": "CORP\\joiner",
-    "VMPREP_JOIN_PASSWORD": "J0in-P@ss",
-    "VMPREP_SVC_APP_PASSWORD": "Svc-P@ss",
-    "VMPREP_FLEET_TOKEN": "fleet-token",
-}
 
 
 @dataclass(frozen=True)
@@ -59,50 +48,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server.stop()
 
 
-def needs_network(steps: list[dict[str, Any]]) -> str | None:
-    for step in steps:
-        if "download" in step:
-            return f"step {step['id']} downloads from the internet"
-        if "http" in step.get("wait_for", {}):
-            return f"step {step['id']} waits for {step['wait_for']['http']}"
-    return None
-
-
-def rendered_config(example: Path, root: Path, service: Any) -> Path:
-    """agent.json as render writes it, pointed at the loopback service and a fake /sys."""
-    old = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        files = render(load_spec(example)).files
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    name = next(n for n in files if n.endswith("agent.json"))
-    cfg = json.loads(files[name])
-    ph = cfg["phone_home"]
-    if ph is not None:
-        base = service.url
-        ph["url"] = [f"{base}/v1/config/{{role}}/{{instance_id}}"]
-        ph["report_url"] = f"{base}/v1/report/{{instance_id}}"
-        ph["trusted_keys"] = [service.public]
-        ph["allow_insecure_http"] = True
-        ph["retry"] = {"attempts": 5, "initial": "100ms", "max": "300ms"}
-    dmi = root / "sys/sys/class/dmi/id"
-    dmi.mkdir(parents=True)
-    (dmi / "product_uuid").write_text(APP_01.upper() + "\n")
-    cfg["identity"] = ["smbios-uuid"]
-    cfg["platform_options"] = {"sys_root": str(root / "sys")}
-    path = root / "agent.json"
-    path.write_text(json.dumps(cfg), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_example_runs_to_done(example: Path, tmp_path: Path, service: Any) -> None:
-    config = rendered_config(example, tmp_path, service)
+    config = rendered_config(example, tmp_path, service.url, service.public)
     why = needs_network(json.loads(config.read_text())["steps"])
     if why:
         pytest.skip(f"{example.name}: {why}")
@@ -114,7 +62,9 @@ def test_every_example_runs_to_done(example: Path, tmp_path: Path, service: Any)
 def test_the_domain_joined_example_names_before_it_joins_in_one_restart(
     tmp_path: Path, service: Any
 ) -> None:
-    config = rendered_config(ROOT / "examples" / "domain-joined.yaml", tmp_path, service)
+    config = rendered_config(
+        ROOT / "examples" / "domain-joined.yaml", tmp_path, service.url, service.public
+    )
     result = first_boot(config, tmp_path / "state")
     assert (result["exit"], result["state"]) == (0, "done"), result
     assert result["restarts"] == 1

@@ -349,7 +349,11 @@ class Run:
         self.save()
         self.report()
         document = state.get("document")
-        if code == "unreachable" and document and document["serial"] != state["completed_serial"]:
+        if (
+            code in ("unreachable", "unknown_role")
+            and document
+            and document["serial"] != state["completed_serial"]
+        ):
             # An accepted document is half applied and its content is not kept (secrets):
             # do not call the instance done; the next start fetches it again.
             self.log.warning(

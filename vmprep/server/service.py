@@ -86,7 +86,12 @@ class Service:
         return self.issuer.repo
 
     def changed(self) -> bool:
-        return fingerprint(self.configs, self.repo.secret_files) != self.repo.fingerprint
+        """True when a file changed, or when the repository cannot be read (the reload that
+        follows then says why, and keeps the last good repository)."""
+        try:
+            return fingerprint(self.configs, self.repo.secret_files) != self.repo.fingerprint
+        except InputError:
+            return True
 
     def reload(self) -> bool:
         """Load the repository again; on any problem keep serving the last good one."""
@@ -100,6 +105,9 @@ class Service:
         except InputError as exc:
             log.error("cannot reload the config repository: %s", exc)
             return False
+        dropped = sorted(set(self.repo.roles) - set(repo.roles))
         self.issuer = Issuer(repo, self.store, self.keys)  # one assignment: requests see old or new
         log.info("config repository reloaded: %d role(s)", len(repo.roles))
+        if dropped:  # on purpose or not, say so: their instances now get "no such role"
+            log.warning("roles no longer served: %s", ", ".join(dropped))
         return True

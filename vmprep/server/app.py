@@ -86,6 +86,13 @@ async def get_config(request: Request) -> Response:
     if denied is not None:
         return denied
     role = _name(request.path_params["role"], "role")
+    token = _bearer(request)
+    if (
+        token is not None
+        and _service(request).tokens.fleet
+        and not _service(request).tokens.may_fetch(token, role)
+    ):
+        return error(403, f"this token may not fetch configs for role {role!r}")
     instance_id = request.path_params["instance_id"]
     if instance_id != ROLE_TARGET:
         _name(instance_id, "instance id")

@@ -12,16 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmprep.errors import InputError
 from vmprep.problems import Problem, Severity
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.rules_order import message, run_order, unmergeable_renames
 from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs
 
 
+def _walk_error(exc: OSError) -> None:
+    # os.walk skips a directory it cannot list unless told otherwise: under EMFILE (too many
+    # open files) that made a reload see an empty repository and serve no role at all.
+    raise InputError(
+        f"cannot list the config repository: {exc}",
+        hint="a read error never replaces the repository being served; fix it and reload",
+    )
+
+
 def yaml_files(root: Path) -> list[Path]:
-    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order."""
+    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order.
+    Raises InputError when a directory cannot be listed (never a silently shorter list)."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml")))
     return sorted(found)
@@ -66,10 +77,20 @@ def role_problems(
     ph = data["agent"].get("phone_home")
     if not ph:
         return
-    role = roles.get(ph["role"])
+    # A role chosen at deploy time (agent.inputs, docs/inputs.md): every value it may take.
+    role_input = data["agent"].get("inputs", {}).get("keys", {}).get("role") or {}
+    names = list(role_input.get("values") or ([ph["role"]] if ph.get("role") else []))
+    for name in names:
+        yield from _against(loaded, data, roles, root, name)
+
+
+def _against(
+    loaded: Loaded, data: dict[str, Any], roles: dict[str, RoleInfo], root: Path, name: str
+) -> Iterator[Problem]:
+    role = roles.get(name)
     if role is None:
         line, col = loaded.value_position(("agent", "phone_home", "role"))
-        msg = f"role {ph['role']!r} is not in the config repository {root}"
+        msg = f"role {name!r} is not in the config repository {root}"
         hint = "add a `kind: RoleConfig` file for it, or fix agent.phone_home.role"
         yield Problem(loaded.file, line, col, "config-repo", msg, hint=hint)
         return

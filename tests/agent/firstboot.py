@@ -128,6 +128,10 @@ def rendered_config(example: Path, root: Path, base: str, public_key: str) -> Pa
     dmi = root / "sys/sys/class/dmi/id"
     dmi.mkdir(parents=True)
     (dmi / "product_uuid").write_text(APP_01.upper() + "\n")
+    if cfg.get("inputs"):  # deploy-time inputs (docs/inputs.md): the deployment says `sql`
+        (root / "inputs.txt").write_text("[vmprep]\nrole = sql\n", encoding="utf-8")
+        cfg["inputs"]["sources"] = ["file"]
+        cfg["inputs"]["file"] = str(root / "inputs.txt")
     cfg["identity"] = ["smbios-uuid"]
     cfg["platform_options"] = {"sys_root": str(root / "sys")}
     path = root / "agent.json"

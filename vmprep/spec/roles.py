@@ -85,12 +85,12 @@ def role_problems(
 
 
 def _against(
-    loaded: Loaded, data: dict[str, Any], roles: dict[str, RoleInfo], root: Path, name: str
+    loaded: Loaded, data: dict[str, Any], roles: dict[str, RoleInfo], root: Path, role_name: str
 ) -> Iterator[Problem]:
-    role = roles.get(name)
+    role = roles.get(role_name)
     if role is None:
         line, col = loaded.value_position(("agent", "phone_home", "role"))
-        msg = f"role {name!r} is not in the config repository {root}"
+        msg = f"role {role_name!r} is not in the config repository {root}"
         hint = "add a `kind: RoleConfig` file for it, or fix agent.phone_home.role"
         yield Problem(loaded.file, line, col, "config-repo", msg, hint=hint)
         return

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from vmprep.agent import naming, restarts
 from vmprep.agent.durations import parse_duration
-from vmprep.agent.logs import Log, utc_now
+from vmprep.agent.logs import utc_now
 from vmprep.agent.platform.base import TAIL_BYTES, NotSupported
 from vmprep.agent.secrets import SecretError, Vault
 from vmprep.agent.stepcheck import step_kind
@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 NOT_IDEMPOTENT = frozenset({"exec", "cmd", "powershell", "msi"})
 DEFAULT_RETRY_DELAY = 5.0
 # What a step sequence ended with.
-COMPLETED, FAILED, REBOOT, HALTED = "completed", "failed", "reboot", "halted"
+COMPLETED, FAILED, HALTED = "completed", "failed", "halted"
+REBOOT = restarts.REBOOT
 INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the service unreachable)
 
 
@@ -83,7 +84,7 @@ def condition_holds(
     )
 
 
-class Engine:
+class Engine(restarts.RestartPlan):
     def __init__(
         self,
         *,
@@ -120,10 +121,6 @@ class Engine:
         self._frames: list[list[Any]] = []  # [steps, source, index] of each run() in progress
 
     @property
-    def log(self) -> Log:
-        return self.ctx.log
-
-    @property
     def vault(self) -> Vault:
         return self.ctx.vault
 
@@ -146,12 +143,6 @@ class Engine:
         for steps, source, index in reversed(self._frames):
             for step in steps[index + 1 :]:
                 yield step, source, self.state["steps"].get(f"{source}:{step['id']}")
-
-    def restart_at_end(self) -> str | None:
-        """The run is over: a restart still due happens now (REBOOT), else None."""
-        if not restarts.due(self.state):
-            return None
-        return self._restart("vmprep: restart deferred to the end of the run", None)
 
     def _record(self, step: dict[str, Any], source: str) -> dict[str, Any]:
         key = f"{source}:{step['id']}"
@@ -319,45 +310,6 @@ class Engine:
         reason = str(step.get("reboot", {}).get("reason") or f"vmprep: step {step['id']}")
         self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot})")
         return self._restart(reason, key)
-
-    def _restart_first(self, step: dict[str, Any], rec: dict[str, Any]) -> str | None:
-        """A step that needs the due restart: a reboot step is satisfied by it, any other
-        step runs after it."""
-        due = ", ".join(restarts.due(self.state))
-        reason = f"vmprep: restart due for {due}, before step {step['id']}"
-        if rec["kind"] != "reboot":
-            self.log.info(f"step {step['id']}: needs the restart due for {due}; restarting first")
-            return self._restart(reason, None)
-        now = utc_now()
-        rec.update(status="done", started_at=now, finished_at=now, boot=self.state["boot"])
-        rec.update(exit_code=0, reboots=rec["reboots"] + 1)
-        rec["output_tail"] = f"satisfied by the restart due for {due}"
-        self.log.info(f"step {step['id']}: satisfied by the restart due for {due}")
-        if restarts.timing(step, "reboot", "continue") == restarts.DEFERRED:
-            self.save()
-            self.notify()
-            return None
-        reason = str(step["reboot"].get("reason") or reason)
-        return self._restart(reason, f"{rec['source']}:{rec['id']}")
-
-    def _restart(self, reason: str, key: str | None) -> str:
-        """Every due restart, and `key`'s, in one restart now (recorded before asking)."""
-        keys = restarts.take(self.state, key, utc_now())
-        self.save()  # recorded before asking, so the reboot never looks like an interruption
-        self.notify()
-        if self.defer_reboots:
-            self.log.warning(
-                f"a restart is needed ({', '.join(keys)}); not rebooting inside "
-                "Windows Setup: the run goes on at the next start"
-            )
-            return REBOOT
-        self.log.info(f"restarting for {', '.join(keys)}")
-        if self.before_reboot is not None:
-            self.before_reboot()
-        result = self.ctx.platform.reboot(reason)
-        if result.exit_code != 0:
-            self.log.error(f"the reboot command failed (exit {result.exit_code}): {result.output}")
-        return REBOOT
 
     def _phone_home(self, step: dict[str, Any], rec: dict[str, Any]) -> str | None:
         result = self.phone_home() if self.phone_home is not None else COMPLETED

@@ -14,11 +14,18 @@ restarted the machine) clears it.
 
 from __future__ import annotations
 
+from vmprep.agent.logs import utc_now
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
+    from collections.abc import Callable
     from typing import Any
 
+    from vmprep.agent.logs import Log
+    from vmprep.agent.steps import StepContext
+
 NOW, DEFERRED = "now", "deferred"
+REBOOT = "reboot"  # what a step sequence ends with when the machine restarts
 # Built-in actions whose restart only completes them: the new name, the domain membership,
 # a feature's or an MSI's replaced files take effect at the next restart whenever it comes,
 # and nothing the agent does before it depends on them unless a step says so (after_reboot).
@@ -65,3 +72,63 @@ def new_boot(state: dict[str, Any]) -> None:
     """The machine restarted: every due restart happened, and any pending name is in effect."""
     state["restart_due"] = None
     state["pending_name"] = None
+
+
+class RestartPlan:
+    """The engine's restarts: carried out now, before a step that needs them, or at the end."""
+
+    state: dict[str, Any]
+    save: Callable[[], None]
+    notify: Callable[[], None]
+    ctx: StepContext
+    defer_reboots: bool
+    before_reboot: Callable[[], None] | None
+
+    @property
+    def log(self) -> Log:
+        return self.ctx.log
+
+    def restart_at_end(self) -> str | None:
+        """The run is over: a restart still due happens now (REBOOT), else None."""
+        if not due(self.state):
+            return None
+        return self._restart("vmprep: restart deferred to the end of the run", None)
+
+    def _restart_first(self, step: dict[str, Any], rec: dict[str, Any]) -> str | None:
+        """A step that needs the due restart: a reboot step is satisfied by it, any other
+        step runs after it."""
+        keys = ", ".join(due(self.state))
+        reason = f"vmprep: restart due for {keys}, before step {step['id']}"
+        if rec["kind"] != "reboot":
+            self.log.info(f"step {step['id']}: needs the restart due for {keys}; restarting first")
+            return self._restart(reason, None)
+        now = utc_now()
+        rec.update(status="done", started_at=now, finished_at=now, boot=self.state["boot"])
+        rec.update(exit_code=0, reboots=rec["reboots"] + 1)
+        rec["output_tail"] = f"satisfied by the restart due for {keys}"
+        self.log.info(f"step {step['id']}: satisfied by the restart due for {keys}")
+        if timing(step, "reboot", "continue") == DEFERRED:
+            self.save()
+            self.notify()
+            return None
+        reason = str(step["reboot"].get("reason") or reason)
+        return self._restart(reason, f"{rec['source']}:{rec['id']}")
+
+    def _restart(self, reason: str, key: str | None) -> str:
+        """Every due restart, and `key`'s, in one restart now (recorded before asking)."""
+        keys = take(self.state, key, utc_now())
+        self.save()  # recorded before asking, so the reboot never looks like an interruption
+        self.notify()
+        if self.defer_reboots:
+            self.log.warning(
+                f"a restart is needed ({', '.join(keys)}); not rebooting inside "
+                "Windows Setup: the run goes on at the next start"
+            )
+            return REBOOT
+        self.log.info(f"restarting for {', '.join(keys)}")
+        if self.before_reboot is not None:
+            self.before_reboot()
+        result = self.ctx.platform.reboot(reason)
+        if result.exit_code != 0:
+            self.log.error(f"the reboot command failed (exit {result.exit_code}): {result.output}")
+        return REBOOT

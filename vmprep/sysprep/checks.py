@@ -163,7 +163,7 @@ def bitlocker_off(ctx: CheckContext) -> CheckResult:
 
 @check("rearm")
 def rearm_left(ctx: CheckContext) -> CheckResult:
-    if ctx.sysprep.get("skip_rearm", True):
+    if ctx.sysprep.get("skip_rearm", False):
         return passed("rearm", "not needed (sysprep.skip_rearm is true)")
     remaining = probes.parse_rearm(ctx.facts())
     if remaining > 0:

@@ -183,8 +183,9 @@ def test_bitlocker_fails_when_the_os_volume_is_encrypted(run, drive):
 
 def test_rearm_only_matters_when_skip_rearm_is_false(run, drive, spec):
     set_facts(drive, rearm={"remaining": 0})
-    assert run("rearm").status is Status.PASS  # skip_rearm defaults to true
-    spec.data["sysprep"]["skip_rearm"] = False
+    spec.data["sysprep"]["skip_rearm"] = True
+    assert run("rearm").status is Status.PASS
+    spec.data["sysprep"]["skip_rearm"] = False  # the default since SkipRearm=1 is off
     result = run("rearm")
     assert result.status is Status.FAIL
     assert "RemainingWindowsReArmCount" in result.reason

@@ -23,8 +23,15 @@ CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chain
 LOG_NAME = "setupcomplete.log"
 
 
-def render_setupcomplete(python: str, install_dir: str, chain: str | None = None) -> bytes:
-    """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF)."""
+def render_setupcomplete(
+    python: str, install_dir: str, chain: str | None = None, *, name: str = "SetupComplete.cmd"
+) -> bytes:
+    """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF).
+
+    `name` is the launcher's own file name (a fixed vmprep constant, never a spec value), for
+    its log line: SetupComplete.cmd, SetupComplete2.cmd (Azure) or firstboot.cmd."""
+    if name not in ("SetupComplete.cmd", "SetupComplete2.cmd", "firstboot.cmd"):
+        raise ValueError(f"unexpected launcher name {name!r}")  # a bug
     for value in (python, install_dir, chain):
         if value is not None and setupcomplete_path_problem(value) is not None:
             raise ValueError(f"unchecked path {value!r}")  # a bug: callers check first
@@ -36,7 +43,7 @@ def render_setupcomplete(python: str, install_dir: str, chain: str | None = None
         "rem it may reboot) and returns at once. Always exits 0: Windows ignores the exit code,",
         "rem and the agent itself reports how the setup went.",
         "setlocal EnableExtensions DisableDelayedExpansion",
-        f"echo [%DATE% %TIME%] SetupComplete.cmd started >> {log} 2>&1",
+        f"echo [%DATE% %TIME%] {name} started >> {log} 2>&1",
     ]
     if chain is not None:
         lines += [

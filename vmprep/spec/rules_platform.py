@@ -47,11 +47,11 @@ def platform_setting(doc: Doc) -> Iterator[Finding]:
             msg = f"{dotted(path)} cannot apply on {name}: {what}, and vmprep writes none there"
             hint = f"remove it, or set it with an agent step (docs/platforms/{name}.md)"
             yield Finding(path, msg, hint=hint)
-    for path, step in doc.steps():
+    for step_path, step in doc.steps():
         if step["id"].casefold().startswith("platform."):
             msg = f"step id {step['id']!r} is in the name space of the steps render adds on {name}"
             yield Finding(
-                (*path, "id"), msg, hint="choose an id that does not start with 'platform.'"
+                (*step_path, "id"), msg, hint="choose an id that does not start with 'platform.'"
             )
     if rules.sysprep_flow in ("ec2launch", "gcesysprep"):
         for path, fixed in _WRAPPED_SYSPREP.items():

@@ -177,7 +177,8 @@ def rearm_left(ctx: CheckContext) -> CheckResult:
 
 @check("cloud-agents")
 def cloud_agents_running(ctx: CheckContext) -> CheckResult:
-    services = probes.parse_services(ctx.facts())
+    all_services = probes.parse_services(ctx.facts())
+    services = {n: s for n, s in all_services.items() if n in probes.AZURE_AGENT_SERVICES}
     stopped = sorted(name for name, status in services.items() if status != "Running")
     if stopped:
         return failed(
@@ -256,6 +257,15 @@ def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
             "delete them (they may also hold passwords): " + "; ".join(leftovers) + note,
             tuple(leftovers),
         )
+    if replaced and not ctx.rules.answer_file:
+        return warned(
+            "answer-files",
+            f"leftover answer file(s) are removed (image.platform {ctx.rules.name} provisions "
+            "with its own): " + ", ".join(replaced),
+            "nothing to do: they are backed up, put back if Sysprep fails, and deleted with the "
+            "backups when it succeeds",
+            tuple(replaced),
+        )
     if replaced:
         return warned(
             "answer-files",
@@ -276,6 +286,8 @@ def _matches(name: str, pattern: str) -> bool:
 
 @check("setupcomplete")
 def setupcomplete_chained(ctx: CheckContext) -> CheckResult:
+    if ctx.rules.hook != "setupcomplete":
+        return passed("setupcomplete", f"not used on {ctx.rules.name} (docs/platforms/)")
     if (ctx.platform.root / SETUPCOMPLETE).is_file():
         return warned(
             "setupcomplete",

@@ -167,3 +167,16 @@ def test_explain_shows_the_platform_flow() -> None:
     assert "EC2Launch v2" in flow[1].value
     assert not [row for row in rows if row.target.endswith("unattend.xml")]
     assert any(row.what == "platform.timezone" for row in rows)
+
+
+def test_rule_gce_launcher_removes_its_boot_task_after_a_successful_launch() -> None:
+    """The first-boot task hands over to the agent's own startup task: it deletes itself only
+    when the agent launcher exited 0, so a failed launch is tried again at the next boot."""
+    lines = rendered("gce").files["ProgramData/vmprep/firstboot.cmd"].decode().split("\r\n")
+    delete = next(i for i, line in enumerate(lines) if "schtasks.exe" in line)
+    assert lines[delete - 1] == "if errorlevel 1 goto done"
+    assert "agent.pyz" in lines[delete - 3]
+    assert '/Delete /TN "vmprep-firstboot" /F' in lines[delete]
+    for other in ("azure", "aws"):
+        launcher = rendered(other).files[HOOKS[other][0]]
+        assert b"schtasks" not in launcher

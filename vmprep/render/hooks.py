@@ -47,7 +47,9 @@ def hook_files(
     """Overlay path -> bytes of the hook files (the launcher and what makes the platform run it)."""
     script = hook_script(rules, install_dir)
     name = script.rsplit("\\", 1)[1]
-    files = {overlay_path(script): render_setupcomplete(python, install_dir, chain, name=name)}
+    task = GCE_TASK_NAME if rules.hook == "startup-task" else None
+    launcher = render_setupcomplete(python, install_dir, chain, name=name, delete_task=task)
+    files = {overlay_path(script): launcher}
     if rules.hook == "ec2launch-task":
         files[overlay_path(f"{install_dir}\\{EC2LAUNCH_TASK_FILE}")] = ec2launch_task(script)
     elif rules.hook == "startup-task":

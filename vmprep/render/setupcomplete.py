@@ -24,14 +24,23 @@ LOG_NAME = "setupcomplete.log"
 
 
 def render_setupcomplete(
-    python: str, install_dir: str, chain: str | None = None, *, name: str = "SetupComplete.cmd"
+    python: str,
+    install_dir: str,
+    chain: str | None = None,
+    *,
+    name: str = "SetupComplete.cmd",
+    delete_task: str | None = None,
 ) -> bytes:
     """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF).
 
     `name` is the launcher's own file name (a fixed vmprep constant, never a spec value), for
-    its log line: SetupComplete.cmd, SetupComplete2.cmd (Azure) or firstboot.cmd."""
+    its log line: SetupComplete.cmd, SetupComplete2.cmd (Azure) or firstboot.cmd.
+    `delete_task` (a vmprep constant too) names the scheduled task that ran this launcher: once
+    the agent launcher succeeds, the agent's own startup task takes over and this one goes."""
     if name not in ("SetupComplete.cmd", "SetupComplete2.cmd", "firstboot.cmd"):
         raise ValueError(f"unexpected launcher name {name!r}")  # a bug
+    if delete_task is not None and not delete_task.replace("-", "").isalnum():
+        raise ValueError(f"unexpected task name {delete_task!r}")  # a bug
     for value in (python, install_dir, chain):
         if value is not None and setupcomplete_path_problem(value) is not None:
             raise ValueError(f"unchecked path {value!r}")  # a bug: callers check first
@@ -64,6 +73,13 @@ def render_setupcomplete(
             f' --config "{install_dir}\\agent.json" >> {log} 2>&1'
         ),
         f"echo [%DATE% %TIME%] the agent launcher exited with %ERRORLEVEL% >> {log} 2>&1",
+    ]
+    if delete_task is not None:
+        lines += [
+            "if errorlevel 1 goto done",
+            f'"%SystemRoot%\\System32\\schtasks.exe" /Delete /TN "{delete_task}" /F >> {log} 2>&1',
+        ]
+    lines += [
         ":done",
         "exit /b 0",
     ]

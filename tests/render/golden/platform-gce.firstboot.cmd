@@ -11,5 +11,7 @@ goto done
 :run
 "C:\Program Files\Python312\python.exe" -I -S "C:\ProgramData\vmprep\agent.pyz" launch --config "C:\ProgramData\vmprep\agent.json" >> "C:\ProgramData\vmprep\setupcomplete.log" 2>&1
 echo [%DATE% %TIME%] the agent launcher exited with %ERRORLEVEL% >> "C:\ProgramData\vmprep\setupcomplete.log" 2>&1
+if errorlevel 1 goto done
+"%SystemRoot%\System32\schtasks.exe" /Delete /TN "vmprep-firstboot" /F >> "C:\ProgramData\vmprep\setupcomplete.log" 2>&1
 :done
 exit /b 0

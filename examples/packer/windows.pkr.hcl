@@ -1,7 +1,9 @@
-// A Windows Server 2022 image on Azure whose instances configure themselves with vmprep.
-// Your own provisioners (roles, software, updates) go where marked; the last ones install
-// Python and vmprep, then generalize with `vmprep sysprep --generalize --no-shutdown`, and
-// Packer captures the image. See README.md beside this file.
+// A Windows Server 2022 image on Azure (azure-arm) whose instances configure themselves with
+// vmprep. Your own provisioners (roles, software, updates) go where marked; the last ones
+// install Python and vmprep, then generalize with `vmprep sysprep --generalize --no-shutdown`,
+// and Packer captures the image. spec.yaml says `image.platform: azure`, so vmprep runs
+// Sysprep WITHOUT an answer file (Azure does not support custom ones) and starts its agent from
+// C:\Windows\OEM\SetupComplete2.cmd. See README.md beside this file.
 
 packer {
   required_plugins {
@@ -44,11 +46,6 @@ variable "python_installer_url" {
 variable "python_installer_sha256" {
   type        = string
   description = "Its SHA-256, as python.org publishes it."
-}
-
-variable "admin_password" {
-  type      = string
-  sensitive = true
 }
 
 locals {
@@ -115,12 +112,9 @@ build {
   // Exit 4: sysprep failed; every replaced file was restored and the Panther log lines that
   // matter are printed. Either way Packer stops here and captures nothing.
   provisioner "powershell" {
-    env = {
-      VMPREP_ADMIN_PASSWORD = var.admin_password
-    }
     inline = [
       "$ErrorActionPreference = 'Stop'",
-      // Sysprep racing the Azure agents leaves undeployable images (the `cloud-agents` check).
+      // Sysprep racing the Azure agents leaves undeployable images (the `azure-agents` check).
       "foreach ($name in 'RdAgent', 'WindowsAzureGuestAgent') { while ((Get-Service $name).Status -ne 'Running') { Start-Sleep -Seconds 5 } }",
       "& '${local.python}' -m vmprep --no-color sysprep --generalize --no-shutdown '${local.staging}\\spec.yaml'",
       "$code = $LASTEXITCODE",

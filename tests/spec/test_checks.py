@@ -38,6 +38,13 @@ CASES = [
     ("platform-setting", "image: {name: t, platform: azure}\nsysprep: {vm_mode: true}", False),
     ("platform-setting", "image: {name: t, platform: azure}\nsetup: {timezone: UTC}", False),
     ("platform-setting", "image: {name: t, platform: hyperv}\nsetup: {computer_name: WEB1}", False),
+    ("platform-setting", "image: {name: t, platform: gce}\nsetup: {locale: {ui: de-DE}}", True),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nsetup: {locale: {system: de-DE, ui: de-DE}}",
+        True,
+    ),
+    ("platform-setting", "image: {name: t, platform: gce}\nsetup: {locale: de-DE}", False),
     # deprecated-setting
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: true}}", True),
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: false}}", False),

@@ -47,6 +47,16 @@ def platform_setting(doc: Doc) -> Iterator[Finding]:
             msg = f"{dotted(path)} cannot apply on {name}: {what}, and vmprep writes none there"
             hint = f"remove it, or set it with an agent step (docs/platforms/{name}.md)"
             yield Finding(path, msg, hint=hint)
+    locale = doc.data.get("setup", {}).get("locale")
+    if isinstance(locale, dict) and set(locale) - {"system"} and _written(doc, ("setup", "locale")):
+        msg = (
+            f"on {name} the agent applies only the system locale (Set-WinSystemLocale); "
+            "ui, user and input belong to each user profile and are not applied"
+        )
+        hint = (
+            f"write the system locale as setup.locale: {{system: ...}} (docs/platforms/{name}.md)"
+        )
+        yield Finding(("setup", "locale"), msg, Severity.WARNING, hint)
     for step_path, step in doc.steps():
         if step["id"].casefold().startswith("platform."):
             msg = f"step id {step['id']!r} is in the name space of the steps render adds on {name}"

@@ -41,6 +41,7 @@ def agent_settings(
         "install_dir": agent["install_dir"],
         "identity": agent["identity"],
         "variables": agent["variables"],
+        **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
         "answer_files": list(ANSWER_FILES),
         "log_level": agent["log_level"],

@@ -45,6 +45,21 @@ CASES = [
         True,
     ),
     ("platform-setting", "image: {name: t, platform: gce}\nsetup: {locale: de-DE}", False),
+    (
+        "platform-setting",
+        "image: {name: t, platform: azure}\nagent: {inputs: {sources: [aws-tags], keys: {site: {values: [a]}}}}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: azure}\nagent: {inputs: {sources: [azure-tags, file], file: 'C:\\i.txt', keys: {site: {values: [a]}}}}",
+        False,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t}\nagent: {inputs: {sources: [aws-tags, gce-attributes], keys: {site: {values: [a]}}}}",
+        False,
+    ),
     # deprecated-setting
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: true}}", True),
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: false}}", False),

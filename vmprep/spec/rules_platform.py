@@ -7,7 +7,7 @@ from typing import Any
 
 from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, dotted
-from vmprep.spec.platforms import ANSWER_FILE_ONLY, platform_of
+from vmprep.spec.platforms import ANSWER_FILE_ONLY, PLATFORMS, platform_of
 
 # Sysprep options a cloud's own Sysprep wrapper (EC2Launch, GCESysprep) decides by itself.
 _WRAPPED_SYSPREP = {
@@ -34,6 +34,7 @@ def platform_setting(doc: Doc) -> Iterator[Finding]:
 
     The rules (and their sources) are in `vmprep.spec.platforms` and docs/platforms/."""
     rules = platform_of(doc.data)
+    yield from _foreign_input_sources(doc, rules.name)
     if rules.answer_file:
         return
     name = rules.name
@@ -70,6 +71,19 @@ def platform_setting(doc: Doc) -> Iterator[Finding]:
                 tool = "EC2Launch v2" if rules.sysprep_flow == "ec2launch" else "GCESysprep"
                 msg = f"{dotted(path)} is decided by {tool} on {name}"
                 yield Finding(path, msg, hint=f"remove it (docs/platforms/{name}.md)")
+
+
+def _foreign_input_sources(doc: Doc, name: str) -> Iterator[Finding]:
+    """`agent.inputs.sources` naming another platform's metadata (`aws-tags` on azure)."""
+    if name == "generic":
+        return
+    sources = doc.data.get("agent", {}).get("inputs", {}).get("sources", [])
+    for index, source in enumerate(sources):
+        owner = source.split("-", 1)[0]
+        if owner in PLATFORMS and owner != name:
+            msg = f"input source {source!r} is {PLATFORMS[owner].title}'s; this image is for {name}"
+            hint = f"use the {name} sources (docs/inputs.md), or image.platform: generic"
+            yield Finding(("agent", "inputs", "sources", index), msg, Severity.WARNING, hint)
 
 
 @check("deprecated-setting")

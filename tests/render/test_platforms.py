@@ -167,6 +167,10 @@ def test_explain_shows_the_platform_flow() -> None:
     assert "EC2Launch v2" in flow[1].value
     assert not [row for row in rows if row.target.endswith("unattend.xml")]
     assert any(row.what == "platform.timezone" for row in rows)
+    task = next(row for row in rows if row.what == "EC2Launch v2 task")
+    assert task.target == "C:\\ProgramData\\vmprep\\ec2launch-task.json"
+    gce = explain(load_spec(PLATFORMS / "gce.yaml"))
+    assert any(row.target.endswith("firstboot-task.xml") for row in gce)
 
 
 def test_rule_gce_launcher_removes_its_boot_task_after_a_successful_launch() -> None:

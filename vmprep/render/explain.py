@@ -15,7 +15,7 @@ from vmprep.render.tree import MANIFEST
 from vmprep.render.unattend import render_unattend
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
-from vmprep.spec.platforms import platform_of
+from vmprep.spec.platforms import EC2LAUNCH_TASK_FILE, GCE_TASK_FILE, GCE_TASK_NAME, platform_of
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,12 @@ def explain(
     if launch.chain is not None:
         rows.append(Row(cmd, "chained script", launch.chain, "--chain-setupcomplete"))
     base = f"C:\\{launch.install_dir[3:]}"
+    if rules.hook == "ec2launch-task":
+        task = "executeScript, postReady, frequency once, runAs localSystem: calls the launcher"
+        rows.append(Row(f"{base}\\{EC2LAUNCH_TASK_FILE}", "EC2Launch v2 task", task, where))
+    elif rules.hook == "startup-task":
+        task = f"{GCE_TASK_NAME}: at boot, SYSTEM, priority 5; runs the launcher, then goes"
+        rows.append(Row(f"{base}\\{GCE_TASK_FILE}", "scheduled task", task, where))
     vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
     rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
     agent_json = f"{base}\\agent.json"

@@ -81,13 +81,13 @@ def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prefix
 
 
-def run_wine(prefix: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    # native: Wine would run its own built-in schtasks.exe instead of the recorder in system32
+def run_wine(prefix: Path, *argv: str, schtasks: str = "n") -> subprocess.CompletedProcess[str]:
+    # n(ative): the recorder in system32; b(uiltin): Wine's own schtasks.exe and Task Scheduler
     env = {
         **os.environ,
         "WINEPREFIX": str(prefix),
         "WINEDEBUG": "-all",
-        "WINEDLLOVERRIDES": "schtasks.exe=n",
+        "WINEDLLOVERRIDES": f"schtasks.exe={schtasks}",
     }
     return subprocess.run(
         ["wine", *argv], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -149,3 +149,27 @@ def test_gce_firstboot_deletes_its_task_only_after_a_successful_launch(
     delete = "schtasks.exe [/Delete] [/TN] [vmprep-firstboot] [/F]"
     assert (delete in calls) is deleted
     assert len(calls) == 1 + deleted
+
+
+def test_gce_task_xml_registers_with_a_task_scheduler(prefix: Path) -> None:
+    """Wine's Task Scheduler reads task XML through `schtasks /Create /XML` as Windows does
+    (UTF-16 with a BOM, the task namespace, well-formed): ours registers, and a copy with a
+    broken element is refused (so the check can fail). Wine ignores unknown elements, so
+    the schema itself is checked by test_platforms.py, not here."""
+    data = render(load_spec(EXAMPLES / "platforms" / "gce.yaml"), environ={}).files[
+        "ProgramData/vmprep/firstboot-task.xml"
+    ]
+    folder = prefix / "drive_c/vmprep-task"
+    folder.mkdir(exist_ok=True)
+    (folder / "good.xml").write_bytes(data)
+    bad = data.decode("utf-16").replace("<BootTrigger>", "<BogusTrigger>").encode("utf-16")
+    (folder / "bad.xml").write_bytes(bad)
+    create = ["schtasks", "/Create", "/TN", "vmprep-firstboot", "/F", "/XML"]
+    good = run_wine(prefix, *create, "C:\\vmprep-task\\good.xml", schtasks="b")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert (prefix / "drive_c/windows/system32/tasks/vmprep-firstboot").is_file()
+    create[3] = "vmprep-broken"
+    refused = run_wine(prefix, *create, "C:\\vmprep-task\\bad.xml", schtasks="b")
+    assert refused.returncode != 0
+    deleted = run_wine(prefix, "schtasks", "/Delete", "/TN", "vmprep-firstboot", "/F", schtasks="b")
+    assert deleted.returncode == 0

@@ -116,6 +116,10 @@ def test_rule_azure_generalize_removes_answer_files_and_installs_setupcomplete2(
     (drive / "Windows/Panther/unattend.xml").write_text("<old/>")
     (drive / "Windows/OEM").mkdir(parents=True)
     (drive / "Windows/OEM/SetupComplete2.cmd").write_bytes(b"@echo theirs\r\n")
+    checks = json.loads(sysprep(spec_for(tmp_path, "azure"), "--check", "--format", "json").stdout)
+    chain = next(c for c in checks["checks"] if c["id"] == "setupcomplete")
+    assert chain["status"] == "warn"
+    assert "SetupComplete2.vmprep-chained.cmd" in chain["reason"]
     sysprep(spec_for(tmp_path, "azure"), "--generalize", "--no-shutdown")
     assert argv_seen(drive) == ["/generalize", "/oobe", "/quit", "/quiet"]
     assert not (drive / "Windows/Panther/unattend.xml").exists()

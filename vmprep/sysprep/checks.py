@@ -22,6 +22,7 @@ PENDING_KEYS = (
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
 SERVICING_PROCESSES = ("trustedinstaller.exe", "tiworker.exe")
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
+AZURE_SETUPCOMPLETE2 = "Windows/OEM/SetupComplete2.cmd"  # docs/platforms/azure.md
 # Agreed with render in docs/internals.md: an existing SetupComplete.cmd moves here, and
 # ours calls it first.
 CHAINED_SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.vmprep-chained.cmd"
@@ -288,6 +289,15 @@ def _matches(name: str, pattern: str) -> bool:
 
 @check("setupcomplete")
 def setupcomplete_chained(ctx: CheckContext) -> CheckResult:
+    if ctx.rules.hook == "setupcomplete2":  # Azure: its SetupComplete.cmd calls this one
+        if (ctx.platform.root / AZURE_SETUPCOMPLETE2).is_file():
+            return warned(
+                "setupcomplete",
+                "an existing Windows\\OEM\\SetupComplete2.cmd is kept: it moves to "
+                "SetupComplete2.vmprep-chained.cmd and ours calls it first",
+                None,
+            )
+        return passed("setupcomplete", "no existing Windows\\OEM\\SetupComplete2.cmd")
     if ctx.rules.hook != "setupcomplete":
         return passed("setupcomplete", f"not used on {ctx.rules.name} (docs/platforms/)")
     if (ctx.platform.root / SETUPCOMPLETE).is_file():

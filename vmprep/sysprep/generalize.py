@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
-from vmprep.spec.platforms import AZURE_SETUPCOMPLETE2, PlatformRules, platform_of
+from vmprep.spec.platforms import PlatformRules, platform_of
 from vmprep.sysprep import install, panther, state
-from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
+from vmprep.sysprep.checks import AZURE_SETUPCOMPLETE2, CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.flows import leftover_answer_files, plan_flow
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.preflight import (
@@ -197,7 +197,7 @@ def _chain(rules: PlatformRules) -> tuple[str, str] | None:
     if rules.hook == "setupcomplete":
         return SETUPCOMPLETE, CHAINED_SETUPCOMPLETE
     if rules.hook == "setupcomplete2":
-        return "/".join(AZURE_SETUPCOMPLETE2.split("\\")[1:]), AZURE_CHAINED
+        return AZURE_SETUPCOMPLETE2, AZURE_CHAINED
     return None  # EC2Launch's task and the startup task replace nothing
 
 

@@ -81,16 +81,11 @@ build {
 
   // ---- vmprep: install Python for all users, then vmprep itself ---------------------------
   provisioner "powershell" {
-    inline = [
-      "$ErrorActionPreference = 'Stop'",
-      "New-Item -ItemType Directory -Force -Path '${local.staging}' | Out-Null",
-      "$installer = Join-Path '${local.staging}' 'python-installer.exe'",
-      "Invoke-WebRequest -UseBasicParsing -Uri '${var.python_installer_url}' -OutFile $installer",
-      "if ((Get-FileHash -Algorithm SHA256 $installer).Hash -ne '${upper(var.python_installer_sha256)}') { throw 'Python installer: checksum mismatch' }",
-      // All users, into C:\Program Files\Python312: not under a user profile (the `python` check).
-      "$p = Start-Process -Wait -PassThru -FilePath $installer -ArgumentList '/quiet','InstallAllUsers=1','PrependPath=0','Include_test=0'",
-      "if ($p.ExitCode -ne 0) { throw \"Python installer exited with $($p.ExitCode)\" }",
-      "Remove-Item $installer",
+    script           = "${path.root}/scripts/install-python.ps1"
+    environment_vars = [
+      "VMPREP_STAGING=${local.staging}",
+      "PYTHON_INSTALLER_URL=${var.python_installer_url}",
+      "PYTHON_INSTALLER_SHA256=${var.python_installer_sha256}",
     ]
   }
 

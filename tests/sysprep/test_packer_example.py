@@ -24,7 +24,8 @@ def test_the_template_generalizes_without_shutdown_as_its_last_provisioner():
     assert "exit $code" in last
     assert text.count("{") == text.count("}")
     # Python goes where the `python` preflight check accepts it and the spec points.
-    assert "InstallAllUsers=1" in text
+    assert '"${path.root}/scripts/install-python.ps1"' in text
+    assert "InstallAllUsers=1" in (PACKER / "scripts" / "install-python.ps1").read_text()
     assert "C:\\\\Program Files\\\\Python312\\\\python.exe" in text
     assert "C:\\Program Files\\Python312\\python.exe" in (PACKER / "spec.yaml").read_text()
 
@@ -58,4 +59,5 @@ def test_cloud_templates_generalize_with_their_platform_spec(folder, builder, pl
     last = text[provisioners[-1] :]
     assert f"sysprep --generalize --no-shutdown '${{local.staging}}\\\\{spec_name}'" in last
     assert "exit $code" in last
-    assert "InstallAllUsers=1" in text
+    assert '"${path.root}/../scripts/install-python.ps1"' in text  # one installer script
+    assert (PACKER / "scripts" / "install-python.ps1").is_file()

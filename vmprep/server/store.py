@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from vmprep.errors import InputError
+from vmprep.server import fleet
+from vmprep.server.fleet import Served
+from vmprep.server.fleet import iso as _iso
 
 MIN_RETENTION = 86400  # PROTOCOL.md: report_ids are remembered for at least 24 hours
 
@@ -63,6 +65,15 @@ class Store(Protocol):
     def computer_name(self, instance_id: str) -> str | None: ...
 
     def prune(self, now: float) -> int: ...
+
+    def add_served(self, batch: list[Served]) -> None:
+        """Record documents served: (instance, serial) first/last time and how often."""
+
+    def fleet(self, **query: Any) -> dict[str, Any]:
+        """Counts per role and state, and one page of instances (vmprep.server.fleet)."""
+
+    def timeline(self, instance_id: str) -> dict[str, Any]:
+        """One instance's reports as a timeline and the documents it was served."""
 
     def close(self) -> None: ...
 
@@ -118,7 +129,7 @@ class SqliteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
-            self.db.executescript(_SCHEMA)
+            self.db.executescript(_SCHEMA + fleet.SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"{data_dir}: cannot open the status store: {exc}") from None
         self.retention = max(retention, MIN_RETENTION)
@@ -236,13 +247,27 @@ class SqliteStore:
             )
         return cur.rowcount
 
+    def add_served(self, batch: list[Served]) -> None:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                fleet.record_served(self.db, batch)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def fleet(self, **query: Any) -> dict[str, Any]:
+        with self._lock:
+            return fleet.fleet_page(self.db, **query)
+
+    def timeline(self, instance_id: str) -> dict[str, Any]:
+        with self._lock:
+            return fleet.instance_detail(self.db, instance_id)
+
     def close(self) -> None:
         with self._lock:
             self.db.close()
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _summary(row: tuple[Any, ...]) -> dict[str, Any]:

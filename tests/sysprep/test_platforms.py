@@ -277,3 +277,20 @@ def test_rule_gce_a_failed_task_registration_stops_before_gcesysprep(sysprep, dr
     sysprep(spec_for(tmp_path, "gce"), "--generalize", "--no-shutdown", expect=4)
     assert not (drive / "fake-sysprep-argv.json").exists()
     assert not (drive / "ProgramData/vmprep/firstboot-task.xml").exists()  # restored
+
+
+def test_rule_aws_a_config_ec2launch_refuses_is_put_back_before_any_sysprep(
+    sysprep, drive, tmp_path
+):
+    """`ec2launch validate` runs after the merged agent-config.yml is installed and before
+    `ec2launch sysprep`; when it refuses, EC2Launch's own file is restored."""
+    refuse = {"match": "EC2Launch.exe validate", "returncode": 1, "stderr": "bad task"}
+    set_platform(drive, commands=[refuse, *aws_commands()])
+    move_fake_sysprep(drive, EC2LAUNCH_EXE)
+    config = drive / AGENT_CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_bytes(b"version: 1.0\nconfig: []\n")
+    result = sysprep(spec_for(tmp_path, "aws"), "--generalize", "--no-shutdown", expect=4)
+    assert "bad task" in result.stderr
+    assert config.read_bytes() == b"version: 1.0\nconfig: []\n"
+    assert not (drive / "fake-sysprep-argv.json").exists()

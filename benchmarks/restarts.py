@@ -11,7 +11,8 @@ a restart and the agent is started again). The before agent is REF's `vmprep/age
 for the secrets its baked steps need (issue #21), so it fails where they do; the
 "before, secrets baked in" column works around that by writing them into agent.json, as one
 would have to. (ecdsa and six, which render vendors into agent.pyz, are copied beside it.)
-Examples whose steps need the internet (a download) are listed as skipped.
+Examples whose steps need the internet (a download) or write a Windows path (a file step,
+off Windows) are listed as skipped.
 Printed per example: restarts, Add-Computer calls (with -NewName), final state.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.agent.firstboot import ENV, first_boot, needs_network, rendered_config
+from tests.agent.firstboot import ENV, cannot_run_here, first_boot, rendered_config
 from tests.server.conftest import ServeProcess
 from vmprep.server.keys import write_keypair
 
@@ -102,7 +103,7 @@ def main() -> None:
                 work = tmp / f"e{n}"
                 config = rendered_config(example, work / "cfg", server.url, key.public_form)
                 name = str(example.relative_to(ROOT / "examples"))
-                if needs_network(json.loads(config.read_text())["steps"]):
+                if cannot_run_here(json.loads(config.read_text())["steps"]):
                     rows.append((name, None, None, None))
                     continue
                 before = run_before(tree, config, work / "before")

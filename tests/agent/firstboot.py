@@ -90,12 +90,18 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) 
     return Recording()
 
 
-def needs_network(steps: list[dict[str, Any]]) -> str | None:
+def cannot_run_here(steps: list[dict[str, Any]]) -> str | None:
+    """Why a recorded run on this machine cannot carry these steps out, or None: the network
+    they need, or (off Windows) a file they write at a Windows path."""
+    import os
+
     for step in steps:
         if "download" in step:
             return f"step {step['id']} downloads from the internet"
         if "http" in step.get("wait_for", {}):
             return f"step {step['id']} waits for {step['wait_for']['http']}"
+        if "file" in step and os.name != "nt":
+            return f"step {step['id']} writes {step['file']['path']}, a Windows path"
     return None
 
 

@@ -3,8 +3,10 @@ end: its agent.json, as render wrote it, against a real `vmprep serve` on 127.0.
 examples/configs, with the Windows platform recording its processes (tests/agent/firstboot.py).
 Only what the test machine must change is changed: the service's address and key, the
 instance's identity source. The steps run as rendered, to `done`, where the recording
-platform can carry them (a `download` or `wait_for.http` needs a network the test does not
-have: such an example is skipped, saying which step)."""
+platform can carry them: a `download` or `wait_for.http` needs a network the test does not
+have, and a `file` step writes a Windows path this POSIX run cannot; such an example is
+skipped, saying which step (examples/domain-joined.yaml also runs under Wine:
+tests/windows/test_domain_joined.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent.firstboot import APP_01, ENV, first_boot, needs_network, rendered_config
+from tests.agent.firstboot import APP_01, ENV, cannot_run_here, first_boot, rendered_config
 from tests.conftest import ROOT
 from vmprep.server.keys import write_keypair
 from vmprep.server.store import SqliteStore
@@ -51,7 +53,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_example_runs_to_done(example: Path, tmp_path: Path, service: Any) -> None:
     config = rendered_config(example, tmp_path, service.url, service.public)
-    why = needs_network(json.loads(config.read_text())["steps"])
+    why = cannot_run_here(json.loads(config.read_text())["steps"])
     if why:
         pytest.skip(f"{example.name}: {why}")
     result = first_boot(config, tmp_path / "state")

@@ -202,7 +202,11 @@ def fetch_config(
     headers = request_headers(identity, role, agent_version, last_completed_serial, secrets)
     fetch = _Fetch(session, retrier, headers, max_bytes)
     try:
-        outcome = _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
+        outcome = retrier.run(  # whole passes over the URL list (docs/protocol.md)
+            lambda: _walk(
+                fetch, targets, keys, identity, role, last_completed_serial, accepted, now
+            )
+        )
         if outcome.document is not None:
             _check_secrets(outcome.document, secrets)
         return outcome
@@ -214,21 +218,6 @@ def fetch_config(
             error_code="unknown_role" if isinstance(exc.last, UnknownRole) else "unreachable",
             message=f"gave up after {exc.attempts} attempt(s): {exc}",
         )
-
-
-def _fetch(
-    fetch: _Fetch,
-    targets: list[str],
-    keys: dict[str, bytes],
-    identity: Identity,
-    role: str,
-    last_serial: int | None,
-    accepted: tuple[int, str] | None,
-    now: Callable[[], float],
-) -> FetchOutcome:
-    return fetch.retrier.run(
-        lambda: _walk(fetch, targets, keys, identity, role, last_serial, accepted, now)
-    )
 
 
 def unknown_role(response: Response) -> bool:

@@ -196,6 +196,7 @@ class Engine:
         retries = int(step.get("retries", 0))
         delay = parse_duration(step.get("retry_delay", DEFAULT_RETRY_DELAY))
         self.ctx.timeout = parse_duration(step["timeout"]) if "timeout" in step else None
+        self.ctx.step_key = f"{rec['source']}-{rec['id']}"
         outcome = Outcome(False)
         for attempt in range(retries + 1):
             rec["attempts"] = attempt + 1

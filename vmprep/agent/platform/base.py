@@ -68,14 +68,17 @@ class Platform:
 
     def run(
         self,
-        argv: list[str],
+        argv: list[str] | str,
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         stdin: bytes | None = None,
     ) -> ProcResult:
-        """Run argv (no shell), keep the output's tail, kill the whole tree on timeout."""
+        """Run argv (no shell), keep the output's tail, kill the whole tree on timeout.
+
+        A string is a Windows command line passed to CreateProcess as it is (for programs
+        that parse their own command line, like msiexec)."""
         import threading
         from collections import deque
 
@@ -168,7 +171,10 @@ class Platform:
         log_path: str,
         *,
         timeout: float | None,
+        secret_names: frozenset[str] = frozenset(),
     ) -> ProcResult:
+        """Install (state present) or remove the package; `secret_names`: properties whose
+        values are secrets (kept out of msiexec's log)."""
         raise NotSupported("msi")
 
     def registry(self, body: Mapping[str, Any], value: Any) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.platform.msiexec import msi_command_line
 from vmprep.agent.stepcheck import KINDS
 
 TYPE_CHECKING = False
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 POWERSHELL = "powershell.exe"
+MSIEXEC = "msiexec.exe"
 TASK_NAME = "vmprep-agent"
 REBOOT_EXIT = 3010
 BOOT_TOLERANCE = 10  # seconds
@@ -61,15 +63,6 @@ def cmd_argv(path: str) -> list[str]:
 
 def powershell_file_argv(path: str) -> list[str]:
     return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
-
-
-def msi_argv(
-    path: str, properties: Mapping[str, str], log_path: str, state: str = "present"
-) -> list[str]:
-    action = "/i" if state == "present" else "/x"
-    argv = ["msiexec.exe", action, path, "/qn", "/norestart", "/l*v", log_path]
-    argv += [f"{name}={value}" for name, value in properties.items()]
-    return argv
 
 
 def feature_script(names: list[str], state: str, management_tools: bool, server: bool) -> str:
@@ -288,9 +281,18 @@ class WindowsPlatform(Platform):
         log_path: str,
         *,
         timeout: float | None,
+        secret_names: frozenset[str] = frozenset(),
     ) -> ProcResult:
-        argv = msi_argv(str(body["path"]), properties, log_path, body.get("state", "present"))
-        return self.run(argv, timeout=timeout)
+        """msiexec gets its command line as one string, quoted by its own rules (msiexec.py)."""
+        line = msi_command_line(
+            MSIEXEC,
+            str(body["path"]),
+            properties,
+            log_path,
+            state=body.get("state", "present"),
+            secret_names=secret_names,
+        )
+        return self.run(line, timeout=timeout)
 
     def windows_feature(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
         script = feature_script(

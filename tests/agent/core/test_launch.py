@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,7 @@ from vmprep.agent.run import run_agent
 
 PY = "C:\\Program Files\\Python312\\python.exe"
 PYZ = "C:\\ProgramData\\vmprep\\agent.pyz"
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
 
 @pytest.fixture
@@ -48,13 +50,15 @@ def test_windows_registers_the_task_starts_it_and_returns(tmp_path: Path, window
     code, runs = launch_with(tmp_path, p)
     assert (code, runs) == (0, [])
     config = tmp_path.resolve() / "agent.json"
-    command = f'"{PY}" -I -S "{PYZ}" run --config "{config}"'  # -I -S carried over
-    create = w.startup_task_argv([PY, "-I", "-S", PYZ, "run", "--config", str(config)])
-    assert create[-2:] == ["/TR", command]  # the rest of it: test_windows pins the builder
-    assert [argv for argv, _ in p.calls] == [
-        create,
-        ["schtasks.exe", "/Run", "/TN", "vmprep-agent"],
-    ]
+    create, run = (argv for argv, _ in p.calls)
+    assert create == w.create_task_argv(create[3])  # the XML's content: test_taskxml
+    assert run == ["schtasks.exe", "/Run", "/TN", "vmprep-agent"]
+    assert not Path(create[3]).exists()  # the XML file is removed once registered
+    action = ET.fromstring(p.task_xml.decode("utf-16")).find("t:Actions/t:Exec", NS)
+    assert action is not None
+    assert action.findtext("t:Command", namespaces=NS) == PY
+    arguments = f"-I -S {PYZ} run --config {config}"  # -I -S carried over
+    assert action.findtext("t:Arguments", namespaces=NS) == arguments
     log = (tmp_path / "logs" / "agent.log").read_text()
     assert "the agent runs as the startup task" in log
 

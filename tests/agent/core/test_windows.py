@@ -42,10 +42,13 @@ class Recorder(w.WindowsPlatform):
         super().__init__(tmp, {}, image_os, winreg=winreg)
         self.calls: list[tuple[Any, dict[str, str] | None]] = []
         self.codes = list(codes or [])
+        self.task_xml = b""
 
     def run(self, argv, *, timeout=None, env=None, cwd=None, stdin=None) -> ProcResult:  # type: ignore[override]
         command = argv if isinstance(argv, str) else list(argv)  # a string: msiexec's own line
         self.calls.append((command, None if env is None else dict(env)))
+        if command[:3] == ["schtasks.exe", "/Create", "/XML"]:
+            self.task_xml = Path(command[3]).read_bytes()  # removed once schtasks is done
         return ProcResult(self.codes.pop(0) if self.codes else 0, "")
 
 
@@ -206,30 +209,15 @@ def test_reboot_startup_task_and_kill_argvs(tmp_path: Path) -> None:
         "/c",
         "vmprep: step x",
     ]
-    agent = [
-        "C:\\Program Files\\Python312\\python.exe",
-        "C:\\ProgramData\\vmprep\\agent.pyz",
-        "run",
-        "--config",
-        "C:\\ProgramData\\vmprep\\agent.json",
-    ]
-    assert w.startup_task_argv(agent) == [
+    assert w.create_task_argv("C:\\t\\task.xml") == [
         "schtasks.exe",
         "/Create",
+        "/XML",
+        "C:\\t\\task.xml",
         "/TN",
         "vmprep-agent",
-        "/SC",
-        "ONSTART",
-        "/RU",
-        "SYSTEM",
-        "/RL",
-        "HIGHEST",
         "/F",
-        "/TR",
-        '"C:\\Program Files\\Python312\\python.exe" "C:\\ProgramData\\vmprep\\agent.pyz" run --config "C:\\ProgramData\\vmprep\\agent.json"',
     ]
-    with pytest.raises(ValueError, match="cannot quote"):
-        w.startup_task_argv(['C:\\a"b.exe'])
     assert w.remove_task_argv() == ["schtasks.exe", "/Delete", "/TN", "vmprep-agent", "/F"]
     assert w.kill_tree_argv(1234) == ["taskkill.exe", "/PID", "1234", "/T", "/F"]
     p = Recorder(tmp_path)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 POWERSHELL = "powershell.exe"
 MSIEXEC = "msiexec.exe"
 TASK_NAME = "vmprep-agent"
+TASK_DESCRIPTION = "vmprep first-boot agent: runs at startup until its work is done"
 REBOOT_EXIT = 3010
 BOOT_TOLERANCE = 10  # seconds
 _QUOTES = "'\u2018\u2019\u201a\u201b"
@@ -170,28 +171,9 @@ def reboot_argv(reason: str) -> list[str]:
     return ["shutdown.exe", "/r", "/t", "5", "/c", reason[:500] or "vmprep agent"]
 
 
-def startup_task_argv(agent_argv: list[str]) -> list[str]:
-    for part in agent_argv:
-        if '"' in part:
-            raise ValueError(f"cannot quote {part!r} for a scheduled task")
-    command = " ".join(
-        f'"{part}"' if part[:1] != "-" and part not in ("run",) else part for part in agent_argv
-    )
-    return [
-        "schtasks.exe",
-        "/Create",
-        "/TN",
-        TASK_NAME,
-        "/SC",
-        "ONSTART",
-        "/RU",
-        "SYSTEM",
-        "/RL",
-        "HIGHEST",
-        "/F",
-        "/TR",
-        command,
-    ]
+def create_task_argv(xml_path: str) -> list[str]:
+    """Register (or replace: /F) the startup task from its XML definition (taskxml.py)."""
+    return ["schtasks.exe", "/Create", "/XML", xml_path, "/TN", TASK_NAME, "/F"]
 
 
 def query_task_argv() -> list[str]:
@@ -373,7 +355,11 @@ class WindowsPlatform(Platform):
             query = self.run(query_task_argv(), timeout=60)
             if query.exit_code == 0:
                 return query
-        return self.run(startup_task_argv(self.agent_argv(config_path)), timeout=60)
+        from vmprep.agent.platform.taskxml import task_action, task_xml
+
+        command, arguments = task_action(self.agent_argv(config_path))
+        xml = task_xml(command, arguments, str(config_path.parent), TASK_DESCRIPTION)
+        return self.run_script_file(xml, ".xml", create_task_argv, timeout=60)
 
     def remove_startup_task(self) -> ProcResult | None:
         return self.run(remove_task_argv(), timeout=60)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from vmprep.agent.answerfiles import delete_early_answer_files
 from vmprep.agent.config import ConfigError, load_config
 from vmprep.agent.logs import Log
 from vmprep.agent.platform import current as current_platform
@@ -53,6 +54,7 @@ def launch_agent(
     config_path = config_path.resolve()
     state_dir = config_path.parent
     log = Log(state_dir / "logs", level=cfg.log_level, redact=Vault(cfg.secrets).redact)
+    delete_early_answer_files(cfg, log)
     plat = platform(state_dir, cfg.platform_options, cfg.os)
     why = _start(plat, config_path)
     if why is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmprep import __version__
+from vmprep.agent.answerfiles import delete_answer_files, delete_early_answer_files
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
 from vmprep.agent.engine import (
     COMPLETED,
@@ -125,6 +126,7 @@ class Run:
     # -- the job --------------------------------------------------------------------------------
     def execute(self) -> int:
         cfg = self.cfg
+        delete_early_answer_files(cfg, self.log)
         if hasattr(self.platform, "load_persisted_env"):
             self.platform.load_persisted_env()
         identity = self._identify()
@@ -409,17 +411,5 @@ class Run:
                     self.state["startup_task"] = False
                 else:
                     self.log.error(f"removing the startup task failed (exit {result.exit_code})")
-        if self.cfg.keep_answer_files:
-            return
-        for path in self.cfg.answer_files:
-            self._delete(path)
-
-    def _delete(self, path: str) -> None:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.log.error(f"cannot delete answer file {path}: {exc}")
-            return
-        self.log.info(f"deleted answer file {path}")
+        if not self.cfg.keep_answer_files:
+            delete_answer_files(self.cfg.answer_files, self.log)

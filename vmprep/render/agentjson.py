@@ -11,8 +11,10 @@ from vmprep.render.secrets import SecretRef
 from vmprep.spec import Spec
 
 FORMAT = 1
+# Where Windows Setup caches the answer file (`unattend.xml`, and the copies some tools leave
+# beside it) and where `vmprep sysprep` installs it; `*` matches in the last component.
 ANSWER_FILES = [
-    "C:\\Windows\\Panther\\unattend.xml",
+    "C:\\Windows\\Panther\\unattend*.xml",
     "C:\\Windows\\System32\\Sysprep\\unattend.xml",
 ]
 
@@ -35,11 +37,22 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
         "variables": agent["variables"],
         "keep_answer_files": agent["keep_answer_files"],
         "answer_files": list(ANSWER_FILES),
+        "delete_answer_files": answer_files_deleted_at(spec),
         "log_level": agent["log_level"],
         "phone_home": phone_home,
         "steps": agent["steps"],
         "secrets": dict(sorted(secrets.items())),
     }
+
+
+def answer_files_deleted_at(spec: Spec) -> str:
+    """When the agent deletes the answer files: as it starts ("launch"), or when its run is
+    done ("done") if the first logon after Setup still reads them (AutoLogon and
+    FirstLogonCommands are oobeSystem settings Windows acts on at that logon). docs/agent.md"""
+    setup = spec.setup
+    if "auto_logon" in setup or setup.get("first_logon_commands"):
+        return "done"
+    return "launch"
 
 
 def render_agent_json(settings: dict[str, Any]) -> bytes:

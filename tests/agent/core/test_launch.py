@@ -30,7 +30,7 @@ def windows_agent(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process looks like `"<python>" -I -S "<install_dir>\\agent.pyz" launch ...`."""
     monkeypatch.setattr(sys, "executable", PY)
     monkeypatch.setattr(sys, "argv", [PYZ, "launch"])
-    flags = {name: getattr(sys.flags, name) for name in dir(sys.flags) if not name[0] == "_"}
+    flags = {name: getattr(sys.flags, name) for name in dir(sys.flags) if name[0] != "_"}
     flags.update(isolated=1, no_site=1)  # the rest stays: importing a module reads them
     monkeypatch.setattr(sys, "flags", SimpleNamespace(**flags))
 

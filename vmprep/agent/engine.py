@@ -95,6 +95,7 @@ class Engine:
         before_reboot: Callable[[], None] | None = None,
         defer_reboots: bool = False,
         step_started: Callable[[], None] | None = None,
+        before_step: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -109,6 +110,9 @@ class Engine:
         # recorded as needing one and the run stops; the next start is after the next boot.
         self.defer_reboots = defer_reboots
         self.step_started = step_started  # called as each step starts (its state saved)
+        # called with the kind before a step is marked running; may raise to stop the run
+        # with the step untouched (Run: wait for Windows Setup before a step that may reboot)
+        self.before_step = before_step
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
 
@@ -172,6 +176,8 @@ class Engine:
                 return None
             self.last_failure = rec
             return FAILED
+        if self.before_step is not None:
+            self.before_step(rec["kind"])
         rec.update(status="running", started_at=utc_now(), finished_at=None, error=None)
         rec.update(boot=self.state["boot"], attempts=0, exit_code=None, output_tail="")
         self.save()

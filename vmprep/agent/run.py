@@ -25,6 +25,14 @@ from vmprep.agent.engine import (
 from vmprep.agent.logs import Log, utc_now
 from vmprep.agent.platform import current as current_platform
 from vmprep.agent.platform.base import Platform
+from vmprep.agent.readiness import (
+    CLOUD_WAIT,
+    MAY_REBOOT,
+    POLL,
+    SETUP_WAIT,
+    NotReady,
+    wait_until_ready,
+)
 from vmprep.agent.secrets import Secret, Vault
 from vmprep.agent.state import AgentLock, LockTimeout, StateError, StateStore, new_state
 from vmprep.agent.stepcheck import check_steps, step_kind
@@ -86,7 +94,9 @@ class Run:
         self.vault = vault
         self.log = log
         self.store = StateStore(state_dir)
-        self.platform: Platform = current_platform(state_dir, cfg.platform_options, cfg.os)
+        self.platform: Platform = current_platform(
+            state_dir, cfg.platform_options, cfg.os, cfg.cloud
+        )
         self.reporter: Any = None
         self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None
@@ -94,6 +104,7 @@ class Run:
         self.variables: dict[str, Any] = dict(cfg.variables)
         self.engine: Engine | None = None
         self.defer_reboots = False
+        self.ready = False  # Windows Setup and the cloud's agent waited for (readiness.py)
 
     # -- persistence and reports -------------------------------------------------------------
     def save(self) -> None:
@@ -184,13 +195,37 @@ class Run:
             before_reboot=self._before_reboot,
             defer_reboots=self.defer_reboots,
             step_started=self._first_report,
+            before_step=self._before_step,
         )
         self.engine = engine
-        result = engine.run(cfg.steps, "baked")
-        explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
-        if result == COMPLETED and not explicit:
-            result = self._phone_home()
+        try:
+            result = engine.run(cfg.steps, "baked")
+            explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
+            if result == COMPLETED and not explicit:
+                self._before_step("phone_home")
+                result = self._phone_home()
+        except NotReady as exc:
+            self.log.error(str(exc))
+            return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})
         return self._finish(result, None)
+
+    def _before_step(self, kind: str) -> None:
+        """Before the first step that may reboot: Windows Setup and the cloud's agent done.
+        Not in `launch`'s fallback: no reboot happens there, and Setup finishes only after
+        SetupComplete.cmd (where that runs) returns."""
+        if self.ready or self.defer_reboots or kind not in MAY_REBOOT:
+            return
+        from vmprep.agent.durations import parse_duration
+
+        options = self.cfg.platform_options
+        wait_until_ready(
+            self.platform,
+            self.log,
+            setup_wait=parse_duration(options.get("setup_wait", SETUP_WAIT)),
+            cloud_wait=parse_duration(options.get("cloud_wait", CLOUD_WAIT)),
+            poll=parse_duration(options.get("ready_poll", POLL)),
+        )
+        self.ready = True
 
     def _identify(self) -> Any:
         from vmprep.agent.identity import IdentityError, identify

@@ -47,10 +47,17 @@ class Platform:
     #: exit codes meaning "reboot, then continue" and "reboot, then run this step again"
     reboot_exit_codes: tuple[int, int] = (3010, 3011)
 
-    def __init__(self, state_dir: Path, options: Mapping[str, Any], image_os: str = "") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        options: Mapping[str, Any],
+        image_os: str = "",
+        cloud: str = "generic",
+    ) -> None:
         self.state_dir = state_dir
         self.options = dict(options)
         self.image_os = image_os
+        self.cloud = cloud  # agent.json's image.platform: generic, hyperv, vmware, azure, ...
 
     # -- what can run here ---------------------------------------------------------------------
     def unsupported(self, kind: str, body: Any) -> str | None:
@@ -214,6 +221,17 @@ class Platform:
 
     def service_running(self, name: str) -> bool:
         raise NotSupported("wait_for.service")
+
+    # -- before a step that may reboot (readiness.py) ----------------------------------------------
+    setup_name = "the system's first-boot setup"
+
+    def setup_pending(self) -> str | None:
+        """Why the OS's own setup has not finished (a reboot now would break it), or None."""
+        return None
+
+    def cloud_pending(self) -> str | None:
+        """Why the cloud's provisioning agent is not done with this instance, or None."""
+        return None
 
     # -- boot, reboot, startup task --------------------------------------------------------------
     def boot_id(self) -> str | None:

@@ -219,9 +219,15 @@ class WindowsPlatform(Platform):
     kinds = frozenset(KINDS)  # every kind
 
     def __init__(
-        self, state_dir: Path, options: Mapping[str, Any], image_os: str = "", *, winreg: Any = None
+        self,
+        state_dir: Path,
+        options: Mapping[str, Any],
+        image_os: str = "",
+        cloud: str = "generic",
+        *,
+        winreg: Any = None,
     ) -> None:
-        super().__init__(state_dir, options, image_os)
+        super().__init__(state_dir, options, image_os, cloud)
         self._winreg = winreg
 
     @property
@@ -368,6 +374,20 @@ class WindowsPlatform(Platform):
         """The startup task, started now: `run` goes on in the Task Scheduler's process tree,
         outside Windows Setup (config_path is already in the registered task)."""
         return self.run(run_task_argv(), timeout=60)
+
+    setup_name = "Windows Setup"
+
+    def setup_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import setup_pending
+
+        return setup_pending(self.winreg)
+
+    def cloud_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import cloud_pending
+
+        return cloud_pending(
+            self.cloud, lambda argv: self.run(argv, timeout=60), self.service_running
+        )
 
     def boot_id(self) -> str | None:
         """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""

@@ -96,6 +96,7 @@ class Engine:
         defer_reboots: bool = False,
         step_started: Callable[[], None] | None = None,
         before_step: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.state = state
@@ -113,6 +114,9 @@ class Engine:
         # called with the kind before a step is marked running; may raise to stop the run
         # with the step untouched (Run: wait for Windows Setup before a step that may reboot)
         self.before_step = before_step
+        # time.monotonic() after which no step starts (`launch`'s fallback time limit): the run
+        # ends INCOMPLETE (state running) and the startup task goes on at the next boot
+        self.deadline = deadline
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
 
@@ -176,6 +180,12 @@ class Engine:
                 return None
             self.last_failure = rec
             return FAILED
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.log.warning(
+                f"step {step['id']}: not started, the time limit is reached; the startup task "
+                "goes on at the next boot"
+            )
+            return INCOMPLETE
         if self.before_step is not None:
             self.before_step(rec["kind"])
         rec.update(status="running", started_at=utc_now(), finished_at=None, error=None)

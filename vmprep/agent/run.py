@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 failed or halted, 2 still running (a reboot was requested)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def run_agent(
     *,
     lock_timeout: float = 60.0,
     defer_reboots: bool = False,
+    stop_after: float | None = None,
 ) -> int:
     """`run`. With `defer_reboots` (`launch`'s fallback inside Windows Setup) a step that needs
     a reboot ends the run as `running` (exit 2) without rebooting; the next start goes on."""
@@ -73,6 +75,8 @@ def run_agent(
         return LOCK_BUSY
     run = Run(cfg, state_dir, vault, log)
     run.defer_reboots = defer_reboots
+    if stop_after is not None:  # `launch`'s fallback: no step starts after this many seconds
+        run.deadline = time.monotonic() + stop_after
     try:
         return run.execute()
     except StateError as exc:
@@ -104,6 +108,7 @@ class Run:
         self.variables: dict[str, Any] = dict(cfg.variables)
         self.engine: Engine | None = None
         self.defer_reboots = False
+        self.deadline: float | None = None
         self.ready = False  # Windows Setup and the cloud's agent waited for (readiness.py)
 
     # -- persistence and reports -------------------------------------------------------------
@@ -196,14 +201,19 @@ class Run:
             defer_reboots=self.defer_reboots,
             step_started=self._first_report,
             before_step=self._before_step,
+            deadline=self.deadline,
         )
         self.engine = engine
         try:
             result = engine.run(cfg.steps, "baked")
             explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
             if result == COMPLETED and not explicit:
-                self._before_step("phone_home")
-                result = self._phone_home()
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    self.log.warning("phone home: not started, the time limit is reached")
+                    result = INCOMPLETE
+                else:
+                    self._before_step("phone_home")
+                    result = self._phone_home()
         except NotReady as exc:
             self.log.error(str(exc))
             return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})

@@ -78,10 +78,10 @@ def test_windows_falls_back_to_running_here_with_reboots_deferred(
     p = Recorder(tmp_path, codes=codes)
     code, runs = launch_with(tmp_path, p)
     assert [argv[1] for argv, _ in p.calls] == tried
-    assert (code, runs) == (
-        2,
-        [{"config": tmp_path.resolve() / "agent.json", "defer_reboots": True}],
-    )
+    assert code == 2
+    assert [(r["config"], r["defer_reboots"], r["time_limit"]) for r in runs] == [
+        (tmp_path.resolve() / "agent.json", True, 300.0)  # the default limit: 5 minutes
+    ]
     assert why in (tmp_path / "logs" / "agent.log").read_text()
     assert not any(argv[0] == "shutdown.exe" for argv, _ in p.calls)
 
@@ -126,3 +126,44 @@ def test_an_unreadable_agent_json_starts_nothing(tmp_path: Path, capsys) -> None
     assert launch_agent(tmp_path / "agent.json", platform=lambda *a: p) == 4
     assert p.calls == []
     assert "agent.json" in capsys.readouterr().err
+
+
+def test_the_fallback_starts_no_step_after_its_time_limit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = {"launch_time_limit": "0s", "launch_kill_grace": "60s"}
+    a = make_agent(
+        tmp_path, [counter_step("a", out), counter_step("b", out)], platform_options=options
+    )
+    a.write()
+    assert launch_agent(a.config_path, platform=CannotStart) == 2  # running: resumable
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert (state["state"], state["steps"]["baked:a"]["status"], lines(out)) == (
+        "running",
+        "pending",
+        0,
+    )
+    assert "the time limit is reached" in (tmp_path / "logs" / "agent.log").read_text()
+    assert run_agent(a.config_path, None, lock_timeout=5) == 0  # the task, at the next boot
+    assert lines(out) == 2
+
+
+def test_a_step_still_running_after_the_limit_is_killed_and_resumed_next_boot(
+    tmp_path: Path,
+) -> None:
+    out, marker = tmp_path / "out", tmp_path / "slow-done"
+    slow = f'[ -e "{marker}" ] && exit 0; touch "{marker}"; sleep 10'
+    steps = [
+        {"id": "slow", "exec": {"argv": ["/bin/sh", "-c", slow]}, "on_interrupt": "rerun"},
+        counter_step("after", out),
+    ]
+    options = {"launch_time_limit": "5s", "launch_kill_grace": "500ms"}
+    a = make_agent(tmp_path, steps, platform_options=options)
+    a.write()
+    assert launch_agent(a.config_path, platform=CannotStart) == 2
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert (state["state"], state["steps"]["baked:slow"]["status"]) == ("running", "running")
+    assert lines(out) == 0
+    assert "stopping it (its state stays resumable" in (tmp_path / "logs" / "agent.log").read_text()
+    a.new_boot()
+    assert run_agent(a.config_path, None, lock_timeout=5) == 0  # interrupted: rerun, then on
+    assert lines(out) == 1

@@ -52,7 +52,9 @@ def _default_run(
     argv = [*platform.agent_argv(config_path), "--stop-after", f"{time_limit:g}"]
     if defer_reboots:
         argv.append("--defer-reboots")
-    grace = parse_duration(platform.options.get("launch_kill_grace", min(KILL_GRACE, time_limit / 4)))
+    grace = parse_duration(
+        platform.options.get("launch_kill_grace", min(KILL_GRACE, time_limit / 4))
+    )
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **platform.popen_kwargs())
     try:
         return proc.wait(timeout=time_limit + grace)

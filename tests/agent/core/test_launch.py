@@ -55,7 +55,7 @@ def test_windows_registers_the_task_starts_it_and_returns(tmp_path: Path, window
     create, run = (argv for argv, _ in p.calls)
     assert create == w.create_task_argv(create[3])  # the XML's content: test_taskxml
     assert run == ["schtasks.exe", "/Run", "/TN", "vmprep-agent"]
-    assert not Path(create[3]).exists()  # the XML file is removed once registered
+    assert create[3] == str(tmp_path.resolve() / "startup-task.xml")  # kept, for debugging
     action = ET.fromstring(p.task_xml.decode("utf-16")).find("t:Actions/t:Exec", NS)
     assert action is not None
     assert action.findtext("t:Command", namespaces=NS) == PY

@@ -48,7 +48,7 @@ class Recorder(w.WindowsPlatform):
         command = argv if isinstance(argv, str) else list(argv)  # a string: msiexec's own line
         self.calls.append((command, None if env is None else dict(env)))
         if command[:3] == ["schtasks.exe", "/Create", "/XML"]:
-            self.task_xml = Path(command[3]).read_bytes()  # removed once schtasks is done
+            self.task_xml = Path(command[3]).read_bytes()
         return ProcResult(self.codes.pop(0) if self.codes else 0, "")
 
 

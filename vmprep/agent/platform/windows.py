@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 POWERSHELL = "powershell.exe"
 MSIEXEC = "msiexec.exe"
 TASK_NAME = "vmprep-agent"
+TASK_XML = "startup-task.xml"
 TASK_DESCRIPTION = "vmprep first-boot agent: runs at startup until its work is done"
 REBOOT_EXIT = 3010
 BOOT_TOLERANCE = 10  # seconds
@@ -365,7 +366,13 @@ class WindowsPlatform(Platform):
 
         command, arguments = task_action(self.agent_argv(config_path))
         xml = task_xml(command, arguments, str(config_path.parent), TASK_DESCRIPTION)
-        return self.run_script_file(xml, ".xml", create_task_argv, timeout=60)
+        # Kept beside the state (no secret in it): what was registered, for whoever debugs it.
+        from vmprep.agent.atomic import atomic_write
+
+        path = self.state_dir / TASK_XML
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, xml)
+        return self.run(create_task_argv(str(path)), timeout=60)
 
     def remove_startup_task(self) -> ProcResult | None:
         return self.run(remove_task_argv(), timeout=60)

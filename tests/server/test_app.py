@@ -62,7 +62,7 @@ def test_a_config_is_signed_over_the_exact_body(client, service):
     assert json.loads(r.content)["target"] == {"role": "web"}
 
 
-def test_304_only_for_the_current_serial_and_204_for_an_unknown_role(client):
+def test_304_only_for_the_current_serial_and_404_unknown_role_for_an_unknown_role(client):
     serial = client.get("/v1/config/web/i-1", headers=AUTH).json()["serial"]
     r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Last-Serial": str(serial)})
     assert r.status_code == 304
@@ -72,9 +72,11 @@ def test_304_only_for_the_current_serial_and_204_for_an_unknown_role(client):
     r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Last-Serial": "x"})
     assert r.status_code == 400
     assert "Vmprep-Last-Serial" in r.json()["error"]
-    r = client.get("/v1/config/nothing-here/i-1", headers=AUTH)
-    assert r.status_code == 204
-    assert r.content == b""
+    for target in ("i-1", "_role"):  # never 204: the agent would finish without its config
+        r = client.get(f"/v1/config/nothing-here/{target}", headers=AUTH)
+        assert r.status_code == 404
+        assert r.headers["vmprep-error"] == "unknown-role"
+        assert r.json() == {"error": "this service knows no role 'nothing-here'"}
 
 
 def test_the_role_wide_document_is_served_at_role_too(client):

@@ -52,6 +52,21 @@ CASES = [
         ),
         False,
     ),
+    # inputs (deploy-time inputs, docs/inputs.md)
+    ("inputs", f"agent: {{{PH}, inputs: {{sources: [aws-tags], keys: {{role: {{}}}}}}}}", True),
+    (
+        "inputs",
+        f"agent: {{{PH}, inputs: {{sources: [aws-tags], keys: {{role: {{values: [web]}}}}}}}}",
+        False,
+    ),
+    (
+        "placeholder",
+        steps(
+            "{id: r, rename_computer: {name: 'WEB-{site}'}}",
+            extra="inputs: {sources: [gce-attributes], keys: {site: {pattern: '[a-z]+'}}}, ",
+        ),
+        False,
+    ),
     # placeholder
     ("placeholder", steps("{id: r, rename_computer: {name: 'WEB-{site}'}}"), True),
     ("placeholder", steps("{id: r, rename_computer: {name: '{computer_name}'}}"), True),

@@ -14,7 +14,8 @@ VALID = sorted(EXAMPLES.glob("*.yaml"))
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 # The only warnings an example may carry, on purpose: the administrator password OOBE needs.
 EXPECTED_WARNINGS = {
-    name: ["secret-in-image"] for name in ("minimal.yaml", "web-role.yaml", "domain-joined.yaml")
+    name: ["secret-in-image"]
+    for name in ("minimal.yaml", "web-role.yaml", "domain-joined.yaml", "one-image-many-roles.yaml")
 }
 
 

@@ -47,6 +47,7 @@ class AgentConfig:
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.image = image
@@ -62,6 +63,7 @@ class AgentConfig:
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        self.inputs = inputs
 
     @property
     def role(self) -> str | None:
@@ -168,6 +170,7 @@ def _build(path: Path, raw: Any) -> AgentConfig:
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
+    inputs = _inputs(raw.get("inputs"))
     return AgentConfig(
         path=path,
         image=image,
@@ -183,4 +186,29 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        inputs=inputs,
     )
+
+
+def _inputs(raw: Any) -> dict[str, Any] | None:
+    """agent.inputs as render wrote it (the spec's schema checked it); its shape again here,
+    since the agent must not act on a hand-edited file it misreads."""
+    if raw is None:
+        return None
+    from vmprep.agent.inputs import SOURCES
+
+    _expect(isinstance(raw, dict), "inputs", "an object")
+    sources = raw.get("sources")
+    _expect(
+        isinstance(sources, list) and bool(sources) and set(sources) <= set(SOURCES),
+        "inputs.sources",
+        f"a non-empty list of {', '.join(SOURCES)}",
+    )
+    keys = raw.get("keys")
+    _expect(
+        isinstance(keys, dict) and bool(keys) and all(isinstance(v, dict) for v in keys.values()),
+        "inputs.keys",
+        "an object of key declarations",
+    )
+    _expect(is_duration(raw.get("timeout", "2s")), "inputs.timeout", "a duration")
+    return dict(raw)

@@ -38,6 +38,7 @@ log = logging.getLogger("vmprep.agent.fetch")
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 SIDECAR_MAX_BYTES = 4096
 TRANSIENT = frozenset({408, 429})
+ROLE_DOCUMENT = "_role"  # the role-wide document's name in a URL (docs/protocol.md)
 _PLACEHOLDER = re.compile(r"\{(role|instance_id|computer_name|mac)\}")
 
 
@@ -200,7 +201,7 @@ def fetch_config(
     except BudgetSpent as exc:
         return FetchOutcome(
             "unreachable",
-            error_code="unreachable",
+            error_code="unknown_role" if isinstance(exc.last, UnknownRole) else "unreachable",
             message=f"gave up after {exc.attempts} attempt(s): {exc}",
         )
 
@@ -215,10 +216,36 @@ def _fetch(
     accepted: tuple[int, str] | None,
     now: Callable[[], float],
 ) -> FetchOutcome:
+    return fetch.retrier.run(
+        lambda: _walk(fetch, targets, keys, identity, role, last_serial, accepted, now)
+    )
+
+
+def unknown_role(response: Response) -> bool:
+    """docs/protocol.md "No such role": `Vmprep-Error: unknown-role` on a 404, or a 404 for a
+    role-wide `.../_role` URL (a published tree holds `_role` for every role it knows)."""
+    said = (response.header("Vmprep-Error") or "").strip().lower()
+    return said == "unknown-role" or urlsplit(response.url).path.endswith("/" + ROLE_DOCUMENT)
+
+
+def _walk(
+    fetch: _Fetch,
+    targets: list[str],
+    keys: dict[str, bytes],
+    identity: Identity,
+    role: str,
+    last_serial: int | None,
+    accepted: tuple[int, str] | None,
+    now: Callable[[], float],
+) -> FetchOutcome:
+    """One pass over the URL list; `Transient` when a service said it knows no such role."""
+    unknown: str | None = None
     for url in targets:
         response = fetch.get(url, fetch.max_bytes)
         status = response.status
         if status == 404:
+            if unknown is None and unknown_role(response):
+                unknown = url
             continue
         if status == 204:
             return FetchOutcome("none", message=f"HTTP 204 from {url}")
@@ -231,7 +258,15 @@ def _fetch(
         if status != 200:
             raise _Refused("unreachable", f"unexpected HTTP {status} from {url}")
         return _accept(fetch, response, keys, identity, role, accepted, now)
+    if unknown is not None:
+        # Not "nothing for me": a renamed or briefly missing role file must not let the
+        # instance finish without its configuration. Retried until the budget is spent.
+        raise UnknownRole(f"{unknown}: the service knows no role {role!r}")
     return FetchOutcome("none", message="HTTP 404 from every URL")
+
+
+class UnknownRole(Transient):
+    """A service answered that it knows no such role (retried like a transient failure)."""
 
 
 def _accept(

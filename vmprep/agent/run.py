@@ -136,6 +136,7 @@ class Run:
                 "boot": self.state["boot"],
                 "steps": report_steps(self.state),
                 "error": self.state.get("error"),
+                **({"inputs": self.state["inputs"]} if self.state.get("inputs") else {}),
             }
         )
 
@@ -167,6 +168,7 @@ class Run:
             ],
             agent_pid=os.getpid(),
         )
+        refused = self._deploy_inputs()
         self._ensure_startup_task()
         # No save here: the first step's "running" save (or the final one) writes all of this;
         # a kill before it loses nothing that the next start would not redo the same way.
@@ -175,6 +177,8 @@ class Run:
             f"boot {state['boot']}"
         )
         self._prepare_reporter()
+        if refused is not None:  # nothing of the platform's values is applied
+            return self._finish(FAILED, refused)
         problems = self._preflight(cfg.steps, "agent.json")
         if problems:
             return self._finish(
@@ -250,6 +254,38 @@ class Run:
         except IdentityError as exc:
             self.log.error(f"cannot identify this instance: {exc}")
             return None
+
+    def _deploy_inputs(self) -> dict[str, str] | None:
+        """Apply agent.inputs (docs/inputs.md): decided once per instance, kept in its state;
+        the error to stop with when a value is refused or a required key is missing."""
+        decl = self.cfg.inputs
+        if not decl:
+            return None
+        decided = self.state.get("inputs")
+        if decided is None:
+            from vmprep.agent.durations import parse_duration
+            from vmprep.agent.inputs import InputError, Sources, resolve
+
+            sources = Sources(
+                timeout=parse_duration(decl.get("timeout", "2s")),
+                endpoints=self.cfg.endpoints,
+                options=self.cfg.platform_options,
+                file=decl.get("file"),
+                log=self.log.info,
+            )
+            try:
+                decided = resolve(decl, sources, self.log.info)
+            except InputError as exc:
+                self.log.error(f"deploy-time inputs: {exc}; nothing of them is applied")
+                return {"code": exc.code, "message": str(exc)}
+            self.state["inputs"] = decided
+        for key, got in sorted(decided.items()):
+            self.log.info(f"input {key} = {got['value']!r} (from {got['source']})")
+            if key == "role" and self.cfg.phone_home is not None:
+                self.cfg.phone_home["role"] = got["value"]
+            elif key != "role":
+                self.variables[key] = got["value"]
+        return None
 
     def _new_boot(self) -> None:
         state = self.state
@@ -396,7 +432,11 @@ class Run:
         self.save()
         self.report()
         document = state.get("document")
-        if code == "unreachable" and document and document["serial"] != state["completed_serial"]:
+        if (
+            code in ("unreachable", "unknown_role")
+            and document
+            and document["serial"] != state["completed_serial"]
+        ):
             # An accepted document is half applied and its content is not kept (secrets):
             # do not call the instance done; the next start fetches it again.
             self.log.warning(

@@ -35,6 +35,7 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
         "install_dir": agent["install_dir"],
         "identity": agent["identity"],
         "variables": agent["variables"],
+        **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
         "answer_files": list(ANSWER_FILES),
         "delete_answer_files": answer_files_deleted_at(spec),

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vmprep.server.documents import ROLE_TARGET
+from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
+UNKNOWN_ROLE_HEADER = "Vmprep-Error"  # value `unknown-role`: docs/protocol.md "No such role"
+
+
+disconnects = RateLimitedWarning("a client disconnected before its report was read (from %s)")
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -81,6 +86,13 @@ async def get_config(request: Request) -> Response:
     if denied is not None:
         return denied
     role = _name(request.path_params["role"], "role")
+    token = _bearer(request)
+    if (
+        token is not None
+        and _service(request).tokens.fleet
+        and not _service(request).tokens.may_fetch(token, role)
+    ):
+        return error(403, f"this token may not fetch configs for role {role!r}")
     instance_id = request.path_params["instance_id"]
     if instance_id != ROLE_TARGET:
         _name(instance_id, "instance id")
@@ -97,7 +109,12 @@ async def get_config(request: Request) -> Response:
         computer_name = service.store.computer_name(instance_id)  # as last reported
     content = issuer.content(role, instance_id, mac, computer_name)
     if content is None:
-        return Response(status_code=204)
+        # Not 204: an instance must never finish "done" because a role file was renamed,
+        # mistyped or briefly missing (docs/protocol.md "No such role"). The agent retries this
+        # like a transient failure until its deadline, then follows on_unreachable.
+        return error(
+            404, f"this service knows no role {role!r}", **{UNKNOWN_ROLE_HEADER: "unknown-role"}
+        )
     signed = issuer.signed(content)
     if last is not None and issuer.is_current(int(last), content, signed):
         return Response(status_code=304)
@@ -124,11 +141,17 @@ async def post_report(request: Request) -> Response:
     if int(length) > MAX_REPORT_BYTES:
         raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REPORT_BYTES:
-            raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REPORT_BYTES:
+                raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer: one rate-limited warning, not an ERROR with a traceback
+        # per client (a flood of them would bury everything else in the log).
+        disconnects.warn(request.client.host if request.client else "?")
+        return Response(status_code=400)
     body = b"".join(chunks)
     try:
         report, sent = parse_report(body, instance_id)

@@ -67,10 +67,20 @@ class Repository:
     secret_files: tuple[Path, ...] = ()
 
 
+def _walk_error(exc: OSError) -> None:
+    # os.walk skips a directory it cannot list unless told otherwise: under EMFILE (too many
+    # open files) that made a reload see an empty repository and serve no role at all.
+    raise InputError(
+        f"cannot list the config repository: {exc}",
+        hint="a read error never replaces the repository being served; fix it and reload",
+    )
+
+
 def yaml_files(root: Path) -> list[Path]:
-    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order."""
+    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order.
+    Raises InputError when a directory cannot be listed (never a silently shorter list)."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml")))
     return sorted(found)

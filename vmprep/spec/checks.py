@@ -69,6 +69,7 @@ def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
 def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Iterator[Problem]:
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
+        rules_inputs,
         rules_secrets,
         rules_setup,
         rules_steps,

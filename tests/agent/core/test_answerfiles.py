@@ -85,3 +85,22 @@ def test_keep_answer_files_keeps_them_at_start(tmp_path: Path) -> None:
     patterns, files = answer_files(tmp_path)
     assert launch(tmp_path, [], answer_files=patterns, keep_answer_files=True) == 0
     assert all(f.exists() for f in files)
+
+
+def test_agent_json_keys_for_answer_files_and_the_platform(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from vmprep.agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps({"image": {"os": "windows-11"}}))
+    cfg = load_config(path)
+    assert (cfg.delete_answer_files, cfg.cloud) == ("launch", "generic")  # plat may not have landed
+    path.write_text(json.dumps({"image": {"platform": "azure"}, "delete_answer_files": "done"}))
+    cfg = load_config(path)
+    assert (cfg.delete_answer_files, cfg.cloud) == ("done", "azure")
+    path.write_text(json.dumps({"delete_answer_files": "later"}))
+    with pytest.raises(ConfigError, match="delete_answer_files: expected launch or done"):
+        load_config(path)

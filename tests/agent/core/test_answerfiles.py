@@ -3,11 +3,15 @@ a failed or halted instance must not keep the administrator password."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.agent.core.conftest import make_agent
 from vmprep.agent.answerfiles import delete_answer_files, expand
+from vmprep.agent.config import ConfigError, load_config
 from vmprep.agent.launch import launch_agent
 from vmprep.agent.logs import Log
 from vmprep.agent.platform.base import ProcResult
@@ -88,12 +92,6 @@ def test_keep_answer_files_keeps_them_at_start(tmp_path: Path) -> None:
 
 
 def test_agent_json_keys_for_answer_files_and_the_platform(tmp_path: Path) -> None:
-    import json
-
-    import pytest
-
-    from vmprep.agent.config import ConfigError, load_config
-
     path = tmp_path / "agent.json"
     path.write_text(json.dumps({"image": {"os": "windows-11"}}))
     cfg = load_config(path)

@@ -176,6 +176,10 @@ def test_1618_another_installation_is_retried_with_backoff_then_given_up(tmp_pat
     p = Recorder(tmp_path, codes=[1618] * 5)
     out = runner("msi")({"path": "C:\\a.msi"}, ctx_for(p, tmp_path, {}, msi_busy_delays=[0, 0]))
     assert (out.ok, out.exit_code, len(p.calls)) == (False, 1618, 3)
+    p = Recorder(tmp_path, codes=[1618] * 5)
+    ctx = ctx_for(p, tmp_path, {}, msi_busy_delays=[60, 60])
+    ctx.timeout = 30.0  # the step's timeout bounds the retries: no 60 s wait
+    assert (runner("msi")({"path": "C:\\a.msi"}, ctx).exit_code, len(p.calls)) == (1618, 1)
 
 
 def test_the_default_1618_backoff_grows_and_is_bounded() -> None:

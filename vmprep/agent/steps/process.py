@@ -46,12 +46,15 @@ def run_msi(body: dict[str, Any], ctx: StepContext) -> Outcome:
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / msi_log_name(body, ctx.step_key)
     delays = [float(d) for d in ctx.options.get("msi_busy_delays", MSI_BUSY_DELAYS)]
+    start = time.monotonic()
     for attempt in range(len(delays) + 1):
         result = ctx.platform.msi(
             body, props, str(log_path), timeout=ctx.timeout, secret_names=secret_names
         )
         if result.exit_code != MSI_BUSY or attempt == len(delays):
             break
+        if ctx.timeout is not None and time.monotonic() - start + delays[attempt] >= ctx.timeout:
+            break  # the step's timeout bounds the retries too
         ctx.log.warning(
             f"msiexec: another installation is in progress (exit {MSI_BUSY}); "
             f"trying again in {delays[attempt]:g}s ({attempt + 1}/{len(delays)})"

@@ -31,6 +31,7 @@ def test_agent_json_has_the_documented_shape() -> None:
         "name": "web-frontend",
         "os": "windows-server-2022",
         "architecture": "amd64",
+        "platform": "generic",  # always present: the contract with the agent
     }
     assert doc["install_dir"] == "C:\\ProgramData\\vmprep"
     assert doc["answer_files"] == [

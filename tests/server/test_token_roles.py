@@ -54,3 +54,34 @@ def test_a_malformed_roles_list_is_refused_with_its_line(tmp_path, line):
     path.write_text(line.format(h=hash_token("x")) + "\n")
     with pytest.raises(InputError, match=":1:1: expected"):
         load_tokens(path)
+
+
+def test_status_shows_which_input_chose_the_role(tmp_path):
+    import json
+    import sqlite3
+
+    from tests.server.test_fleet import report
+    from vmprep.server.status import rows
+
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "vmprep.sqlite3") as db:  # a store made before deploy-time inputs
+        db.execute(
+            "CREATE TABLE instances (instance_id TEXT PRIMARY KEY, role TEXT,"
+            " computer_name TEXT, agent_version TEXT, config_serial INTEGER, state TEXT,"
+            " steps_done INTEGER, steps_failed INTEGER, steps_total INTEGER, error TEXT,"
+            " report_id TEXT, sent_at TEXT, received_at REAL, sent REAL)"
+        )
+    store = SqliteStore(old)
+    try:
+        inputs = {"role": {"value": "sql", "source": "azure-tags"}}
+        store.add_reports(
+            [report("i-1", "sql", "done", 10.0, inputs=inputs), report("i-2", "web", "done", 9.0)]
+        )
+        found = {i["instance_id"]: i for i in store.instances()}
+    finally:
+        store.close()
+    assert found["i-1"]["inputs"] == inputs
+    assert json.dumps(found["i-2"]["inputs"]) == "null"
+    table = {r[0]: r[1] for r in rows(list(found.values()), now=20.0)}
+    assert table == {"i-1": "sql (from azure-tags)", "i-2": "web"}

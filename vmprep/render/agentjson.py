@@ -19,10 +19,18 @@ ANSWER_FILES = [
 ]
 
 
-def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) -> dict[str, Any]:
+def agent_settings(
+    spec: Spec,
+    refs: list[SecretRef],
+    values: dict[str, str],
+    baked: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The agent.json object. `refs` (all under `agent`) stay as written, so the steps keep
     the schema's shape; the values of the env/file ones go into the top-level `secrets` map
-    under `env:NAME` / `file:<path as written>`, where the agent looks them up."""
+    under `env:NAME` / `file:<path as written>`, where the agent looks them up. `baked` are the
+    platform's steps (vmprep.render.platformsteps), run before the spec's own.
+
+    `image.platform` is always present (the agent treats a missing one as `generic`)."""
     agent = copy.deepcopy(spec.agent)
     secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
@@ -31,7 +39,7 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
     return {
         "format": FORMAT,
         "vmprep_version": __version__,
-        "image": {key: spec.image[key] for key in ("name", "os", "architecture")},
+        "image": {key: spec.image[key] for key in ("name", "os", "architecture", "platform")},
         "install_dir": agent["install_dir"],
         "identity": agent["identity"],
         "variables": agent["variables"],
@@ -41,7 +49,7 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
         "delete_answer_files": answer_files_deleted_at(spec),
         "log_level": agent["log_level"],
         "phone_home": phone_home,
-        "steps": agent["steps"],
+        "steps": [*(baked or []), *agent["steps"]],
         "secrets": dict(sorted(secrets.items())),
     }
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vmprep.server.documents import ROLE_TARGET
+from vmprep.server.fleet import Served
 from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport
@@ -120,6 +121,8 @@ async def get_config(request: Request) -> Response:
         return Response(status_code=304)
     if signed.has_secrets and not _secure(request):
         return error(403, "this document holds secrets: fetch it over TLS")
+    if instance_id != ROLE_TARGET:  # the dashboard's "documents served"
+        service.writer.served(Served(instance_id, role, signed.serial, time.time()))
     return Response(
         signed.body,
         media_type=_JSON,
@@ -211,8 +214,14 @@ ROUTES = [
 ]
 
 
+def _routes() -> list[Route]:
+    from vmprep.server.dashboard import ROUTES as DASHBOARD
+
+    return [*ROUTES, *DASHBOARD]
+
+
 def create_app(service: Service, **options: Any) -> Starlette:
     handlers = {HTTPException: _http_error, Exception: _internal_error}
-    app = Starlette(routes=ROUTES, exception_handlers=handlers, **options)
+    app = Starlette(routes=_routes(), exception_handlers=handlers, **options)
     app.state.service = service
     return app

@@ -84,9 +84,10 @@ def reg_add(prefix: Prefix, key: str, name: str, kind: str, data: str) -> None:
     prefix.wine("reg.exe", "add", key, "/v", name, "/t", kind, "/d", data, "/f").check(0)
 
 
-def test_no_step_that_may_reboot_runs_before_windows_setup_is_complete(prefix: Prefix) -> None:
+def test_the_agent_does_nothing_before_windows_setup_is_complete(prefix: Prefix) -> None:
     steps = [{"id": "ps", "powershell": "exit 0"}]
     r = render(prefix, steps, setup_wait="1s", ready_poll="200ms")
+    prefix.write(ANSWER_FILES[0], "<AdministratorPassword/>")
     reg_add(prefix, STATE_KEY, "ImageState", "REG_SZ", "IMAGE_STATE_UNDEPLOYABLE")
     reg_add(prefix, SYSPREP_KEY, "GeneralizationState", "REG_DWORD", "7")
     prefix.run_agent().check(1)
@@ -94,9 +95,11 @@ def test_no_step_that_may_reboot_runs_before_windows_setup_is_complete(prefix: P
     assert got["error"]["code"] == "setup_not_complete", got
     assert "ImageState is IMAGE_STATE_UNDEPLOYABLE" in got["error"]["message"]
     assert prefix.records("powershell.exe") == []  # never started
+    assert prefix.exists(ANSWER_FILES[0])  # Setup may still read it
     reg_add(prefix, STATE_KEY, "ImageState", "REG_SZ", "IMAGE_STATE_COMPLETE")
     prefix.run_agent().check(0)
     assert len(prefix.records("powershell.exe")) == 1
+    assert not prefix.exists(ANSWER_FILES[0])
 
 
 def test_the_launch_fallback_stops_at_its_time_limit(prefix: Prefix) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmprep.agent.answerfiles import delete_early_answer_files
-from vmprep.agent.config import ConfigError, load_config
+from vmprep.agent.config import AgentConfig, ConfigError, load_config
 from vmprep.agent.logs import Log
 from vmprep.agent.platform import current as current_platform
 from vmprep.agent.platform.base import Platform
@@ -85,8 +85,8 @@ def launch_agent(
     config_path = config_path.resolve()
     state_dir = config_path.parent
     log = Log(state_dir / "logs", level=cfg.log_level, redact=Vault(cfg.secrets).redact)
-    delete_early_answer_files(cfg, log)
     plat = platform(state_dir, cfg.platform_options, cfg.os, cfg.cloud)
+    _delete_answer_files(plat, cfg, log)
     why = _start(plat, config_path)
     if why is None:
         log.info("launch: the agent runs as the startup task; returning to Windows Setup")
@@ -98,6 +98,19 @@ def launch_agent(
 
     limit = parse_duration(cfg.platform_options.get("launch_time_limit", LAUNCH_TIME_LIMIT))
     return run(config_path, defer_reboots=True, time_limit=limit, platform=plat, log=log)
+
+
+def _delete_answer_files(plat: Platform, cfg: AgentConfig, log: Log) -> None:
+    """Now, if Windows Setup is done with them (a startup task may fire during specialize,
+    when Setup still reads the answer file); otherwise `run` deletes them once it is."""
+    pending = plat.setup_pending()
+    if pending is None:
+        delete_early_answer_files(cfg, log)
+    elif not cfg.keep_answer_files:
+        log.info(
+            f"launch: {plat.setup_name} has not finished ({pending}); `run` deletes the "
+            "answer files once it has"
+        )
 
 
 def _start(plat: Platform, config_path: Path) -> str | None:

@@ -1,10 +1,16 @@
-"""Wait for Windows Setup and the cloud's agent before the first step that may reboot.
+"""Wait for Windows Setup, and for the cloud's agent, before the agent acts.
 
-The platform says what is still pending (`setup_pending`, `cloud_pending`); this waits, with a
-bound for each, and says so in the log. Windows Setup not done at its bound stops the run
-(`NotReady`: rebooting would break Setup); the cloud's agent not done at its bound is logged
-as an error and the run goes on (its provisioning resumes after a reboot, and the agent must
-not wait for ever on someone else's failure). docs/agent.md lists what is waited for where.
+- Windows Setup: `run` waits for it before anything else (bounded): until Setup has finished,
+  a reboot breaks the machine, and Setup still reads the answer file (which the agent deletes
+  next). `launch` can start the task while Setup runs SetupComplete.cmd, and a startup task
+  can even fire during the specialize pass. Not done at the bound: `NotReady`, the run stops.
+- The cloud's agent: waited for before the first step that may reboot (`MAY_REBOOT`),
+  bounded; not done at the bound is logged as an error and the run goes on (the cloud's
+  provisioning resumes after a reboot, and the agent must not wait for ever on someone else's
+  failure).
+
+The platform says what is pending (`setup_pending`, `cloud_pending`); docs/agent.md lists what
+is waited for on which platform.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ def wait_for(
     why = pending()
     if why is None:
         return None
-    log.info(f"waiting for {what} before a step that may reboot: {why}")
+    log.info(f"waiting for {what}: {why}")
     while clock() - start < limit:
         sleep(poll)
         why = pending()
@@ -66,35 +72,36 @@ def wait_for(
     return why
 
 
-def wait_until_ready(
+def wait_for_setup(
     platform: Platform,
     log: Log,
+    limit: float = SETUP_WAIT,
     *,
-    setup_wait: float = SETUP_WAIT,
-    cloud_wait: float = CLOUD_WAIT,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll: float = POLL,
 ) -> None:
-    """Raises NotReady when Windows Setup is not done within `setup_wait` seconds."""
-    why = wait_for(
-        platform.setup_pending,
-        "Windows Setup",
-        setup_wait,
-        log,
-        clock=clock,
-        sleep=sleep,
-        poll=poll,
-    )
+    """Raises NotReady when the OS's setup is not done within `limit` seconds."""
+    setup = platform.setup_name
+    why = wait_for(platform.setup_pending, setup, limit, log, clock=clock, sleep=sleep, poll=poll)
     if why is not None:
         raise NotReady(
-            f"Windows Setup has not finished after {setup_wait:g}s ({why}); not running a step "
-            "that may reboot (the next start tries again)"
+            f"{setup} has not finished after {limit:g}s ({why}); the agent does nothing before "
+            "it has (the next start tries again)"
         )
-    cloud = platform.cloud
-    what = f"the {cloud} agent"
-    why = wait_for(
-        platform.cloud_pending, what, cloud_wait, log, clock=clock, sleep=sleep, poll=poll
-    )
+
+
+def wait_for_cloud(
+    platform: Platform,
+    log: Log,
+    limit: float = CLOUD_WAIT,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = POLL,
+) -> None:
+    """Logs an error when the cloud's agent is not done within `limit` seconds, then returns."""
+    what = f"the {platform.cloud} agent before a step that may reboot"
+    why = wait_for(platform.cloud_pending, what, limit, log, clock=clock, sleep=sleep, poll=poll)
     if why is not None:
-        log.error(f"the {cloud} agent is not done after {cloud_wait:g}s ({why}); going on")
+        log.error(f"the {platform.cloud} agent is not done after {limit:g}s ({why}); going on")

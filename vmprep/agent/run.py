@@ -32,7 +32,8 @@ from vmprep.agent.readiness import (
     POLL,
     SETUP_WAIT,
     NotReady,
-    wait_until_ready,
+    wait_for_cloud,
+    wait_for_setup,
 )
 from vmprep.agent.secrets import Secret, Vault
 from vmprep.agent.state import AgentLock, LockTimeout, StateError, StateStore, new_state
@@ -109,7 +110,7 @@ class Run:
         self.engine: Engine | None = None
         self.defer_reboots = False
         self.deadline: float | None = None
-        self.ready = False  # Windows Setup and the cloud's agent waited for (readiness.py)
+        self.cloud_waited = False  # the cloud's agent, before a step that may reboot
 
     # -- persistence and reports -------------------------------------------------------------
     def save(self) -> None:
@@ -143,7 +144,6 @@ class Run:
     # -- the job --------------------------------------------------------------------------------
     def execute(self) -> int:
         cfg = self.cfg
-        delete_early_answer_files(cfg, self.log)
         if hasattr(self.platform, "load_persisted_env"):
             self.platform.load_persisted_env()
         identity = self._identify()
@@ -179,6 +179,11 @@ class Run:
         self._prepare_reporter()
         if refused is not None:  # nothing of the platform's values is applied
             return self._finish(FAILED, refused)
+        try:
+            self._wait_for_setup()
+        except NotReady as exc:
+            self.log.error(str(exc))
+            return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})
         problems = self._preflight(cfg.steps, "agent.json")
         if problems:
             return self._finish(
@@ -208,38 +213,47 @@ class Run:
             deadline=self.deadline,
         )
         self.engine = engine
-        try:
-            result = engine.run(cfg.steps, "baked")
-            explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
-            if result == COMPLETED and not explicit:
-                if self.deadline is not None and time.monotonic() >= self.deadline:
-                    self.log.warning("phone home: not started, the time limit is reached")
-                    result = INCOMPLETE
-                else:
-                    self._before_step("phone_home")
-                    result = self._phone_home()
-        except NotReady as exc:
-            self.log.error(str(exc))
-            return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})
+        result = engine.run(cfg.steps, "baked")
+        explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
+        if result == COMPLETED and not explicit:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.log.warning("phone home: not started, the time limit is reached")
+                result = INCOMPLETE
+            else:
+                self._before_step("phone_home")
+                result = self._phone_home()
         return self._finish(result, None)
 
-    def _before_step(self, kind: str) -> None:
-        """Before the first step that may reboot: Windows Setup and the cloud's agent done.
-        Not in `launch`'s fallback: no reboot happens there, and Setup finishes only after
-        SetupComplete.cmd (where that runs) returns."""
-        if self.ready or self.defer_reboots or kind not in MAY_REBOOT:
-            return
+    def _option_seconds(self, name: str, default: float) -> float:
         from vmprep.agent.durations import parse_duration
 
-        options = self.cfg.platform_options
-        wait_until_ready(
-            self.platform,
-            self.log,
-            setup_wait=parse_duration(options.get("setup_wait", SETUP_WAIT)),
-            cloud_wait=parse_duration(options.get("cloud_wait", CLOUD_WAIT)),
-            poll=parse_duration(options.get("ready_poll", POLL)),
+        return parse_duration(self.cfg.platform_options.get(name, default))
+
+    def _wait_for_setup(self) -> None:
+        """Windows Setup finished (bounded; raises NotReady), then the answer files go (unless
+        kept, or needed until the run is done). In `launch`'s fallback, inside SetupComplete.cmd,
+        Setup cannot finish while the agent waits: no wait there, and the answer files go only
+        if Setup already says it is done (else the next start deletes them)."""
+        if self.defer_reboots:
+            if self.platform.setup_pending() is None:
+                delete_early_answer_files(self.cfg, self.log)
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_setup(
+            self.platform, self.log, self._option_seconds("setup_wait", SETUP_WAIT), poll=poll
         )
-        self.ready = True
+        delete_early_answer_files(self.cfg, self.log)
+
+    def _before_step(self, kind: str) -> None:
+        """Before the first step that may reboot: the cloud's agent done (bounded). Not in
+        `launch`'s fallback, which never reboots."""
+        if self.cloud_waited or self.defer_reboots or kind not in MAY_REBOOT:
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_cloud(
+            self.platform, self.log, self._option_seconds("cloud_wait", CLOUD_WAIT), poll=poll
+        )
+        self.cloud_waited = True
 
     def _identify(self) -> Any:
         from vmprep.agent.identity import IdentityError, identify

@@ -16,6 +16,7 @@ from vmprep.agent.launch import launch_agent
 from vmprep.agent.logs import Log
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.platform.posix import PosixPlatform
+from vmprep.agent.run import run_agent
 
 
 def answer_files(tmp_path: Path) -> tuple[list[str], list[Path]]:
@@ -102,3 +103,20 @@ def test_agent_json_keys_for_answer_files_and_the_platform(tmp_path: Path) -> No
     path.write_text(json.dumps({"delete_answer_files": "later"}))
     with pytest.raises(ConfigError, match="delete_answer_files: expected launch or done"):
         load_config(path)
+
+
+def test_not_while_setup_still_runs_a_task_may_fire_during_specialize(tmp_path: Path) -> None:
+    patterns, files = answer_files(tmp_path)
+    flag = tmp_path / "setup-done"
+    options = {"ready_command": ["/bin/test", "-e", str(flag)], "setup_wait": "0s"}
+    reboot = [{"id": "rb", "reboot": {}}]  # the fallback stops at it: the run is not done
+    assert launch(tmp_path, reboot, answer_files=patterns, platform_options=options) == 2
+    assert all(f.exists() for f in files)  # Setup still reads them
+    assert (
+        "`run` deletes the answer files once it has"
+        in (tmp_path / "logs" / "agent.log").read_text()
+    )
+    flag.write_text("")
+    (tmp_path / "boot_id").write_text("2")  # the startup task, at the next boot
+    assert run_agent(tmp_path / "agent.json", None, lock_timeout=5) == 0
+    assert not any(f.exists() for f in files)

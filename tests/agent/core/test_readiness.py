@@ -14,7 +14,8 @@ from tests.agent.core.test_windows import FakeWinreg, Recorder
 from vmprep.agent.logs import Log
 from vmprep.agent.platform import winready
 from vmprep.agent.platform.base import Platform, ProcResult
-from vmprep.agent.readiness import NotReady, wait_until_ready
+from vmprep.agent.platform.posix import PosixPlatform
+from vmprep.agent.readiness import NotReady, wait_for_cloud, wait_for_setup
 
 STATE = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State"
 SYSPREP = "SYSTEM\\Setup\\Status\\SysprepStatus"
@@ -119,40 +120,87 @@ def timing() -> dict[str, Any]:
     return {"clock": lambda: now[0], "sleep": sleep, "poll": 1.0}
 
 
-def test_waits_until_setup_is_done_then_for_the_cloud_agent(tmp_path: Path) -> None:
+def test_waits_until_setup_is_done_and_for_the_cloud_agent(tmp_path: Path) -> None:
     log = Log(tmp_path, echo=None)
     platform = Scripted(["UNDEPLOYABLE", "UNDEPLOYABLE", None], ["not running", None])
-    wait_until_ready(platform, log, setup_wait=60, cloud_wait=60, **timing())
+    wait_for_setup(platform, log, 60, **timing())
+    wait_for_cloud(platform, log, 60, **timing())
     text = (tmp_path / "agent.log").read_text()
-    assert "waiting for Windows Setup before a step that may reboot: UNDEPLOYABLE" in text
+    assert "waiting for Windows Setup: UNDEPLOYABLE" in text
     assert "Windows Setup finished after 2s" in text
-    assert "the azure agent finished after 1s" in text
+    assert "the azure agent before a step that may reboot finished after 1s" in text
 
 
 def test_setup_not_done_in_time_stops_but_a_late_cloud_agent_does_not(tmp_path: Path) -> None:
     log = Log(tmp_path, echo=None)
     with pytest.raises(NotReady, match="Windows Setup has not finished after 5s"):
-        wait_until_ready(Scripted(["UNDEPLOYABLE"] * 100, []), log, setup_wait=5, **timing())
-    wait_until_ready(Scripted([], ["not running"] * 100), log, cloud_wait=5, **timing())
+        wait_for_setup(Scripted(["UNDEPLOYABLE"] * 100, []), log, 5, **timing())
+    wait_for_cloud(Scripted([], ["not running"] * 100), log, 5, **timing())
     assert (
         "the azure agent is not done after 5s (not running); going on"
         in (tmp_path / "agent.log").read_text()
     )
 
 
-def test_a_run_stops_before_the_first_step_that_may_reboot(tmp_path: Path) -> None:
+def test_a_run_does_nothing_before_setup_has_finished(tmp_path: Path) -> None:
     flag = tmp_path / "setup-done"
-    steps = [
-        {"id": "f", "file": {"path": str(tmp_path / "f.txt"), "content": "x"}},  # cannot reboot
-        {"id": "x", "exec": {"argv": ["/bin/true"]}},  # may: it could exit 3010
-    ]
+    answer = tmp_path / "unattend.xml"
+    answer.write_text("<password/>")
+    steps = [{"id": "f", "file": {"path": str(tmp_path / "f.txt"), "content": "x"}}]
     options = {"ready_command": ["/bin/test", "-e", str(flag)], "setup_wait": "0s"}
-    agent = make_agent(tmp_path, steps, platform_options=options)
+    agent = make_agent(tmp_path, steps, platform_options=options, answer_files=[str(answer)])
     assert agent.run() == 1
     state = agent.state()
     assert state["error"]["code"] == "setup_not_complete"
-    assert agent.step("f")["status"] == "done"
-    assert (agent.step("x")["status"], agent.step("x")["attempts"]) == ("pending", 0)  # next start
+    assert "baked:f" not in state["steps"]  # nothing ran: the next start does it
+    assert answer.exists()  # Setup may still read it
     flag.write_text("")
     assert agent.run() == 0
-    assert agent.step("x")["status"] == "done"
+    assert agent.step("f")["status"] == "done"
+    assert not answer.exists()
+
+
+def test_the_cloud_agent_is_waited_for_before_the_first_step_that_may_reboot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "order"
+
+    class Cloud(PosixPlatform):
+        def cloud_pending(self) -> str | None:
+            with out.open("a") as f:
+                f.write("cloud asked\n")
+            return None
+
+    step = f'echo "{{}} ran" >> "{out}"'
+    steps = [
+        {"id": "f", "file": {"path": str(tmp_path / "f.txt"), "content": "x"}},
+        {"id": "x", "exec": {"argv": ["/bin/sh", "-c", step.format("x")]}},
+        {"id": "y", "exec": {"argv": ["/bin/sh", "-c", step.format("y")]}},
+    ]
+    from vmprep.agent import run as run_module
+
+    monkeypatch.setattr(run_module, "current_platform", lambda *a: Cloud(*a))
+    assert make_agent(tmp_path, steps).run() == 0
+    assert out.read_text().splitlines() == ["cloud asked", "x ran", "y ran"]  # once, before x
+
+
+@pytest.mark.parametrize(
+    ("image_state", "kept"), [("IMAGE_STATE_UNDEPLOYABLE", True), (None, False)]
+)
+def test_launch_leaves_the_answer_files_to_run_while_windows_setup_runs(
+    tmp_path: Path, image_state: str | None, kept: bool
+) -> None:
+    from vmprep.agent.launch import launch_agent
+
+    answer = tmp_path / "unattend.xml"
+    answer.write_text("<password/>")
+    agent = make_agent(tmp_path, [], answer_files=[str(answer)])
+    agent.write()
+    values = {} if image_state is None else {(STATE, "ImageState"): image_state}
+    p = Recorder(tmp_path, winreg=SetupRegistry(values))
+    assert launch_agent(agent.config_path, platform=lambda *a: p) == 0
+    assert answer.exists() == kept
+    assert [argv[:2] for argv, _ in p.calls] == [
+        ["schtasks.exe", "/Create"],
+        ["schtasks.exe", "/Run"],
+    ]

@@ -29,6 +29,17 @@ def decode(argv: list[str]) -> str:
     return base64.b64decode(argv[6]).decode("utf-16-le")
 
 
+class SetupDone:
+    """A registry without Setup's state values: Windows Setup counts as finished."""
+
+    HKEY_LOCAL_MACHINE = "HKLM"
+    KEY_READ = 0x20019
+    KEY_WOW64_64KEY = 0x100
+
+    def OpenKeyEx(self, hive: str, sub: str, reserved: int, access: int) -> Any:
+        raise FileNotFoundError(sub)
+
+
 class Recorder(w.WindowsPlatform):
     """The Windows platform with processes recorded instead of run."""
 
@@ -39,7 +50,7 @@ class Recorder(w.WindowsPlatform):
         codes: list[int] | None = None,
         winreg: Any = None,
     ) -> None:
-        super().__init__(tmp, {}, image_os, winreg=winreg)
+        super().__init__(tmp, {}, image_os, winreg=winreg if winreg is not None else SetupDone())
         self.calls: list[tuple[Any, dict[str, str] | None]] = []
         self.codes = list(codes or [])
         self.task_xml = b""

@@ -55,6 +55,13 @@ def read_hklm(winreg: Any, key: str, name: str) -> Any:
 
 def setup_pending(winreg: Any) -> str | None:
     """Why Windows Setup is not finished, or None."""
+    try:
+        return _setup_pending(winreg)
+    except OSError as exc:  # not FileNotFoundError: access denied, a broken hive
+        return f"cannot read the setup state from the registry: {exc}"
+
+
+def _setup_pending(winreg: Any) -> str | None:
     state = read_hklm(winreg, STATE_KEY, "ImageState")
     if state is not None and state != IMAGE_STATE_COMPLETE:
         return f"ImageState is {state}, not {IMAGE_STATE_COMPLETE}"

@@ -23,7 +23,7 @@ def test_agent_json_has_the_documented_shape() -> None:
     assert list(doc) == [
         "format", "vmprep_version", "image", "install_dir", "identity", "variables",
         "keep_answer_files", "answer_files", "delete_answer_files", "log_level", "phone_home",
-        "steps", "secrets",
+        "steps", "secrets", "baked_secrets",
     ]  # fmt: skip
     assert doc["format"] == 1
     assert doc["vmprep_version"] == __version__
@@ -138,3 +138,11 @@ def test_answer_files_go_at_launch_unless_the_first_logon_needs_them(
     doc = base_doc()
     doc.setdefault("setup", {}).update(setup)
     assert agent_json(spec_from(tmp_path, doc))["delete_answer_files"] == when
+
+
+def test_baked_secrets_name_what_the_baked_steps_take_from_phone_home() -> None:
+    from tests.conftest import ROOT
+
+    doc = agent_json(load_spec(ROOT / "examples" / "domain-joined.yaml"))
+    assert doc["baked_secrets"] == ["join_password", "join_user", "svc_app_password"]
+    assert agent_json(load_spec(ROOT / "examples" / "minimal.yaml"))["baked_secrets"] == []

@@ -26,7 +26,8 @@ from vmprep.spec import load_spec
 NS = {"u": "urn:schemas-microsoft-com:unattend"}
 WCM = "{http://schemas.microsoft.com/WMIConfig/2002/State}"
 GOLDEN_SPECS = golden_specs()
-# Which passes each emitted setting is valid in (shared/reference/unattend-and-sysprep.md §3)
+# Which passes each emitted setting is valid in (each component's "Applicable configuration passes",
+# https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/)
 VALID = {
     ("Microsoft-Windows-PnpSysprep", "PersistAllDeviceInstalls"): {"generalize"},
     ("Microsoft-Windows-Security-SPP", "SkipRearm"): {"generalize"},

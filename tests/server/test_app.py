@@ -345,3 +345,37 @@ def test_a_failing_store_answers_500_with_a_json_error(service, monkeypatch):
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"error": "internal error; see the server's log"}
+
+
+def test_secrets_that_baked_steps_ask_for_are_delivered_when_the_role_declares_them(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TEST_JOIN_USER", "joiner")
+    configs = write_repo(tmp_path / "configs")
+    (configs / "roles" / "app.yaml").write_text(
+        "version: 1\nkind: RoleConfig\nrole: app\n"
+        "secrets: {join_user: {env: TEST_JOIN_USER}, svc: {env: TEST_JOIN_USER}}\n"
+        "steps: [{id: f, file: {path: 'C:\\\\a.txt', content: a}}]\n",
+        encoding="utf-8",
+    )
+    store = SqliteStore(tmp_path / "data")
+    tokens = Tokens((hash_token(FLEET),), (hash_token(ADMIN),))
+    app = create_app(Service(configs, store, [generate()], tokens))
+    client = AppClient(app, base_url="https://cfg.test")
+    try:
+        plain = client.get("/v1/config/app/i-1", headers=AUTH).json()
+        assert "secrets" not in plain  # never more than asked for or used
+        asked = {**AUTH, "Vmprep-Secrets": "join_user, svc"}
+        doc = client.get("/v1/config/app/i-1", headers=asked).json()
+        assert doc["secrets"] == {"join_user": "joiner", "svc": "joiner"}
+        r = client.get("/v1/config/app/i-1", headers={**AUTH, "Vmprep-Secrets": "svc, nope"})
+        assert r.status_code == 409
+        assert "role 'app' does not declare secret(s) 'nope'" in r.json()["error"]
+        r = client.get("/v1/config/app/i-1", headers={**AUTH, "Vmprep-Secrets": "a b"})
+        assert r.status_code == 400
+        assert "invalid secret name" in r.json()["error"]
+        # a secret declared for one instance only is delivered to that instance only
+        r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Secrets": "svc"})
+        assert r.status_code == 409
+    finally:
+        store.close()

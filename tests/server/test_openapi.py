@@ -88,6 +88,7 @@ def test_every_documented_status_code_happens_and_nothing_else(clients):
         (config, local.get("/v1/config/web/i-1")),
         (config, local.get("/v1/config/web/i-1", headers=WRONG)),
         (config, remote.get("/v1/config/sql/i-1", headers=FLEET)),
+        (config, local.get("/v1/config/web/i-1", headers={**FLEET, "Vmprep-Secrets": "x"})),
         (report, local.post("/v1/report/i-1", json=_report("i-1"), headers=FLEET)),
         (report, local.post("/v1/report/i-1", json=_report("i-2"), headers=FLEET)),
         (report, local.post("/v1/report/i-1", json=_report("i-1"))),

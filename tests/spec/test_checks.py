@@ -112,6 +112,46 @@ CASES = [
         ),
         False,
     ),
+    # rename-after-join: the join runs before the fetch, the rename needs the config's name
+    (
+        "rename-after-join",
+        steps(
+            "{id: j, join_domain: {domain: corp, credentials: {user: u, password: {env: P}}}}",
+            "{id: p, phone_home: {}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (  # fetched first: the agent merges them into one Add-Computer -NewName call
+        "rename-after-join",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    (  # a baked name is known at the join
+        "rename-after-join",
+        steps(
+            "{id: j, join_domain: {domain: corp, credentials: {user: u, password: {env: P}}}}",
+            "{id: r, rename_computer: {name: 'WEB-{n}'}}",
+            extra="variables: {n: 1}, ",
+        ),
+        False,
+    ),
+    (  # name before domain
+        "rename-after-join",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
     # inputs (deploy-time inputs, docs/inputs.md)
     ("inputs", f"agent: {{{PH}, inputs: {{sources: [aws-tags], keys: {{role: {{}}}}}}}}", True),
     (

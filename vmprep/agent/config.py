@@ -47,6 +47,7 @@ class AgentConfig:
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        baked_secrets: list[str] | None = None,
         inputs: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
@@ -63,6 +64,8 @@ class AgentConfig:
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        # The secret names the baked steps take from phone-home, computed by render.
+        self.baked_secrets = baked_secrets or []
         self.inputs = inputs
 
     @property
@@ -170,6 +173,12 @@ def _build(path: Path, raw: Any) -> AgentConfig:
     _expect(isinstance(image.get("platform", "generic"), str), "image.platform", "a name")
     endpoints = raw.get("endpoints") or {}
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
+    baked_secrets = raw.get("baked_secrets") or []
+    _expect(
+        isinstance(baked_secrets, list) and all(isinstance(n, str) for n in baked_secrets),
+        "baked_secrets",
+        "a list of secret names",
+    )
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
     inputs = _inputs(raw.get("inputs"))
@@ -188,6 +197,7 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        baked_secrets=list(baked_secrets),
         inputs=inputs,
     )
 

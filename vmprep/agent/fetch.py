@@ -1,4 +1,4 @@
-"""Fetching the remote config: PROTOCOL.md "Fetching a config", "The signature" and the
+"""Fetching the remote config: docs/protocol.md "Fetching a config", "The signature" and the
 outcome table, end to end. The signature is verified over the exact body bytes before the
 document is parsed.
 
@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -91,7 +91,11 @@ def _reveal(token: object) -> str:
 
 
 def request_headers(
-    identity: Identity, role: str, agent_version: str, last_completed_serial: int | None
+    identity: Identity,
+    role: str,
+    agent_version: str,
+    last_completed_serial: int | None,
+    secrets: Sequence[str] = (),
 ) -> dict[str, str]:
     headers = {
         "User-Agent": f"vmprep-agent/{agent_version}",
@@ -102,6 +106,8 @@ def request_headers(
     }
     if last_completed_serial is not None:
         headers["Vmprep-Last-Serial"] = str(last_completed_serial)
+    if secrets:
+        headers["Vmprep-Secrets"] = ", ".join(sorted(set(secrets)))
     return headers
 
 
@@ -163,6 +169,7 @@ def fetch_config(
     last_completed_serial: int | None,
     accepted: tuple[int, str] | None,
     agent_version: str,
+    secrets: Sequence[str] = (),
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[float, float], float] | None = None,
@@ -192,10 +199,13 @@ def fetch_config(
         on_retry=lambda n, wait, why: log.warning("retry %d in %.1fs: %s", n + 1, wait, why),
         rand=rand or random.uniform,
     )
-    headers = request_headers(identity, role, agent_version, last_completed_serial)
+    headers = request_headers(identity, role, agent_version, last_completed_serial, secrets)
     fetch = _Fetch(session, retrier, headers, max_bytes)
     try:
-        return _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
+        outcome = _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
+        if outcome.document is not None:
+            _check_secrets(outcome.document, secrets)
+        return outcome
     except _Refused as exc:
         return FetchOutcome("refused", error_code=exc.code, message=str(exc))
     except BudgetSpent as exc:
@@ -255,6 +265,8 @@ def _walk(
             return FetchOutcome("not_modified", message=f"serial {last_serial} is current")
         if status in (401, 403):
             raise _Refused("unauthorized", f"HTTP {status} from {url}")
+        if status == 409:
+            raise _Refused("missing_secrets", f"HTTP 409 from {url}: {_error_text(response)}")
         if status != 200:
             raise _Refused("unreachable", f"unexpected HTTP {status} from {url}")
         return _accept(fetch, response, keys, identity, role, accepted, now)
@@ -267,6 +279,29 @@ def _walk(
 
 class UnknownRole(Transient):
     """A service answered that it knows no such role (retried like a transient failure)."""
+
+
+def _error_text(response: Response) -> str:
+    """The `error` of a JSON error answer, shortened; a fixed text when there is none."""
+    import json
+
+    try:
+        message = json.loads(response.body.decode("utf-8")).get("error")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message)[:300] if isinstance(message, str) else "the service gave no reason"
+
+
+def _check_secrets(doc: Mapping[str, Any], wanted: Sequence[str]) -> None:
+    """Every secret the baked steps asked for came with the document, or it is refused."""
+    missing = sorted(set(wanted) - set(doc.get("secrets") or {}))
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise _Refused(
+            "missing_secrets",
+            f"the document does not hold secret(s) {names}, which the baked steps need: "
+            "declare them under the role's `secrets:`",
+        )
 
 
 def _accept(

@@ -1,4 +1,4 @@
-"""Retries with full-jitter exponential backoff, as PROTOCOL.md "Retries" says.
+"""Retries with full-jitter exponential backoff, as docs/protocol.md "Retries" says.
 
 After failed attempt n (from 0) the agent waits `max(100 ms, uniform(0, min(max, initial * 2^n)))`.
 A valid `Retry-After` (delay-seconds, or an HTTP date in the future) replaces that wait, clamped

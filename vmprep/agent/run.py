@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vmprep import __version__
+from vmprep.agent import restarts
 from vmprep.agent.answerfiles import delete_answer_files, delete_early_answer_files
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
 from vmprep.agent.engine import (
@@ -211,6 +212,7 @@ class Run:
             step_started=self._first_report,
             before_step=self._before_step,
             deadline=self.deadline,
+            restore=self._restore,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")
@@ -222,6 +224,10 @@ class Run:
             else:
                 self._before_step("phone_home")
                 result = self._phone_home()
+        if result == COMPLETED:
+            result = engine.restart_at_end() or COMPLETED
+        elif result != REBOOT and state.get("restart_due"):
+            self.log.warning(f"a restart is still due for {', '.join(state['restart_due'])}")
         return self._finish(result, None)
 
     def _option_seconds(self, name: str, default: float) -> float:
@@ -309,6 +315,7 @@ class Run:
             state["boot"] += 1
             state["boot_id"] = boot_id
             state["reboot_pending"] = None
+            restarts.new_boot(state)
 
     def _preflight(self, steps: Any, where: str) -> list[str]:
         """Structure first, then whether this platform can run every step: before any runs."""
@@ -391,22 +398,9 @@ class Run:
             self.log.info("no phone_home configured: baked-in steps only")
             return COMPLETED
         self._first_report()
-        from vmprep.agent.reporting import bridge_logging
-
-        bridge_logging(self.log)
-        from vmprep.agent.fetch import fetch_config
-
         state = self.state
         accepted = state.get("accepted")
-        outcome = fetch_config(
-            ph,
-            self.identity,
-            role=str(ph["role"]),
-            token=self._token(),
-            last_completed_serial=state.get("completed_serial"),
-            accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
-            agent_version=__version__,
-        )
+        outcome = self._fetch(ph)
         if outcome.kind in ("none", "not_modified"):
             self.log.info(f"phone home: {outcome.kind.replace('_', ' ')}; nothing new to apply")
             if outcome.kind == "none":
@@ -431,12 +425,55 @@ class Run:
             "sha256": outcome.sha256,
             "step_ids": [s["id"] for s in steps],
         }
-        self.vault.add(document.get("secrets") or {})
-        self.variables.update(document.get("variables") or {})
+        self._load(document)
         self.save()
         self.report()
         assert self.engine is not None
         return self.engine.run(steps, "remote")
+
+    def _fetch(self, ph: dict[str, Any]) -> Any:
+        from vmprep.agent.reporting import bridge_logging
+
+        bridge_logging(self.log)
+        from vmprep.agent.fetch import fetch_config
+
+        accepted = self.state.get("accepted")
+        # The secrets the baked steps take from the service (docs/protocol.md): asked for with
+        # every fetch. A 304 would not carry them, so no Vmprep-Last-Serial goes with them.
+        wanted = self.cfg.baked_secrets
+        return fetch_config(
+            ph,
+            self.identity,
+            role=str(ph["role"]),
+            token=self._token(),
+            last_completed_serial=None if wanted else self.state.get("completed_serial"),
+            accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
+            agent_version=__version__,
+            secrets=wanted,
+        )
+
+    def _load(self, document: dict[str, Any]) -> None:
+        """A document's secrets and variables, in memory only."""
+        self.vault.add(document.get("secrets") or {})
+        self.variables.update(document.get("variables") or {})
+
+    def _restore(self) -> None:
+        """A phone_home step done in an earlier boot is passed over: fetch the accepted
+        document again for its variables and secrets, which the steps after it may need
+        (neither is written to disk); its steps are done and do not run again."""
+        ph = self.cfg.phone_home
+        if ph is None or not self.state.get("document"):
+            return
+        outcome = self._fetch(ph)
+        if outcome.kind != "document":
+            self.log.warning(
+                f"phone home: cannot fetch the document's variables and secrets again "
+                f"({outcome.error_code or outcome.kind}: {outcome.message}); the steps "
+                "that need them fail"
+            )
+            return
+        self._load(outcome.document)
+        self.log.info(f"phone home: variables and secrets of serial {outcome.document['serial']}")
 
     def _refused(self, code: str, message: str) -> str:
         ph = self.cfg.phone_home or {}

@@ -9,6 +9,7 @@ from typing import Any
 from vmprep import __version__
 from vmprep.render.secrets import SecretRef
 from vmprep.spec import Spec
+from vmprep.spec.rules_secrets import phone_home_secrets
 
 FORMAT = 1
 # Where Windows Setup caches the answer file (`unattend.xml`, and the copies some tools leave
@@ -51,6 +52,9 @@ def agent_settings(
         "phone_home": phone_home,
         "steps": [*(baked or []), *agent["steps"]],
         "secrets": dict(sorted(secrets.items())),
+        # What the baked steps take from phone-home: the agent asks for these names with
+        # every fetch (the Vmprep-Secrets header, docs/protocol.md).
+        "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
 
 

@@ -1,8 +1,8 @@
 """unattend.xml: the spec's `setup` and `sysprep` sections as a Windows answer file.
 
 Every component, setting and pass is one the Unattended Windows Setup Reference lists for that
-pass (see shared/reference/unattend-and-sysprep.md §3 and docs/render.md). Values only
-ever reach the file through ElementTree, so they are escaped by construction.
+pass (docs/render.md; https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/).
+Values only ever reach the file through ElementTree, so they are escaped by construction.
 """
 
 from __future__ import annotations

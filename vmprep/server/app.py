@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOL.md; docs/openapi.json): handlers parse, call the core, answer."""
+"""The HTTP API (docs/protocol.md; docs/openapi.json): handlers parse, call the core, answer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vmprep.server.documents import ROLE_TARGET
+from vmprep.server.documents import ROLE_TARGET, MissingSecrets
 from vmprep.server.fleet import Served
 from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
@@ -22,7 +22,8 @@ from vmprep.server.store import NewReport
 if TYPE_CHECKING:
     from vmprep.server.service import Service
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # docs/protocol.md "Names and keys"
+SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the schema's secret names
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
 UNKNOWN_ROLE_HEADER = "Vmprep-Error"  # value `unknown-role`: docs/protocol.md "No such role"
@@ -82,6 +83,16 @@ def _secure(request: Request) -> bool:
         return False
 
 
+def _wanted_secrets(request: Request) -> frozenset[str]:
+    """`Vmprep-Secrets`: the names the agent's baked steps need (docs/protocol.md)."""
+    value = request.headers.get("vmprep-secrets", "")
+    names = frozenset(n.strip() for n in value.split(",") if n.strip())
+    bad = sorted(n for n in names if not SECRET_NAME.match(n))
+    if bad:
+        raise HTTPException(400, f"Vmprep-Secrets: invalid secret name {bad[0]!r}")
+    return names
+
+
 async def get_config(request: Request) -> Response:
     denied = _denied(request, admin=False)
     if denied is not None:
@@ -108,7 +119,10 @@ async def get_config(request: Request) -> Response:
     role_config = issuer.repo.roles.get(role)
     if not computer_name and role_config and any(o.kind == "name" for o in role_config.overrides):
         computer_name = service.store.computer_name(instance_id)  # as last reported
-    content = issuer.content(role, instance_id, mac, computer_name)
+    try:
+        content = issuer.content(role, instance_id, mac, computer_name, _wanted_secrets(request))
+    except MissingSecrets as exc:
+        return error(409, str(exc))
     if content is None:
         # Not 204: an instance must never finish "done" because a role file was renamed,
         # mistyped or briefly missing (docs/protocol.md "No such role"). The agent retries this
@@ -197,7 +211,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    """A bug or a failing store: still a JSON error (PROTOCOL.md), and no detail leaked.
+    """A bug or a failing store: still a JSON error (docs/protocol.md), and no detail leaked.
 
     Starlette logs the exception and re-raises it after sending this answer."""
     return error(500, "internal error; see the server's log")

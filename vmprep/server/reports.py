@@ -1,4 +1,4 @@
-"""Checking a StatusReport body (PROTOCOL.md, "Status reports" and "Fine print")."""
+"""Checking a StatusReport body (docs/protocol.md "Status reports")."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from vmprep.server import fleet
 from vmprep.server.fleet import Served
 from vmprep.server.fleet import iso as _iso
 
-MIN_RETENTION = 86400  # PROTOCOL.md: report_ids are remembered for at least 24 hours
+MIN_RETENTION = 86400  # docs/protocol.md: report_ids are remembered for at least 24 hours
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), serial INTEGER);

@@ -71,6 +71,7 @@ def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Ite
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
         rules_inputs,
+        rules_order,
         rules_platform,
         rules_secrets,
         rules_setup,

@@ -1,5 +1,6 @@
-"""The whole fetch against real servers on 127.0.0.1: every row of PROTOCOL's outcome table,
-the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing waits for real."""
+"""The whole fetch against real servers on 127.0.0.1: every row of the outcome table in
+docs/protocol.md, the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing
+waits for real."""
 
 from __future__ import annotations
 
@@ -442,6 +443,19 @@ def test_tls_fetch_with_ca_bundle(tls_server: Server, signer: Signer, pki: Pki, 
     assert fetch(cfg, clock).kind == "document"
 
 
+def test_untrusted_tls_is_refused_at_once_without_retries(
+    tls_server: Server, signer: Signer, clock: Clock
+):
+    """No ca_bundle: the test CA is unknown. Waiting cannot fix that, so no retry budget."""
+    tls_server.route(PATH, signed(signer))
+    cfg = config(tls_server, signer, allow_insecure_http=False)
+    outcome = fetch(cfg, clock)
+    assert outcome.kind == "refused"
+    assert outcome.error_code == "unreachable"
+    assert "not retried" in (outcome.message or "")
+    assert clock.sleeps == []
+
+
 def test_plain_http_needs_allow_insecure_http(server: Server, signer: Signer, clock: Clock):
     server.route(PATH, signed(signer))
     outcome = fetch(config(server, signer, allow_insecure_http=False), clock)
@@ -587,7 +601,7 @@ ATTEMPTS = 3
 
 
 def model(plan: list[list[int]], last: int | None) -> tuple[str, str | None, int]:
-    """(kind, error code, requests made) as PROTOCOL's outcome table says."""
+    """(kind, error code, requests made) as the outcome table of docs/protocol.md says."""
     requests = 0
     for replies in plan:
         attempt = 0
@@ -649,3 +663,35 @@ def test_bad_settings_are_refused_not_raised(
     refused(outcome, "unreachable")
     assert (outcome.message or "").startswith("phone_home:")
     assert server.requests == []
+
+
+# -- secrets for baked steps (docs/protocol.md) -------------------------------------------------
+def test_the_secrets_baked_steps_need_are_asked_for_and_must_come(
+    server: Server, signer: Signer, clock: Clock
+):
+    body = doc_bytes(secrets={"join_user": "u", "join_password": "p"})
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "join_password"])
+    assert outcome.kind == "document"
+    assert server.requests[0].headers["vmprep-secrets"] == "join_password, join_user"
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "svc"])
+    refused(outcome, "missing_secrets")
+    assert "secret(s) 'svc'" in (outcome.message or "")
+
+
+def test_no_secrets_wanted_sends_no_header(server: Server, signer: Signer, clock: Clock):
+    server.route(PATH, signed(signer))
+    assert fetch(config(server, signer), clock).kind == "document"
+    assert "vmprep-secrets" not in server.requests[0].headers
+
+
+def test_a_409_refusal_names_the_secrets_the_role_does_not_declare(
+    server: Server, signer: Signer, clock: Clock
+):
+    error = {"error": "role 'web' does not declare secret(s) 'svc'"}
+    server.route(PATH, Reply(409, json.dumps(error).encode()))
+    outcome = fetch(config(server, signer), clock, secrets=["svc"])
+    refused(outcome, "missing_secrets")
+    assert "does not declare secret(s) 'svc'" in (outcome.message or "")
+    assert clock.sleeps == []  # not retried

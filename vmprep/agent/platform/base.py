@@ -210,8 +210,16 @@ class Platform:
         raise NotSupported("rename_computer")
 
     def join_domain(
-        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+        self,
+        domain: str,
+        ou: str | None,
+        user: str,
+        password: str,
+        *,
+        timeout: float | None,
+        new_name: str | None = None,
     ) -> ProcResult:
+        """Join `domain`; with `new_name`, under that name in the same operation."""
         raise NotSupported("join_domain")
 
     def local_user(

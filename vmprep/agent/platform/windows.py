@@ -100,20 +100,47 @@ def rename_script(name: str) -> str:
     )
 
 
-def join_script(domain: str, ou: str | None) -> str:
-    """Reads the credential from the child's environment and removes it there at once."""
+def join_script(domain: str, ou: str | None, new_name: str | None = None) -> str:
+    """Reads the credential from the child's environment and removes it there at once.
+
+    With `new_name`: rename and join in one `Add-Computer -NewName … -Options
+    JoinWithNewName,AccountCreate` call and one restart (Microsoft's Add-Computer reference,
+    https://learn.microsoft.com/powershell/module/microsoft.powershell.management/add-computer;
+    `-Options` replaces the default AccountCreate, so it is named too). Already named and
+    joined: nothing to do. A member of the domain under another name is renamed with the
+    domain credential, which renaming a domain member needs (NetRenameMachineInDomain,
+    https://learn.microsoft.com/en-us/windows/win32/api/lmjoin/nf-lmjoin-netrenamemachineindomain).
+    """
     ou_arg = f" -OUPath {ps_quote(ou)}" if ou else ""
-    return (
-        "$ErrorActionPreference = 'Stop'\n"
-        "$user = $env:VMPREP_JOIN_USER\n"
-        "$pass = ConvertTo-SecureString $env:VMPREP_JOIN_PASSWORD -AsPlainText -Force\n"
-        "Remove-Item Env:VMPREP_JOIN_PASSWORD, Env:VMPREP_JOIN_USER\n"
-        "$cs = Get-CimInstance Win32_ComputerSystem\n"
-        f"if ($cs.PartOfDomain -and $cs.Domain -eq {ps_quote(domain)}) {{ exit 0 }}\n"
-        "$cred = New-Object System.Management.Automation.PSCredential($user, $pass)\n"
-        f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -Credential $cred -Force\n"
-        f"exit {REBOOT_EXIT}\n"
-    )
+    lines = [
+        "$ErrorActionPreference = 'Stop'",
+        "$user = $env:VMPREP_JOIN_USER",
+        "$pass = ConvertTo-SecureString $env:VMPREP_JOIN_PASSWORD -AsPlainText -Force",
+        "Remove-Item Env:VMPREP_JOIN_PASSWORD, Env:VMPREP_JOIN_USER",
+        "$cs = Get-CimInstance Win32_ComputerSystem",
+        f"$joined = $cs.PartOfDomain -and $cs.Domain -eq {ps_quote(domain)}",
+    ]
+    join = f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -Credential $cred -Force"
+    if new_name is None:
+        lines.append("if ($joined) { exit 0 }")
+    else:
+        name = ps_quote(new_name)
+        lines.append(f"$named = $env:COMPUTERNAME -eq {name}")
+        lines.append("if ($joined -and $named) { exit 0 }")
+    lines.append("$cred = New-Object System.Management.Automation.PSCredential($user, $pass)")
+    if new_name is not None:
+        lines.append(
+            f"if ($joined) {{ Rename-Computer -NewName {name} -DomainCredential $cred -Force; "
+            f"exit {REBOOT_EXIT} }}"
+        )
+        lines.append(f"if ($named) {{ {join}; exit {REBOOT_EXIT} }}")
+        join = (
+            f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -NewName {name} "
+            "-Options JoinWithNewName,AccountCreate -Credential $cred -Force"
+        )
+    lines.append(join)
+    lines.append(f"exit {REBOOT_EXIT}")
+    return "\n".join(lines) + "\n"
 
 
 def local_user_script(body: Mapping[str, Any], has_password: bool) -> str:
@@ -309,10 +336,17 @@ class WindowsPlatform(Platform):
         return self.powershell(rename_script(name), timeout=timeout)
 
     def join_domain(
-        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+        self,
+        domain: str,
+        ou: str | None,
+        user: str,
+        password: str,
+        *,
+        timeout: float | None,
+        new_name: str | None = None,
     ) -> ProcResult:
         env = {"VMPREP_JOIN_USER": user, "VMPREP_JOIN_PASSWORD": password}
-        return self.powershell(join_script(domain, ou), timeout=timeout, env=env)
+        return self.powershell(join_script(domain, ou, new_name), timeout=timeout, env=env)
 
     def local_user(
         self, body: Mapping[str, Any], password: str | None, *, timeout: float | None

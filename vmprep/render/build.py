@@ -64,12 +64,17 @@ def render(
     platform: str = sys.platform,
     base_python: str | None = None,
     agent_dir: Path | None = None,
+    placeholders: bool = False,
 ) -> RenderResult:
-    """Everything that goes into the image; raises RenderError (nothing to write) on problems."""
+    """Everything that goes into the image; raises RenderError (nothing to write) on problems.
+    `placeholders`: every secret is `<secret:NAME>` and nothing is read for it."""
     launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
     refs = secrets.find_refs(spec)
     _refuse_boot_secrets_in_setup(spec, refs)
-    values = secrets.resolve(spec, refs, os.environ if environ is None else environ)
+    if placeholders:  # `vmprep plan`: what would be rendered, without any secret's value
+        values = {ref.name: f"<secret:{ref.name}>" for ref in refs}
+    else:
+        values = secrets.resolve(spec, refs, os.environ if environ is None else environ)
     by_path = {ref.path: ref for ref in refs}
     rules = platform_of(spec.data)
     files: dict[str, bytes] = {}

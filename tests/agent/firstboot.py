@@ -27,7 +27,7 @@ ENV = {
 }
 
 
-def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) -> Any:
+def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str, *rest: Any) -> Any:
     """The agent's WindowsPlatform, with processes, the registry and the boot id faked."""
     from vmprep.agent.platform.base import ProcResult
     from vmprep.agent.platform.windows import WindowsPlatform
@@ -52,6 +52,11 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) 
         def DeleteValue(self, key: Any, name: str) -> None:
             self.values.pop(f"{self.sub}\\{name}", None)
 
+        def QueryValueEx(self, key: Any, name: str) -> tuple[Any, int]:
+            if f"{self.sub}\\{name}" not in self.values:
+                raise FileNotFoundError(name)  # e.g. Setup's state: none, Setup counts as done
+            return self.values[f"{self.sub}\\{name}"], 1
+
         def __enter__(self) -> Any:
             return self
 
@@ -60,7 +65,7 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str) 
 
     class Recording(WindowsPlatform):
         def __init__(self) -> None:
-            super().__init__(state_dir, options, image_os, winreg=Registry())
+            super().__init__(state_dir, options, image_os, *rest, winreg=Registry())  # rest: cloud
             self.calls: list[dict[str, Any]] = []
 
         def run(self, argv: Any, *, timeout: Any = None, env: Any = None, **kw: Any) -> Any:

@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
+PLATFORMS = ("generic", "hyperv", "vmware", "azure", "aws", "gce")
 IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
 PHONE_HOME_DEFAULTS: dict[str, Any] = {
     "timeout": "30s",
@@ -39,6 +40,7 @@ class AgentConfig:
         variables: dict[str, Any],
         keep_answer_files: bool,
         answer_files: list[str],
+        delete_answer_files: str,
         log_level: str,
         phone_home: dict[str, Any] | None,
         steps: list[Any],
@@ -55,6 +57,7 @@ class AgentConfig:
         self.variables = variables
         self.keep_answer_files = keep_answer_files
         self.answer_files = answer_files
+        self.delete_answer_files = delete_answer_files  # "launch" or "done" (answerfiles.py)
         self.log_level = log_level
         self.phone_home = phone_home
         self.steps = steps
@@ -72,6 +75,11 @@ class AgentConfig:
     @property
     def os(self) -> str:
         return str(self.image.get("os", ""))
+
+    @property
+    def cloud(self) -> str:
+        """Where the image runs (`image.platform`, written by render): generic when absent."""
+        return str(self.image.get("platform") or "generic")
 
 
 _no_duplicates = no_duplicate_keys(ConfigError)
@@ -154,10 +162,15 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         "answer_files",
         "a list of paths",
     )
+    when = raw.get("delete_answer_files", "launch")
+    _expect(when in ("launch", "done"), "delete_answer_files", "launch or done")
     variables = raw.get("variables") or {}
     _expect(isinstance(variables, dict), "variables", "an object")
     image = raw.get("image") or {}
     _expect(isinstance(image, dict), "image", "an object")
+    # One of PLATFORMS; a name this agent does not know waits like `generic` (readiness.py)
+    # rather than refusing to run at all.
+    _expect(isinstance(image.get("platform", "generic"), str), "image.platform", "a name")
     endpoints = raw.get("endpoints") or {}
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
     baked_secrets = raw.get("baked_secrets") or []
@@ -177,6 +190,7 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         variables=variables,
         keep_answer_files=bool(raw.get("keep_answer_files", False)),
         answer_files=answer_files,
+        delete_answer_files=str(when),
         log_level=str(raw.get("log_level", "info")),
         phone_home=_phone_home(raw.get("phone_home")),
         steps=steps,

@@ -98,6 +98,8 @@ class Engine(restarts.RestartPlan):
         before_reboot: Callable[[], None] | None = None,
         defer_reboots: bool = False,
         step_started: Callable[[], None] | None = None,
+        before_step: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         restore: Callable[[], None] | None = None,
     ) -> None:
@@ -113,6 +115,12 @@ class Engine(restarts.RestartPlan):
         # recorded as needing one and the run stops; the next start is after the next boot.
         self.defer_reboots = defer_reboots
         self.step_started = step_started  # called as each step starts (its state saved)
+        # called with the kind before a step is marked running; may raise to stop the run
+        # with the step untouched (Run: wait for Windows Setup before a step that may reboot)
+        self.before_step = before_step
+        # time.monotonic() after which no step starts (`launch`'s fallback time limit): the run
+        # ends INCOMPLETE (state running) and the startup task goes on at the next boot
+        self.deadline = deadline
         self.sleep = sleep
         # Called when a phone_home step done in an earlier boot is passed over: the document's
         # variables and secrets live in memory only, and the steps after it may need them.
@@ -191,6 +199,14 @@ class Engine(restarts.RestartPlan):
                 return None
             self.last_failure = rec
             return FAILED
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.log.warning(
+                f"step {step['id']}: not started, the time limit is reached; the startup task "
+                "goes on at the next boot"
+            )
+            return INCOMPLETE
+        if self.before_step is not None:
+            self.before_step(rec["kind"])
         if restarts.due(self.state) and restarts.needs_restart_first(step, rec["kind"]):
             return self._restart_first(step, rec)
         rec.update(status="running", started_at=utc_now(), finished_at=None, error=None)
@@ -250,6 +266,7 @@ class Engine(restarts.RestartPlan):
         retries = int(step.get("retries", 0))
         delay = parse_duration(step.get("retry_delay", DEFAULT_RETRY_DELAY))
         self.ctx.timeout = parse_duration(step["timeout"]) if "timeout" in step else None
+        self.ctx.step_key = f"{rec['source']}-{rec['id']}"
         outcome = Outcome(False)
         for attempt in range(retries + 1):
             rec["attempts"] = attempt + 1

@@ -7,11 +7,13 @@ Exit codes: 0 done, 1 failed or halted, 2 still running (a reboot was requested)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from vmprep import __version__
 from vmprep.agent import restarts
+from vmprep.agent.answerfiles import delete_answer_files, delete_early_answer_files
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
 from vmprep.agent.engine import (
     COMPLETED,
@@ -25,6 +27,15 @@ from vmprep.agent.engine import (
 from vmprep.agent.logs import Log, utc_now
 from vmprep.agent.platform import current as current_platform
 from vmprep.agent.platform.base import Platform
+from vmprep.agent.readiness import (
+    CLOUD_WAIT,
+    MAY_REBOOT,
+    POLL,
+    SETUP_WAIT,
+    NotReady,
+    wait_for_cloud,
+    wait_for_setup,
+)
 from vmprep.agent.secrets import Secret, Vault
 from vmprep.agent.state import AgentLock, LockTimeout, StateError, StateStore, new_state
 from vmprep.agent.stepcheck import check_steps, step_kind
@@ -44,6 +55,7 @@ def run_agent(
     *,
     lock_timeout: float = 60.0,
     defer_reboots: bool = False,
+    stop_after: float | None = None,
 ) -> int:
     """`run`. With `defer_reboots` (`launch`'s fallback inside Windows Setup) a step that needs
     a reboot ends the run as `running` (exit 2) without rebooting; the next start goes on."""
@@ -65,6 +77,8 @@ def run_agent(
         return LOCK_BUSY
     run = Run(cfg, state_dir, vault, log)
     run.defer_reboots = defer_reboots
+    if stop_after is not None:  # `launch`'s fallback: no step starts after this many seconds
+        run.deadline = time.monotonic() + stop_after
     try:
         return run.execute()
     except StateError as exc:
@@ -86,7 +100,9 @@ class Run:
         self.vault = vault
         self.log = log
         self.store = StateStore(state_dir)
-        self.platform: Platform = current_platform(state_dir, cfg.platform_options, cfg.os)
+        self.platform: Platform = current_platform(
+            state_dir, cfg.platform_options, cfg.os, cfg.cloud
+        )
         self.reporter: Any = None
         self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None
@@ -94,6 +110,8 @@ class Run:
         self.variables: dict[str, Any] = dict(cfg.variables)
         self.engine: Engine | None = None
         self.defer_reboots = False
+        self.deadline: float | None = None
+        self.cloud_waited = False  # the cloud's agent, before a step that may reboot
 
     # -- persistence and reports -------------------------------------------------------------
     def save(self) -> None:
@@ -162,6 +180,11 @@ class Run:
         self._prepare_reporter()
         if refused is not None:  # nothing of the platform's values is applied
             return self._finish(FAILED, refused)
+        try:
+            self._wait_for_setup()
+        except NotReady as exc:
+            self.log.error(str(exc))
+            return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})
         problems = self._preflight(cfg.steps, "agent.json")
         if problems:
             return self._finish(
@@ -187,18 +210,56 @@ class Run:
             before_reboot=self._before_reboot,
             defer_reboots=self.defer_reboots,
             step_started=self._first_report,
+            before_step=self._before_step,
+            deadline=self.deadline,
             restore=self._restore,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")
         explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
         if result == COMPLETED and not explicit:
-            result = self._phone_home()
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.log.warning("phone home: not started, the time limit is reached")
+                result = INCOMPLETE
+            else:
+                self._before_step("phone_home")
+                result = self._phone_home()
         if result == COMPLETED:
             result = engine.restart_at_end() or COMPLETED
         elif result != REBOOT and state.get("restart_due"):
             self.log.warning(f"a restart is still due for {', '.join(state['restart_due'])}")
         return self._finish(result, None)
+
+    def _option_seconds(self, name: str, default: float) -> float:
+        from vmprep.agent.durations import parse_duration
+
+        return parse_duration(self.cfg.platform_options.get(name, default))
+
+    def _wait_for_setup(self) -> None:
+        """Windows Setup finished (bounded; raises NotReady), then the answer files go (unless
+        kept, or needed until the run is done). In `launch`'s fallback, inside SetupComplete.cmd,
+        Setup cannot finish while the agent waits: no wait there, and the answer files go only
+        if Setup already says it is done (else the next start deletes them)."""
+        if self.defer_reboots:
+            if self.platform.setup_pending() is None:
+                delete_early_answer_files(self.cfg, self.log)
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_setup(
+            self.platform, self.log, self._option_seconds("setup_wait", SETUP_WAIT), poll=poll
+        )
+        delete_early_answer_files(self.cfg, self.log)
+
+    def _before_step(self, kind: str) -> None:
+        """Before the first step that may reboot: the cloud's agent done (bounded). Not in
+        `launch`'s fallback, which never reboots."""
+        if self.cloud_waited or self.defer_reboots or kind not in MAY_REBOOT:
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_cloud(
+            self.platform, self.log, self._option_seconds("cloud_wait", CLOUD_WAIT), poll=poll
+        )
+        self.cloud_waited = True
 
     def _identify(self) -> Any:
         from vmprep.agent.identity import IdentityError, identify
@@ -486,17 +547,5 @@ class Run:
                     self.state["startup_task"] = False
                 else:
                     self.log.error(f"removing the startup task failed (exit {result.exit_code})")
-        if self.cfg.keep_answer_files:
-            return
-        for path in self.cfg.answer_files:
-            self._delete(path)
-
-    def _delete(self, path: str) -> None:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.log.error(f"cannot delete answer file {path}: {exc}")
-            return
-        self.log.info(f"deleted answer file {path}")
+        if not self.cfg.keep_answer_files:
+            delete_answer_files(self.cfg.answer_files, self.log)

@@ -12,8 +12,10 @@ from vmprep.spec import Spec
 from vmprep.spec.rules_secrets import phone_home_secrets
 
 FORMAT = 1
+# Where Windows Setup caches the answer file (`unattend.xml`, and the copies some tools leave
+# beside it) and where `vmprep sysprep` installs it; `*` matches in the last component.
 ANSWER_FILES = [
-    "C:\\Windows\\Panther\\unattend.xml",
+    "C:\\Windows\\Panther\\unattend*.xml",
     "C:\\Windows\\System32\\Sysprep\\unattend.xml",
 ]
 
@@ -45,6 +47,7 @@ def agent_settings(
         **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
         "answer_files": list(ANSWER_FILES),
+        "delete_answer_files": answer_files_deleted_at(spec),
         "log_level": agent["log_level"],
         "phone_home": phone_home,
         "steps": [*(baked or []), *agent["steps"]],
@@ -53,6 +56,16 @@ def agent_settings(
         # every fetch (the Vmprep-Secrets header, docs/protocol.md).
         "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
+
+
+def answer_files_deleted_at(spec: Spec) -> str:
+    """When the agent deletes the answer files: as it starts ("launch"), or when its run is
+    done ("done") if the first logon after Setup still reads them (AutoLogon and
+    FirstLogonCommands are oobeSystem settings Windows acts on at that logon). docs/agent.md"""
+    setup = spec.setup
+    if "auto_logon" in setup or setup.get("first_logon_commands"):
+        return "done"
+    return "launch"
 
 
 def render_agent_json(settings: dict[str, Any]) -> bytes:

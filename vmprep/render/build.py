@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmprep.agent.platform.taskxml import command_problem, task_action
 from vmprep.problems import Problem
 from vmprep.render import agentjson, manifest, payload, secrets
 from vmprep.render.errors import RenderError, problem
@@ -141,9 +142,22 @@ def plan_launch(
         if reason is not None:
             message = f"--chain-setupcomplete {chain!r} {reason}"
             problems.append(problem(spec, (), "chain", message))
+    if not problems:
+        why = task_command_problem(python, install_dir)
+        if why is not None:
+            message = f"the startup task cannot start the agent with {source} {python!r}: {why}"
+            problems.append(problem(spec, runtime_path, "task-command", message))
     if problems:
         raise RenderError(problems)
     return Launch(python, source, install_dir, chain)
+
+
+def task_command_problem(python: str, install_dir: str) -> str | None:
+    """Whether the startup task can hold the command `run` is started with (the same argv the
+    agent builds at first boot: `launch` carries SetupComplete.cmd's `-I -S` over)."""
+    argv = [python, "-I", "-S", f"{install_dir}\\agent.pyz", "run"]
+    argv += ["--config", f"{install_dir}\\agent.json"]
+    return command_problem(*task_action(argv))
 
 
 def _refuse_boot_secrets_in_setup(spec: Spec, refs: list[secrets.SecretRef]) -> None:

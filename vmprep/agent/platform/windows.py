@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.platform.msiexec import msi_command_line
 from vmprep.agent.stepcheck import KINDS
 
 TYPE_CHECKING = False
@@ -21,7 +22,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 POWERSHELL = "powershell.exe"
+MSIEXEC = "msiexec.exe"
 TASK_NAME = "vmprep-agent"
+TASK_XML = "startup-task.xml"
+TASK_DESCRIPTION = "vmprep first-boot agent: runs at startup until its work is done"
 REBOOT_EXIT = 3010
 BOOT_TOLERANCE = 10  # seconds
 _QUOTES = "'\u2018\u2019\u201a\u201b"
@@ -61,15 +65,6 @@ def cmd_argv(path: str) -> list[str]:
 
 def powershell_file_argv(path: str) -> list[str]:
     return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
-
-
-def msi_argv(
-    path: str, properties: Mapping[str, str], log_path: str, state: str = "present"
-) -> list[str]:
-    action = "/i" if state == "present" else "/x"
-    argv = ["msiexec.exe", action, path, "/qn", "/norestart", "/l*v", log_path]
-    argv += [f"{name}={value}" for name, value in properties.items()]
-    return argv
 
 
 def feature_script(names: list[str], state: str, management_tools: bool, server: bool) -> str:
@@ -204,28 +199,9 @@ def reboot_argv(reason: str) -> list[str]:
     return ["shutdown.exe", "/r", "/t", "5", "/c", reason[:500] or "vmprep agent"]
 
 
-def startup_task_argv(agent_argv: list[str]) -> list[str]:
-    for part in agent_argv:
-        if '"' in part:
-            raise ValueError(f"cannot quote {part!r} for a scheduled task")
-    command = " ".join(
-        f'"{part}"' if part[:1] != "-" and part not in ("run",) else part for part in agent_argv
-    )
-    return [
-        "schtasks.exe",
-        "/Create",
-        "/TN",
-        TASK_NAME,
-        "/SC",
-        "ONSTART",
-        "/RU",
-        "SYSTEM",
-        "/RL",
-        "HIGHEST",
-        "/F",
-        "/TR",
-        command,
-    ]
+def create_task_argv(xml_path: str) -> list[str]:
+    """Register (or replace: /F) the startup task from its XML definition (taskxml.py)."""
+    return ["schtasks.exe", "/Create", "/XML", xml_path, "/TN", TASK_NAME, "/F"]
 
 
 def query_task_argv() -> list[str]:
@@ -271,9 +247,15 @@ class WindowsPlatform(Platform):
     kinds = frozenset(KINDS)  # every kind
 
     def __init__(
-        self, state_dir: Path, options: Mapping[str, Any], image_os: str = "", *, winreg: Any = None
+        self,
+        state_dir: Path,
+        options: Mapping[str, Any],
+        image_os: str = "",
+        cloud: str = "generic",
+        *,
+        winreg: Any = None,
     ) -> None:
-        super().__init__(state_dir, options, image_os)
+        super().__init__(state_dir, options, image_os, cloud)
         self._winreg = winreg
 
     @property
@@ -315,9 +297,18 @@ class WindowsPlatform(Platform):
         log_path: str,
         *,
         timeout: float | None,
+        secret_names: frozenset[str] = frozenset(),
     ) -> ProcResult:
-        argv = msi_argv(str(body["path"]), properties, log_path, body.get("state", "present"))
-        return self.run(argv, timeout=timeout)
+        """msiexec gets its command line as one string, quoted by its own rules (msiexec.py)."""
+        line = msi_command_line(
+            MSIEXEC,
+            str(body["path"]),
+            properties,
+            log_path,
+            state=body.get("state", "present"),
+            secret_names=secret_names,
+        )
+        return self.run(line, timeout=timeout)
 
     def windows_feature(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
         script = feature_script(
@@ -405,7 +396,17 @@ class WindowsPlatform(Platform):
             query = self.run(query_task_argv(), timeout=60)
             if query.exit_code == 0:
                 return query
-        return self.run(startup_task_argv(self.agent_argv(config_path)), timeout=60)
+        from vmprep.agent.platform.taskxml import task_action, task_xml
+
+        command, arguments = task_action(self.agent_argv(config_path))
+        xml = task_xml(command, arguments, str(config_path.parent), TASK_DESCRIPTION)
+        # Kept beside the state (no secret in it): what was registered, for whoever debugs it.
+        from vmprep.agent.atomic import atomic_write
+
+        path = self.state_dir / TASK_XML
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, xml)
+        return self.run(create_task_argv(str(path)), timeout=60)
 
     def remove_startup_task(self) -> ProcResult | None:
         return self.run(remove_task_argv(), timeout=60)
@@ -414,6 +415,20 @@ class WindowsPlatform(Platform):
         """The startup task, started now: `run` goes on in the Task Scheduler's process tree,
         outside Windows Setup (config_path is already in the registered task)."""
         return self.run(run_task_argv(), timeout=60)
+
+    setup_name = "Windows Setup"
+
+    def setup_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import setup_pending
+
+        return setup_pending(self.winreg)
+
+    def cloud_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import cloud_pending
+
+        return cloud_pending(
+            self.cloud, lambda argv: self.run(argv, timeout=60), self.service_running
+        )
 
     def boot_id(self) -> str | None:
         """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""

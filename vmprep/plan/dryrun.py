@@ -34,13 +34,14 @@ class Command:
     env: list[str]  # names only: values (secrets) never leave the child's environment
     script: str = ""  # a PowerShell -EncodedCommand or a cmd script, decoded for people
     action: str = ""  # what a step does in the agent's own process (no command line)
+    raw: str = ""  # a command line the agent built as a string (msiexec's own quoting)
 
     @property
     def command_line(self) -> str:
         """The string Windows receives (CPython joins a list this way on Windows)."""
         import subprocess
 
-        return self.action or subprocess.list2cmdline(self.argv)
+        return self.action or self.raw or subprocess.list2cmdline(self.argv)
 
 
 @dataclass
@@ -131,10 +132,13 @@ def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str, 
             self.commands.append(Command(run.running(), self.boot, [], [], action=what))
 
         def run(self, argv: Any, *, timeout: Any = None, env: Any = None, **kw: Any) -> Any:
-            args = [str(a) for a in (argv if isinstance(argv, list) else [argv])]
+            raw = argv if isinstance(argv, str) else ""
+            args = (
+                [str(a) for a in argv] if not raw else [raw.split('"')[1 if raw[0] == '"' else 0]]
+            )
             script = _script(args)
             step = run.running()
-            self.commands.append(Command(step, self.boot, args, sorted(env or {}), script))
+            self.commands.append(Command(step, self.boot, args, sorted(env or {}), script, raw=raw))
             exe = args[0].lower().rsplit("\\", 1)[-1]
             if exe == "sc.exe" and "query" in args:
                 return ProcResult(0, "STATE              : 4  RUNNING")
@@ -258,6 +262,7 @@ def dry_run(
         for c in platform.commands:
             c.argv = [on_instance(a) for a in c.argv]
             c.script, c.action = on_instance(c.script), on_instance(c.action)
+            c.raw = on_instance(c.raw)
         return DryRun(code, state, boots, platform.commands, text)
 
 

@@ -19,9 +19,12 @@ def test_minimal_first_boot_runs_to_done(prefix: Prefix) -> None:
 
     calls = [rec["cmdline"] for rec in prefix.records("schtasks.exe")]
     assert len(calls) == 2, calls
-    assert "/Create /TN vmprep-agent /SC ONSTART /RU SYSTEM /RL HIGHEST /F /TR " in calls[0]
+    assert (
+        calls[0]
+        == f"schtasks.exe /Create /XML {r.install_dir}\\startup-task.xml /TN vmprep-agent /F"
+    )
     assert calls[1] == "schtasks.exe /Run /TN vmprep-agent"
-    assert prefix.task_command() == (f'"{r.python}" -I -S "{r.pyz}" run --config "{r.config}"')
+    assert prefix.task_command() == f'"{r.python}" -I -S {r.pyz} run --config {r.config}'  # XML
 
     prefix.run_task().check(0)
     status = prefix.agent("status", "--config", r.config, "--format", "json").check(0)

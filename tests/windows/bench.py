@@ -441,10 +441,11 @@ class Prefix:
         assert data[:2] == b"\xff\xfe", data[:40]
         return ET.fromstring(data[2:].decode("utf-16-le"))
 
-    def run_task(self, *, timeout: float = WINE_TIMEOUT) -> Result:
+    def run_task(self, *, timeout: float = WINE_TIMEOUT, command: str | None = None) -> Result:
         """The startup task, the way Task Scheduler starts it: the recorded /TR command line
-        handed to CreateProcess as it is (the stub's `taskrun` mode), waited for."""
-        self.write(BENCH_DIR + "\\task.cmdline", self.task_command())
+        (or `command`) handed to CreateProcess as it is (the stub's `taskrun` mode), waited
+        for."""
+        self.write(BENCH_DIR + "\\task.cmdline", command or self.task_command())
         system32 = self.root / "drive_c" / "windows" / "system32"
         if not (system32 / TASKRUN).exists():
             shutil.copyfile(self.stub_exe, system32 / TASKRUN)

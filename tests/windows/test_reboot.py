@@ -5,9 +5,14 @@ startup task's command line again, as Task Scheduler does at boot (issue #10, gr
 from __future__ import annotations
 
 import json
+import random
+import shutil
+import threading
+import time
+from collections import Counter
 from typing import Any
 
-from tests.windows.bench import Prefix
+from tests.windows.bench import Prefix, split_windows
 
 SPEC = r"""
 version: 1
@@ -82,3 +87,66 @@ def test_the_reboot_budget_ends_a_step_that_asks_for_restarts_for_ever(prefix: P
     state = status(prefix)
     assert state["state"] == "failed"
     assert prefix.read_text("C:\\R\\log.txt").split() == ["one"]
+
+
+KILL_POINTS = 6
+KILL_SPEC = r"""
+version: 1
+image: {name: bench-kill, os: windows-server-2022}
+setup:
+  timezone: UTC
+  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
+agent:
+  runtime: {python: 'C:\Program Files\Python313\python.exe'}
+  steps:
+""" + "".join(
+    f"    - id: s{i}\n      exec: {{argv: ['C:\\windows\\system32\\net.exe', s{i}]}}\n"
+    for i in range(8)
+)
+
+
+def test_kill_points_never_run_a_run_once_step_twice(prefix: Prefix) -> None:
+    """The power goes at a random moment of the run (every Windows process of the prefix ends
+    at once), then the machine boots and the task runs again: no step starts twice (exec is
+    run-once: an interrupted one fails the run rather than run again), and a run that ends
+    `done` ran every step exactly once. Bounded: a handful of kill points fits CI."""
+    rng = random.Random(10)
+    prefix.render(KILL_SPEC)
+    prefix.stub("net.exe", [0], sleep_ms=250)
+    prefix.setupcomplete().check(0)
+    prefix.kill()
+    task = prefix.task_command()
+    outcomes = []
+    for _ in range(KILL_POINTS):
+        _reset(prefix)
+        delay = rng.uniform(1.0, 5.0)  # start-up to the last step: about 1.5 to 4.5 s here
+        worker = threading.Thread(target=prefix.run_task, kwargs={"command": task})
+        worker.start()
+        time.sleep(delay)
+        prefix.kill()
+        worker.join(60)
+        prefix.run_task(command=task, timeout=180)
+        prefix.kill()
+        ran = Counter(split_windows(r["cmdline"])[1] for r in prefix.records("net.exe"))
+        assert max(ran.values(), default=0) <= 1, (delay, ran)
+        state = status(prefix)
+        outcomes.append(state["state"])
+        if state["state"] == "done":
+            assert sorted(ran) == [f"s{i}" for i in range(8)], (delay, ran)
+        else:
+            assert state["state"] == "failed", state
+            assert state["error"]["code"] == "interrupted", state
+            stopped = [s["id"] for s in state["steps"] if s["status"] not in ("done", "pending")]
+            assert len(stopped) == 1, state
+            assert ran[stopped[0]] == 1  # the step the power cut interrupted, not run again
+
+
+def _reset(prefix: Prefix) -> None:
+    """A freshly imaged disk for the next kill point: no agent state, no records."""
+    install = prefix.find("C:\\ProgramData\\vmprep")
+    for name in ("state", "logs", "spool"):
+        shutil.rmtree(install / name, ignore_errors=True)
+    bench_dir = prefix.find("C:\\vmprep-bench")
+    for path in bench_dir.iterdir():
+        if path.name == "records.jsonl" or path.name.startswith("count."):
+            path.unlink()

@@ -58,6 +58,21 @@ WINE_TIMEOUT = 120.0
 TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
 
+def spec(name: str, steps: str = "") -> str:
+    """A spec for the bench: Server 2022, CPython 3.13 at C:\\Program Files\\Python313, and
+    `steps` (YAML list items indented by four spaces) as the agent's baked steps."""
+    head = (
+        "version: 1\n"
+        f"image: {{name: {name}, os: windows-server-2022}}\n"
+        "setup:\n"
+        "  timezone: UTC\n"
+        "  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}\n"
+        "agent:\n"
+        "  runtime: {python: 'C:\\Program Files\\Python313\\python.exe'}\n"
+    )
+    return head + ("  steps:\n" + steps.lstrip("\n") if steps else "")
+
+
 class BenchUnavailable(Exception):
     """The bench cannot run here (no Wine, no compiler, no CPython archive)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.server.conftest import ServeProcess
 from tests.server.test_serve_process import _self_signed
-from tests.windows.bench import Prefix
+from tests.windows.bench import Prefix, spec
 from vmprep.server.keys import write_keypair
 from vmprep.server.service import hash_token
 from vmprep.server.store import SqliteStore
@@ -39,15 +39,6 @@ ROLE = {
         },
     ],
 }
-SPEC = r"""
-version: 1
-image: {name: bench-phone, os: windows-server-2022}
-setup:
-  timezone: UTC
-  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
-agent:
-  runtime: {python: 'C:\Program Files\Python313\python.exe'}
-"""
 
 
 def test_launch_fetches_over_tls_with_the_fleet_token_and_reports(
@@ -68,7 +59,7 @@ def test_launch_fetches_over_tls_with_the_fleet_token_and_reports(
     serve.start_kwargs = {"verify": ssl.create_default_context(cafile=str(cert))}
     serve.start()
     try:
-        r = prefix.render(SPEC)
+        r = prefix.render(spec("bench-phone"))
         ca = r.install_dir + "\\service-ca.pem"
         prefix.write(ca, cert.read_bytes())
         cfg = r.agent_json

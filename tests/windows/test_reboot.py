@@ -12,17 +12,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.windows.bench import Prefix, split_windows
+from tests.windows.bench import Prefix, spec, split_windows
 
-SPEC = r"""
-version: 1
-image: {name: bench-reboot, os: windows-server-2022}
-setup:
-  timezone: UTC
-  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
-agent:
-  runtime: {python: 'C:\Program Files\Python313\python.exe'}
-  steps:
+SPEC = spec(
+    "bench-reboot",
+    r"""
     - id: one
       cmd: 'echo one>> C:\R\log.txt'
     - id: feature
@@ -33,7 +27,8 @@ agent:
       powershell: 'exit 0'
     - id: three
       cmd: 'echo three>> C:\R\log.txt'
-"""
+""",
+)
 
 
 def status(prefix: Prefix) -> dict[str, Any]:
@@ -72,12 +67,12 @@ def test_3010_and_3011_restart_and_resume_with_run_once_steps_run_once(prefix: P
 
 
 def test_the_reboot_budget_ends_a_step_that_asks_for_restarts_for_ever(prefix: Prefix) -> None:
-    spec = SPEC.replace("    - id: again\n      powershell: 'exit 0'\n", "")
-    spec = spec.replace(
+    text = SPEC.replace("    - id: again\n      powershell: 'exit 0'\n", "")
+    text = text.replace(
         "windows_feature: {names: [Web-Server]}",
         "windows_feature: {names: [Web-Server]}\n      reboot_budget: 2",
     )
-    prefix.render(spec)
+    prefix.render(text)
     prefix.stub("powershell.exe", [3011])  # "restart, then run me again", every time
     prefix.host("C:\\R").mkdir()
     prefix.setupcomplete().check(0)
@@ -90,18 +85,12 @@ def test_the_reboot_budget_ends_a_step_that_asks_for_restarts_for_ever(prefix: P
 
 
 KILL_POINTS = 6
-KILL_SPEC = r"""
-version: 1
-image: {name: bench-kill, os: windows-server-2022}
-setup:
-  timezone: UTC
-  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
-agent:
-  runtime: {python: 'C:\Program Files\Python313\python.exe'}
-  steps:
-""" + "".join(
-    f"    - id: s{i}\n      exec: {{argv: ['C:\\windows\\system32\\net.exe', s{i}]}}\n"
-    for i in range(8)
+KILL_SPEC = spec(
+    "bench-kill",
+    "".join(
+        f"    - id: s{i}\n      exec: {{argv: ['C:\\windows\\system32\\net.exe', s{i}]}}\n"
+        for i in range(8)
+    ),
 )
 
 

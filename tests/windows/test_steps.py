@@ -8,21 +8,10 @@ from __future__ import annotations
 import base64
 import json
 
-from tests.windows.bench import Prefix, split_windows
+from tests.windows.bench import Prefix, spec, split_windows
 
 PASSWORD = "Bench-S3cret-pw!"  # a secret baked by render from the environment
 TOKEN = "bench-token-77"
-
-HEAD = r"""
-version: 1
-image: {name: bench-steps, os: windows-server-2022}
-setup:
-  timezone: UTC
-  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}
-agent:
-  runtime: {python: 'C:\Program Files\Python313\python.exe'}
-  steps:
-"""
 
 
 def args_of(cmdline: str) -> str:
@@ -38,7 +27,7 @@ def script_of(cmdline: str) -> str:
 
 
 def run_to(prefix: Prefix, steps: str, expect: int = 0, env: dict[str, str] | None = None):
-    r = prefix.render(HEAD + steps, env=env)
+    r = prefix.render(spec("bench-steps", steps), env=env)
     result = prefix.run_agent()
     assert result.returncode == expect, result.output
     status = prefix.agent("status", "--config", r.config, "--format", "json")

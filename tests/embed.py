@@ -77,4 +77,3 @@ def build_zip(files: dict[str, bytes], *, deflate: bool = True) -> bytes:
             info.compress_type = method
             archive.writestr(info, files[name])
     return buffer.getvalue()
-

@@ -20,7 +20,10 @@ def embedded_runtime(doc: Doc) -> Iterator[Finding]:
     if "embedded" not in runtime:
         return
     install_dir = doc.data["agent"]["install_dir"]
-    if windows_path_problem(install_dir) is None and setupcomplete_path_problem(install_dir) is None:
+    if (
+        windows_path_problem(install_dir) is None
+        and setupcomplete_path_problem(install_dir) is None
+    ):
         python = interpreter_path(install_dir)
         reason = setupcomplete_path_problem(python)
         if reason is not None:

@@ -45,6 +45,7 @@ class AgentConfig:
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        python: str | None = None,
     ) -> None:
         self.path = path
         self.image = image
@@ -59,6 +60,7 @@ class AgentConfig:
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        self.python = python  # runtime.python: the interpreter the startup task starts
 
     @property
     def role(self) -> str | None:
@@ -157,6 +159,12 @@ def _build(path: Path, raw: Any) -> AgentConfig:
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
+    runtime = raw.get("runtime") or {}
+    _expect(
+        isinstance(runtime, dict) and isinstance(runtime.get("python", ""), str),
+        "runtime",
+        'an object with "python", the path of python.exe',
+    )
     return AgentConfig(
         path=path,
         image=image,
@@ -171,4 +179,5 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        python=runtime.get("python") or None,
     )

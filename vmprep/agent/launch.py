@@ -54,6 +54,7 @@ def launch_agent(
     state_dir = config_path.parent
     log = Log(state_dir / "logs", level=cfg.log_level, redact=Vault(cfg.secrets).redact)
     plat = platform(state_dir, cfg.platform_options, cfg.os)
+    plat.use_interpreter(cfg.python)
     why = _start(plat, config_path)
     if why is None:
         log.info("launch: the agent runs as the startup task; returning to Windows Setup")

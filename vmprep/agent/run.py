@@ -86,6 +86,7 @@ class Run:
         self.log = log
         self.store = StateStore(state_dir)
         self.platform: Platform = current_platform(state_dir, cfg.platform_options, cfg.os)
+        self.platform.use_interpreter(cfg.python)
         self.reporter: Any = None
         self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None

@@ -17,10 +17,17 @@ ANSWER_FILES = [
 ]
 
 
-def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) -> dict[str, Any]:
+def agent_settings(
+    spec: Spec,
+    refs: list[SecretRef],
+    values: dict[str, str],
+    runtime: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The agent.json object. `refs` (all under `agent`) stay as written, so the steps keep
     the schema's shape; the values of the env/file ones go into the top-level `secrets` map
-    under `env:NAME` / `file:<path as written>`, where the agent looks them up."""
+    under `env:NAME` / `file:<path as written>`, where the agent looks them up. `runtime`
+    ({"python": ..., "bundled": ...}) is the interpreter SetupComplete.cmd starts: the agent
+    registers its startup task with it."""
     agent = copy.deepcopy(spec.agent)
     secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
@@ -31,6 +38,7 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
         "vmprep_version": __version__,
         "image": {key: spec.image[key] for key in ("name", "os", "architecture")},
         "install_dir": agent["install_dir"],
+        **({"runtime": runtime} if runtime is not None else {}),
         "identity": agent["identity"],
         "variables": agent["variables"],
         "keep_answer_files": agent["keep_answer_files"],

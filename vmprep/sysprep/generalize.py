@@ -128,7 +128,12 @@ def parse_duration(value: str | float) -> float:
 
 def context(req: Request) -> CheckContext:
     return CheckContext(
-        req.platform, req.spec.sysprep, req.spec.agent, req.sysprep_exe, req.state_dir
+        req.platform,
+        req.spec.sysprep,
+        req.spec.agent,
+        req.sysprep_exe,
+        req.state_dir,
+        spec_dir=req.spec.path.parent,
     )
 
 
@@ -183,8 +188,10 @@ def _plan_install(req: Request, plan: Plan) -> None:
     root = req.platform.root
     original = root / SETUPCOMPLETE
     chain = windows_path(req.platform, CHAINED_SETUPCOMPLETE) if original.is_file() else None
-    # The spec's interpreter wins inside render; else the Python running vmprep on the VM.
-    python = None if req.spec.agent.get("runtime", {}).get("python") else req.platform.interpreter
+    # The spec's runtime (an interpreter, or a bundled one) wins inside render; else the
+    # Python running vmprep on the VM.
+    runtime = req.spec.agent.get("runtime", {})
+    python = None if {"python", "embedded"} & set(runtime) else req.platform.interpreter
     overlay = (req.renderer or render_overlay)(req.spec, python, chain)
     files = dict(overlay.files)
     targets = dict(overlay.targets)

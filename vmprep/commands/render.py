@@ -23,6 +23,18 @@ from vmprep.errors import UsageError
     "--python", metavar="PATH", help="python.exe on the image (overrides agent.runtime.python)."
 )
 @click.option(
+    "--embedded-python",
+    "embedded_zip",
+    metavar="ZIP",
+    type=click.Path(path_type=Path),
+    help="Bundle this Windows embeddable CPython zip (overrides agent.runtime).",
+)
+@click.option(
+    "--embedded-sha256",
+    metavar="HEX",
+    help="The zip's SHA-256 (required with --embedded-python).",
+)
+@click.option(
     "--chain-setupcomplete",
     "chain",
     metavar="PATH",
@@ -36,22 +48,56 @@ def render(
     force: bool,
     explain: bool,
     python: str | None,
+    embedded_zip: Path | None,
+    embedded_sha256: str | None,
     chain: str | None,
 ) -> None:
     """Render SPEC_PATH into OUT: unattend.xml, SetupComplete.cmd, the agent and a manifest."""
     from vmprep import render as core
     from vmprep.spec import load_spec
 
+    embedded = _embedded_option(python, embedded_zip, embedded_sha256)
     spec = load_spec(spec_path)
     if explain:
-        return _show_explain(ctx, spec, python, chain)
+        return _show_explain(ctx, spec, python, chain, embedded)
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
-    core.write_tree(core.render(spec, python, chain), out, force=force)
+    result = core.render(spec, python, chain, embedded=embedded)
+    core.write_tree(result, out, force=force)
     click.echo(f"rendered {spec_path} into {out}", err=True)
+    for line in result.summary():
+        click.echo(f"  {line}", err=True)
 
 
-def _show_explain(ctx: click.Context, spec: object, python: str | None, chain: str | None) -> None:
+def _embedded_option(
+    python: str | None, zip_file: Path | None, sha256: str | None
+) -> tuple[Path, str] | None:
+    import re
+
+    if zip_file is None:
+        if sha256 is not None:
+            raise UsageError("--embedded-sha256 without --embedded-python ZIP")
+        return None
+    if python is not None:
+        raise UsageError(
+            "--python and --embedded-python both name the runtime",
+            hint="pass one: an interpreter on the image, or a zip to bundle",
+        )
+    if sha256 is None or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise UsageError(
+            "--embedded-python needs --embedded-sha256 HEX (64 hexadecimal digits)",
+            hint="the SHA-256 python.org publishes beside the zip",
+        )
+    return zip_file, sha256
+
+
+def _show_explain(
+    ctx: click.Context,
+    spec: object,
+    python: str | None,
+    chain: str | None,
+    embedded: tuple[Path, str] | None,
+) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -61,7 +107,7 @@ def _show_explain(ctx: click.Context, spec: object, python: str | None, chain: s
 
     assert isinstance(spec, Spec)
     tables: dict[str, Table] = {}
-    for row in explain(spec, python, chain):
+    for row in explain(spec, python, chain, embedded=embedded):
         if row.target not in tables:
             tables[row.target] = table = Table(title=escape(row.target), title_justify="left")
             for column in ("setting", "value", f"from {spec.path.name} (line:col path)"):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from vmprep import __version__
 from vmprep.render import payload, secrets
-from vmprep.render.build import SETUPCOMPLETE, UNATTEND, plan_launch
+from vmprep.render.build import SETUPCOMPLETE, UNATTEND, load_bundle, plan_launch
 from vmprep.render.tree import MANIFEST
 from vmprep.render.unattend import render_unattend
 from vmprep.spec import Spec
@@ -30,8 +31,10 @@ def explain(
     *,
     platform: str = sys.platform,
     base_python: str | None = None,
+    embedded: tuple[Path, str] | None = None,
 ) -> list[Row]:
-    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python, embedded)
+    bundled = load_bundle(spec, launch)
     refs = {ref.path: ref for ref in secrets.find_refs(spec)}
     _, settings = render_unattend(spec, lambda path: "")
     unattend = _target(UNATTEND)
@@ -43,7 +46,10 @@ def explain(
         rows.append(Row(unattend, what, value, _source(spec, s.source)))
     cmd = _target(SETUPCOMPLETE)
     runtime: JsonPath = ("agent", "runtime", "python")
-    python_source = _source(spec, runtime) if launch.python_source == "agent.runtime.python" else ""
+    if launch.python_source == "agent.runtime.embedded":
+        runtime = ("agent", "runtime", "embedded")
+    spec_key = launch.python_source in ("agent.runtime.python", "agent.runtime.embedded")
+    python_source = _source(spec, runtime) if spec_key else ""
     rows.append(Row(cmd, "interpreter", launch.python, python_source or launch.python_source))
     rows.append(
         Row(cmd, "install_dir", launch.install_dir, _source(spec, ("agent", "install_dir")))
@@ -53,6 +59,9 @@ def explain(
     base = f"C:\\{launch.install_dir[3:]}"
     vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
     rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
+    if bundled is not None:
+        source = python_source or launch.python_source
+        rows.append(Row(f"{base}\\python", "bundled runtime", bundled.details(), source))
     agent_json = f"{base}\\agent.json"
     for key in ("identity", "variables", "keep_answer_files", "log_level", "phone_home"):
         if key in spec.agent:

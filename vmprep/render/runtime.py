@@ -49,11 +49,15 @@ class Bundle:
     def size(self) -> int:
         return sum(len(data) for data in self.files.values())
 
-    def summary(self) -> str:
+    def details(self) -> str:
+        zipped = megabytes(self.embedded.zip_size)
         return (
-            f"bundled runtime {self.embedded.describe()}: {len(self.files)} files, "
-            f"{megabytes(self.size)} unpacked (from {self.zip_name}, {megabytes(self.embedded.zip_size)})"
+            f"{self.embedded.describe()}: {len(self.files)} files, {megabytes(self.size)} "
+            f"unpacked (from {self.zip_name}, {zipped})"
         )
+
+    def summary(self) -> str:
+        return f"bundled runtime {self.details()}"
 
     def manifest_entry(self, python: str) -> dict[str, Any]:
         return {

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
+    "wheelhouse": (
+        "vmprep.commands.wheelhouse",
+        "Write vmprep and its dependencies as wheels, for offline installs.",
+    ),
 }
 
 

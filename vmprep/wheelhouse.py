@@ -49,9 +49,12 @@ def run_pip(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
 def checkout_root() -> Path | None:
     """The source checkout vmprep runs from (an editable install), or None."""
     root = Path(__file__).resolve().parent.parent
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and re.search(r'(?m)^name = "vmprep"$', pyproject.read_text()):
-        return root
+    for name, pattern in (
+        ("pyproject.toml", r'(?m)^name = "vmprep"$'),
+        ("setup.cfg", r"(?m)^name = vmprep$"),
+    ):
+        if (root / name).is_file() and re.search(pattern, (root / name).read_text()):
+            return root
     return None
 
 

@@ -1,8 +1,11 @@
-// A Windows Server 2022 image on Azure whose instances configure themselves with vmprep.
-// Your own provisioners (roles, software, updates) go where marked; the last ones install
-// Python and vmprep from uploaded files (the VM needs no package index and no internet),
-// then generalize with `vmprep sysprep --generalize --no-shutdown`, and Packer captures the
-// image. The agent runs on its own bundled CPython (agent.runtime.embedded). See README.md.
+// A Windows Server 2022 image on Azure (azure-arm) whose instances configure themselves with
+// vmprep. Your own provisioners (roles, software, updates) go where marked; the last ones
+// install Python and vmprep from uploaded files (the VM needs no package index and no
+// internet), then generalize with `vmprep sysprep --generalize --no-shutdown`, and Packer
+// captures the image. The agent runs on its own bundled CPython (agent.runtime.embedded).
+// spec.yaml.pkrtpl says `image.platform: azure`, so vmprep runs Sysprep WITHOUT an answer file
+// (Azure does not support custom ones) and starts its agent from
+// C:\Windows\OEM\SetupComplete2.cmd. See README.md beside this file.
 
 packer {
   required_plugins {
@@ -55,11 +58,6 @@ variable "python_embed_zip" {
 variable "python_embed_sha256" {
   type        = string
   description = "Its SHA-256, as python.org publishes it; vmprep refuses any other file."
-}
-
-variable "admin_password" {
-  type      = string
-  sensitive = true
 }
 
 locals {
@@ -129,18 +127,15 @@ build {
 
   // ---- vmprep: generalize -------------------------------------------------------------------
   // The spec bundles the embeddable CPython: render unpacks it under C:\ProgramData\vmprep\python
-  // and SetupComplete.cmd starts the agent with it (the `python` check reads the zip).
+  // and SetupComplete2.cmd starts the agent with it (the `python` check reads the zip).
   // Exit 1: the zip is not the one the spec pins (both hashes are printed).
   // Exit 3: a preflight check refused and nothing changed (the table says why).
   // Exit 4: sysprep failed; every replaced file was restored and the Panther log lines that
   // matter are printed. Either way Packer stops here and captures nothing.
   provisioner "powershell" {
-    env = {
-      VMPREP_ADMIN_PASSWORD = var.admin_password
-    }
     inline = [
       "$ErrorActionPreference = 'Stop'",
-      // Sysprep racing the Azure agents leaves undeployable images (the `cloud-agents` check).
+      // Sysprep racing the Azure agents leaves undeployable images (the `azure-agents` check).
       "foreach ($name in 'RdAgent', 'WindowsAzureGuestAgent') { while ((Get-Service $name).Status -ne 'Running') { Start-Sleep -Seconds 5 } }",
       "& '${local.python}' -m vmprep --no-color sysprep --generalize --no-shutdown '${local.staging}\\spec.yaml'",
       "$code = $LASTEXITCODE",

@@ -164,7 +164,7 @@ def test_the_python_option_replaces_a_bundled_runtime(tmp_path, beside):
 def test_an_architecture_mismatch_is_refused_by_render_too(tmp_path, embed_zip):
     zip_file, sha = embed_zip
     doc = base_doc()
-    doc["image"] = {**doc["image"], "os": "windows-11", "architecture": "arm64"}
+    doc["image"] = {**doc["image"], "os": "windows-server-2025", "architecture": "arm64"}
     spec = spec_from(tmp_path, doc)
     with pytest.raises(RenderError) as caught:
         render(spec, environ=ENV, embedded=(zip_file, sha))

@@ -42,7 +42,7 @@ def with_machine(files: dict[str, bytes], machine: int) -> dict[str, bytes]:
 
 
 def write_spec(directory: Path, zip_name: str, sha: str, arch: str = "amd64") -> Path:
-    os_name = "windows-11" if arch == "arm64" else "windows-server-2022"
+    os_name = "windows-server-2025" if arch == "arm64" else "windows-server-2022"
     spec = directory / "spec.yaml"
     spec.write_text(SPEC.format(os=os_name, arch=arch, zip=zip_name, sha=sha))
     return spec

@@ -29,9 +29,16 @@ class Doc:
     the directory of the file (None when the document came from elsewhere): relative paths in
     a spec that name files on the rendering machine (`agent.runtime.embedded.zip`) start there."""
 
-    def __init__(self, data: dict[str, Any], kind: Kind = "spec", base: Path | None = None) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        kind: Kind = "spec",
+        raw: Any = None,
+        base: Path | None = None,
+    ) -> None:
         self.data = data
         self.kind = kind
+        self.raw = data if raw is None else raw  # the document as written, without defaults
         self.base = base
         self._steps = list(self._find_steps())
 
@@ -75,13 +82,16 @@ def run_checks(
 ) -> Iterator[Problem]:
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
+        rules_inputs,
+        rules_order,
+        rules_platform,
         rules_runtime,
         rules_secrets,
         rules_setup,
         rules_steps,
     )
 
-    doc = Doc(data, kind, base)
+    doc = Doc(data, kind, loaded.data, base)
     for code, (fn, kinds) in CHECKS.items():
         if kind not in kinds:
             continue

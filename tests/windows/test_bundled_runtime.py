@@ -68,10 +68,10 @@ def test_the_rewritten_pth_keeps_the_zipapp_first_and_the_agent_importable(
     r = prefix.render(spec_text(*official_zip), python=False)
     probe = Path(str(prefix.host(r.install_dir))) / "probe.pyz"
     with zipfile.ZipFile(probe, "w") as archive:
-        archive.writestr("__main__.py", "import sys\nprint(repr(sys.path))\n")
+        archive.writestr("__main__.py", "import json, sys\nprint(json.dumps(sys.path))\n")
     shown = prefix.wine(BUNDLED, "-I", "-S", f"{r.install_dir}\\probe.pyz").check(0)
     base = "C:\\ProgramData\\vmprep"
-    assert eval(shown.stdout.strip()) == [  # noqa: S307  (our own repr of a list of str)
+    assert json.loads(shown.stdout) == [
         f"{base}\\probe.pyz",
         f"{base}\\python\\python313.zip",
         f"{base}\\python",

@@ -241,8 +241,14 @@ def test_init_writes_a_starter_that_validates_cleanly(run_vmprep, tmp_path):
     spec.write_text("changed")
     run_vmprep("init", "--force", str(spec))
     assert spec.read_text().startswith("# yaml-language-server")
-    assert "does not exist" in run_vmprep("init", str(tmp_path / "no" / "x.yaml"), expect=2).stderr
     assert list(tmp_path.iterdir()) == [spec]  # no temporary file left behind
+    nested = tmp_path / "images" / "web" / "x.yaml"
+    run_vmprep("init", str(nested))  # the parent directories are made
+    assert nested.read_text().startswith("# yaml-language-server")
+    (tmp_path / "file").write_text("")
+    assert (
+        "not a directory" in run_vmprep("init", str(tmp_path / "file" / "x.yaml"), expect=2).stderr
+    )
 
 
 def test_validate_in_a_real_process_loads_neither_rich_nor_the_server():
@@ -324,3 +330,11 @@ def test_every_option_of_every_command_says_what_it_does():
         if isinstance(param, click.Option) and not param.help
     ]
     assert missing == []
+
+
+def test_render_of_an_invalid_spec_shows_every_problem(run_vmprep, tmp_path):
+    result = run_vmprep("render", str(PATHS), "-o", str(tmp_path / "out"), expect=1)
+    shown = [x for x in result.stderr.splitlines() if x.startswith(f"{PATHS}:")]
+    assert len(shown) == 3
+    assert "more)" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -102,6 +102,7 @@ def test_completion_of_option_values(args: list[str], incomplete: str, expected:
     if expected is None:
         from vmprep.sysprep.preflight import check_ids
 
-        assert names == check_ids() and names
+        assert names == check_ids()
+        assert names
     else:
         assert expected in names

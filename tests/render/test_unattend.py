@@ -202,6 +202,7 @@ def test_rdp_off_denies_connections_and_skips_nla(tmp_path: Path) -> None:
 def test_components_carry_the_image_architecture(tmp_path: Path, arch: str) -> None:
     doc = base_doc()
     doc["image"].update(os="windows-10", architecture=arch)
+    doc["setup"]["auto_logon"] = {"user": "Administrator"}  # client-admin-account
     root = parse(unattend_of(spec_from(tmp_path, doc)))
     assert {
         c.get("processorArchitecture")

@@ -3,7 +3,7 @@
 - `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
   the headers and the body. Every read from the socket gets the time left until a monotonic
   deadline, so a server that drips one byte at a time still ends at the deadline.
-- The body is read only for 2xx answers, in pieces, and reading stops as soon as it passes
+- The body is read only for 2xx answers (and a 409's JSON error, up to 4 KiB), in pieces, and reading stops as soon as it passes
   `max_bytes` (a larger `Content-Length` is refused before reading anything).
 - Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
   any other `Content-Encoding` is refused.
@@ -40,6 +40,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
+ERROR_BODY_MAX = 4096
 
 
 class HttpError(Exception):
@@ -266,6 +267,8 @@ class Session:
             data = b""
             if 200 <= status < 300 and status != 204:
                 data = _read_body(response, url, cap)
+            elif status == 409:  # its JSON error names the refused secrets (docs/protocol.md)
+                data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
             return status, response.msg, data
         except HttpError:
             raise

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -40,6 +41,11 @@ under --strict):
     metavar="CODE",
     help="Report problems with this code as warnings, even under --strict.",
 )
+@click.option(
+    "--config-repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A config repository (as for serve): check each spec against the role it names.",
+)
 @click.pass_context
 def validate(
     ctx: click.Context,
@@ -48,6 +54,7 @@ def validate(
     strict: bool,
     ignore: tuple[str, ...],
     warn_only: tuple[str, ...],
+    config_repo: Path | None,
 ) -> None:
     """Check specs and config-repository files: files, directories (recursively), globs, or
     `-` for standard input."""
@@ -56,7 +63,7 @@ def validate(
     from vmprep.spec.discover import check_paths, check_stdin, expand_paths
 
     files = expand_paths(p for p in paths if p != "-")
-    problems = apply_accepts(check_paths(files), files)
+    problems = apply_accepts(check_paths(files, config_repo), files)
     if "-" in paths:
         problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems

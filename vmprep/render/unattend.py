@@ -233,9 +233,10 @@ def _oobe(xml: AnswerFile, shell: Any, oobe: dict[str, Any]) -> None:
         ("hide_wireless_setup", "HideWirelessSetupInOOBE"),
         ("network_location", "NetworkLocation"),
         ("protect_your_pc", "ProtectYourPC"),
-        ("skip_machine_oobe", "SkipMachineOOBE"),
     ):
         xml.value(element, tag, oobe[key], ("setup", "oobe", key))
+    if oobe["skip_machine_oobe"]:  # deprecated: written only when asked for (validate warns)
+        xml.value(element, "SkipMachineOOBE", True, ("setup", "oobe", "skip_machine_oobe"))
 
 
 def _user_accounts(xml: AnswerFile, shell: Any, spec: Spec, passwords: Passwords) -> None:

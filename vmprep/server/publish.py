@@ -88,7 +88,9 @@ def publish(
                 instance_id = override.pattern if override.kind == "instance_id" else None
                 targets.append((override.pattern, override, instance_id))
         for path_name, ov, iid in targets:
-            content = build_content(role, ov, iid, dkey)
+            # Every declared secret: a static tree cannot tell which ones an agent's baked
+            # steps ask for (docs/protocol.md, "Secrets for baked steps").
+            content = build_content(role, ov, iid, dkey, wanted=None)
             if content.secrets and not allow_secrets:
                 raise InputError(
                     f"{role.file}: the {name}/{path_name} document holds secrets, and static "

@@ -106,3 +106,18 @@ def test_completion_of_option_values(args: list[str], incomplete: str, expected:
         assert names
     else:
         assert expected in names
+
+
+def test_render_explain_as_json_matches_the_tables(run_vmprep, monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    monkeypatch.setenv("VMPREP_ADMIN_PASSWORD", "Example-only-1")
+    spec = str(ROOT / "examples" / "minimal.yaml")
+    doc = json.loads(run_vmprep("render", spec, "--explain", "--format", "json").stdout)
+    assert (doc["version"], doc["spec"]) == (1, spec)
+    files = {row["file"] for row in doc["rows"]}
+    assert any(f.endswith("unattend.xml") for f in files)
+    assert all(set(row) == {"file", "setting", "value", "source"} for row in doc["rows"])
+    tables = run_vmprep("--no-color", "render", spec, "--explain").stdout
+    assert all(f in tables for f in files)
+    run_vmprep("render", spec, "--format", "json", "-o", "x", expect=ExitCode.USAGE)

@@ -121,3 +121,8 @@ def test_render_explain_as_json_matches_the_tables(run_vmprep, monkeypatch: pyte
     tables = run_vmprep("--no-color", "render", spec, "--explain").stdout
     assert all(f in tables for f in files)
     run_vmprep("render", spec, "--format", "json", "-o", "x", expect=ExitCode.USAGE)
+
+
+def test_every_command_shows_examples_in_its_help(run_vmprep):
+    for name in cli.COMMANDS:
+        assert "Examples:" in run_vmprep(name, "--help").stdout, name

@@ -23,7 +23,12 @@ keys_option = click.option(
 )
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep serve --configs configs --key fleet.pem
+  vmprep serve --configs configs --key fleet.pem --tokens tokens.txt --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem"""
+)
 @configs_option
 @keys_option
 @click.option(

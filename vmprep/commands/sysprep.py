@@ -25,8 +25,14 @@ def complete_check_id(ctx: click.Context, param: click.Parameter, incomplete: st
 
 
 @click.command(
-    epilog="Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed), "
-    "4 sysprep failed (files restored). See docs/sysprep.md."
+    epilog="""\b
+Examples:
+  vmprep sysprep --check vmprep.yaml
+  vmprep sysprep --generalize --dry-run vmprep.yaml
+  vmprep sysprep --generalize --no-shutdown --format json vmprep.yaml
+\b
+Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed),
+4 sysprep failed (files restored). See docs/sysprep.md."""
 )
 @click.argument(
     "spec_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)

@@ -7,7 +7,14 @@ import click
 from vmprep.errors import UsageError
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep render vmprep.yaml -o out
+  vmprep render vmprep.yaml -o out --force --python 'C:\\Python313\\python.exe'
+  vmprep render vmprep.yaml --explain
+  vmprep render vmprep.yaml --explain --format json | jq '.rows[] | select(.file | test("unattend"))'"""
+)
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
@@ -19,6 +26,13 @@ from vmprep.errors import UsageError
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--explain", is_flag=True, help="Print what goes where; write nothing.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="With --explain: tables (default) or one JSON document.",
+)
 @click.option(
     "--python", metavar="PATH", help="python.exe on the image (overrides agent.runtime.python)."
 )
@@ -47,6 +61,7 @@ def render(
     out: Path | None,
     force: bool,
     explain: bool,
+    fmt: str,
     python: str | None,
     embedded_zip: Path | None,
     embedded_sha256: str | None,
@@ -56,10 +71,12 @@ def render(
     from vmprep import render as core
     from vmprep.spec import load_spec
 
+    if fmt == "json" and not explain:
+        raise UsageError("--format json goes with --explain", hint="add --explain")
     embedded = _embedded_option(python, embedded_zip, embedded_sha256)
     spec = load_spec(spec_path)
     if explain:
-        return _show_explain(ctx, spec, python, chain, embedded)
+        return _show_explain(ctx, spec, python, chain, embedded, fmt)
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
     result = core.render(spec, python, chain, embedded=embedded)
@@ -97,17 +114,24 @@ def _show_explain(
     python: str | None,
     chain: str | None,
     embedded: tuple[Path, str] | None,
+    fmt: str,
 ) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from vmprep.cli import output
-    from vmprep.render.explain import explain
+    from vmprep.render.explain import explain, explain_json
     from vmprep.spec import Spec
 
     assert isinstance(spec, Spec)
+    rows = explain(spec, python, chain, embedded=embedded)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(explain_json(spec, rows), indent=2, ensure_ascii=False))
+        return
     tables: dict[str, Table] = {}
-    for row in explain(spec, python, chain, embedded=embedded):
+    for row in rows:
         if row.target not in tables:
             tables[row.target] = table = Table(title=escape(row.target), title_justify="left")
             for column in ("setting", "value", f"from {spec.path.name} (line:col path)"):

@@ -18,9 +18,9 @@ class SpecError(InputError):
     """A spec with errors; `problems` holds all of them, sorted."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{first}{more}", hint="run `vmprep validate` to see every problem")
+        # Every problem, each with its hint, as `vmprep validate` prints them (docs/render.md).
+        lines = [f"{p}\n  hint: {p.hint}" if p.hint else str(p) for p in problems]
+        super().__init__("\n".join(lines))
         self.problems = problems
 
 

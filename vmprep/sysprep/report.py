@@ -126,5 +126,25 @@ def show_diagnosis(diagnosis: Diagnosis, restored: list[str], err: Console) -> N
         err.print(f"  fix: {escape(cause.hint)}")
 
 
+def failure_json(exc: Any) -> dict[str, Any]:
+    """The `outcome` of `sysprep --generalize --format json` when Sysprep failed (exit 4)."""
+    diagnosis = exc.diagnosis
+    return {
+        "state": "failed",
+        "error": str(exc),
+        "hint": exc.hint,
+        "restored": list(exc.restored),
+        "causes": [
+            {"id": c.id, "summary": c.summary, "hint": c.hint, "evidence": list(c.evidence)}
+            for c in diagnosis.causes
+        ],
+        "log_lines": [
+            {"file": ln.file, "line": ln.number, "level": ln.level, "message": ln.message}
+            for ln in diagnosis.lines
+        ],
+        "logs": [str(path) for path in diagnosis.logs],
+    }
+
+
 def dump_json(doc: dict[str, Any], out: Console) -> None:
     out.file.write(json.dumps(doc, indent=2) + "\n")

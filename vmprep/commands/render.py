@@ -81,9 +81,13 @@ def render(
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
     result = core.render(spec, python, chain, embedded=embedded)
     core.write_tree(result, out, force=force)
-    click.echo(f"rendered {spec_path} into {out}", err=True)
+    from vmprep.cli import say
+
+    say(ctx, f"rendered {spec_path} into {out}")
     for line in result.summary():
-        click.echo(f"  {line}", err=True)
+        say(ctx, f"  {line}")
+    for name, data in sorted(result.files.items()):  # -v: every file and where it goes
+        say(ctx, f"  {result.targets[name]} ({len(data)} bytes)", level=1)
 
 
 def _embedded_option(

@@ -68,6 +68,20 @@ def validate(
         problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems
     problems = select(problems, ignore=ignore, warn_only=warn_only)
+    from vmprep.cli import verbosity
+
     color = (ctx.find_root().obj or {}).get("color")
-    report.show(problems, fmt=fmt, files=len(files) + ("-" in paths), color=color)
+    if verbosity(ctx) > 0 and fmt == "text":  # -v: every file checked, with its count
+        counts = {str(f): 0 for f in files}
+        for p in problems:
+            counts[p.file] = counts.get(p.file, 0) + 1
+        for name, n in counts.items():
+            click.echo(f"checked {name}: {n or 'no'} problem{'s' if n != 1 else ''}", err=True)
+    report.show(
+        problems,
+        fmt=fmt,
+        files=len(files) + ("-" in paths),
+        color=color,
+        summary_line=verbosity(ctx) >= 0,
+    )
     ctx.exit(report.exit_code(problems))

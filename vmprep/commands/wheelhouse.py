@@ -36,8 +36,10 @@ def wheelhouse(out: Path, platform: str, python_version: str | None, source: Pat
     built = build(out, platform, python_version, source)
     for name in built.wheels:
         click.echo(name)
-    click.echo(
+    from vmprep.cli import say
+
+    say(
+        click.get_current_context(),
         f"wrote {len(built.wheels)} wheels to {out}; on the build VM: "
         f"python -m pip install --no-index --find-links {out.name} vmprep",
-        err=True,
     )

@@ -31,6 +31,7 @@ from vmprep.sysprep.preflight import (
 )
 from vmprep.sysprep.probes import parse_appx, remove_appx_argv
 from vmprep.sysprep.run import (
+    Progress,
     RunResult,
     SysprepFailed,
     run_sysprep,
@@ -265,7 +266,12 @@ def _answer_file(files: Collection[str]) -> str:
     return (preferred or names)[0]
 
 
-def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
+def execute(
+    req: Request,
+    plan: Plan,
+    log: Callable[[str], None],
+    progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
     """Install, run sysprep, wait, shut down. Raises SysprepError after restoring on failure."""
     root = req.platform.root
     offsets = panther.log_sizes(root)
@@ -293,6 +299,8 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
             timeout=timeout,
             poll_interval=req.poll_interval,
             settle=req.settle,
+            progress=progress,
+            last_log_line=lambda: panther.last_line(root),
         )
     except SysprepFailed as failure:
         for argv in plan.undo:

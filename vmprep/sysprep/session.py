@@ -82,13 +82,22 @@ def run(opts: Options, output: Output) -> int:
         raise PreflightRefused(plan)
     if opts.mode == "check" or opts.dry_run:
         return ExitCode.OK
+    shown = report.ProgressLines(output.err)
+    quiet = output.verbosity < 0
+
+    def log(message: str) -> None:
+        if not quiet:
+            output.err.print(message, markup=False)
+
     try:
-        execute(req, plan, lambda message: output.err.print(message, markup=False))
+        execute(req, plan, log, None if quiet else shown)
     except SysprepError as exc:
+        shown.close()
         report.show_diagnosis(exc.diagnosis, exc.restored, output.err)
         if opts.fmt == "json":  # the final outcome, not only the preflight
             report.dump_json({**doc, "outcome": report.failure_json(exc)}, output.out)
         raise
+    shown.close()
     if opts.fmt == "json":
         outcome = {"state": "generalized", "shutdown": plan.shutdown}
         report.dump_json({**doc, "outcome": outcome}, output.out)

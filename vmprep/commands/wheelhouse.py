@@ -7,7 +7,13 @@ import click
 from vmprep.wheelhouse import PLATFORMS
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep wheelhouse -o wheels                                  # for this machine
+  vmprep wheelhouse -o wheels --platform win_amd64 --python-version 3.13
+  python -m pip install --no-index --find-links wheels vmprep  # then, on the build VM"""
+)
 @click.option(
     "-o", "--out", type=click.Path(path_type=Path), required=True, help="Directory to fill."
 )

@@ -34,18 +34,26 @@ def exit_code(problems: Sequence[Problem]) -> ExitCode:
 
 
 def show(
-    problems: Sequence[Problem], *, fmt: Format, files: int, color: bool | None = None
+    problems: Sequence[Problem],
+    *,
+    fmt: Format,
+    files: int,
+    color: bool | None = None,
+    summary_line: bool = True,
 ) -> None:
-    """Print `problems` (sorted) to stdout; for text, a one-line summary goes to stderr."""
+    """Print `problems` (sorted) to stdout; for text, a one-line summary goes to stderr
+    (not with `summary_line=False`: `--quiet`)."""
     try:
-        _show(sorted(problems), fmt, files, color)
+        _show(sorted(problems), fmt, files, color, summary_line)
     except BrokenPipeError:
         # The reader went away (`vmprep validate ... | head`): stop writing, keep the exit code.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _show(problems: list[Problem], fmt: Format, files: int, color: bool | None) -> None:
+def _show(
+    problems: list[Problem], fmt: Format, files: int, color: bool | None, summary_line: bool
+) -> None:
     if fmt == "json":
         click.echo(json.dumps(to_json(problems, files=files), indent=2, ensure_ascii=False))
     elif fmt == "github":
@@ -54,7 +62,8 @@ def _show(problems: list[Problem], fmt: Format, files: int, color: bool | None) 
     else:
         for p in problems:
             click.echo(text_lines(p, styled=True), color=color)
-        click.echo(summary(problems, files=files), err=True, color=color)
+        if summary_line:
+            click.echo(summary(problems, files=files), err=True, color=color)
 
 
 def text_lines(p: Problem, *, styled: bool = False) -> str:

@@ -526,7 +526,9 @@ class Prefix:
             shutil.copyfile(item, dest)
         agent_json_path = next(out.rglob("agent.json"))
         agent_json = json.loads(agent_json_path.read_text())
-        runtime = _runtime_python(spec)
+        # The interpreter SetupComplete.cmd starts (agent.json's runtime.python): the spec's
+        # agent.runtime.python, or the bundled <install_dir>\python\python.exe.
+        runtime = agent_json.get("runtime", {}).get("python") or _runtime_python(spec)
         rendered = Rendered(out, agent_json, runtime, agent_json["install_dir"])
         if python:
             self.install_python(runtime)

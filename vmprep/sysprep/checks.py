@@ -6,6 +6,7 @@ from pathlib import PureWindowsPath
 
 from vmprep.agent.floor import MINIMUM
 from vmprep.sysprep import probes, state
+from vmprep.sysprep.bundled import bundled_runtime
 from vmprep.sysprep.install import find_unfinished
 from vmprep.sysprep.platform import host_path
 from vmprep.sysprep.preflight import CheckContext, CheckResult, check, failed, passed, warned
@@ -201,6 +202,8 @@ def cloud_agents_running(ctx: CheckContext) -> CheckResult:
 
 @check("python")
 def interpreter_in_image(ctx: CheckContext) -> CheckResult:
+    if "embedded" in ctx.agent.get("runtime", {}):
+        return bundled_runtime(ctx)
     configured = ctx.agent.get("runtime", {}).get("python")
     python = configured or ctx.platform.interpreter
     where = "agent.runtime.python" if configured else "the interpreter running vmprep"

@@ -72,7 +72,7 @@ def test_spec_text_never_reaches_the_launcher(tmp_path: Path) -> None:
     doc["agent"]["steps"] = [
         {"id": "a", "cmd": NASTY},
         {"id": "b", "powershell": NASTY},
-        {"id": "c", "exec": {"argv": [NASTY], "env": {"X": NASTY}}},
+        {"id": "c", "exec": {"argv": ["tool.exe", NASTY], "env": {"X": NASTY}}},
         {"id": "d", "registry": {"key": "HKLM\\SOFTWARE\\X", "name": NASTY, "value": NASTY}},
     ]
     nasty = cmd_of(spec_from(tmp_path, doc, "nasty.yaml"))

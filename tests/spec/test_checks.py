@@ -213,11 +213,7 @@ CASES = [
     ("windows-path", steps("{id: e, exec: {argv: [x], cwd: 'relative'}}"), True),
     ("windows-path", steps("{id: w, wait_for: {path: 'x.txt'}}"), True),
     ("windows-path", f"agent: {{{PH[:-1]}, ca_bundle: 'ca.pem'}}}}", True),
-    (
-        "windows-path",
-        r"agent: {install_dir: 'C:\ProgramData\vmprep', runtime: {python: '\\srv\share\py\python.exe'}}",
-        False,
-    ),
+    ("windows-path", steps(r"{id: m, msi: {path: '\\srv\share\a.msi'}}"), False),
     ("windows-path", steps(r"{id: m, msi: {path: 'D:\Tools\a.msi'}}"), False),
     # cmd-unsafe-path
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm%prep%'}", True),
@@ -226,7 +222,7 @@ CASES = [
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Py^thon\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Müller\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\a,b\python.exe'}}", True),
-    ("cmd-unsafe-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
+    ("windows-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {install_dir: 'D:\vmprep'}", True),
     (
         "cmd-unsafe-path",

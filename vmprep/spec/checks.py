@@ -96,8 +96,26 @@ def step_kind(step: dict[str, Any]) -> str:
 def dotted(path: JsonPath) -> str:
     out = ""
     for part in path:
+        part = part if isinstance(part, int) else cut(part)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+SHOWN = 40  # characters of a value a message shows before it is cut
+
+
+def cut(text: str, limit: int = SHOWN) -> str:
+    """`text`, or its first `limit` characters and its length when it is longer."""
+    if len(text) <= limit + 20:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(text: str) -> str:
+    """A value in a message: quoted, and cut when it is long (report.py escapes controls)."""
+    if len(text) <= SHOWN + 20:
+        return f"'{text}'"
+    return f"'{text[:SHOWN]}...' ({len(text)} characters)"
 
 
 def quoted(text: str) -> str:

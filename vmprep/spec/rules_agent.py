@@ -11,12 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vmprep.problems import Severity
-from vmprep.spec.checks import Doc, Finding, check, quoted, step_kind
+from vmprep.spec.checks import Doc, Finding, check, quoted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
 from vmprep.spec.windows import (
     cmd_special_chars,
     setupcomplete_path_problem,
+    windows_filename_problem,
     windows_path_problem,
 )
 
@@ -199,27 +200,49 @@ def trusted_key(doc: Doc) -> Iterator[Finding]:
 
 @check("windows-path", "spec", "roleConfig")
 def windows_path(doc: Doc) -> Iterator[Finding]:
-    for path, value in _paths(doc):
-        problem = windows_path_problem(value)
+    """Every path field, by the one rule in vmprep.spec.winpath (UNC only where it is read)."""
+    for path, value, unc, file in _paths(doc):
+        problem = windows_path_problem(value, unc=unc, file=file)
         if problem:
-            yield Finding(path, f"{quoted(value)} {problem}")
+            yield Finding(path, f"{shown(value)} {problem}")
+    for path, step in doc.steps():
+        argv = step.get("exec", {}).get("argv")
+        if not argv or not isinstance(argv[0], str):
+            continue
+        program = argv[0]
+        # A program is a path (on a drive or a share) or a bare name found on PATH.
+        if any(c in program for c in "\\/:"):
+            problem = windows_path_problem(program, unc=True, file=True)
+        else:
+            problem = windows_filename_problem(program)
+        if problem:
+            yield Finding((*path, "exec", "argv", 0), f"program {shown(program)} {problem}")
 
 
-def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str]]:
+# (field, UNC allowed, names a file): see vmprep.spec.winpath for why UNC is allowed where.
+_STEP_PATHS = {
+    "download": ("to", False, True),
+    "file": ("path", False, True),
+    "msi": ("path", True, True),
+    "exec": ("cwd", False, False),
+    "wait_for": ("path", True, False),
+}
+
+
+def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str, bool, bool]]:
     agent = doc.data.get("agent", {})
     if doc.kind == "spec":
-        yield ("agent", "install_dir"), agent["install_dir"]
+        yield ("agent", "install_dir"), agent["install_dir"], False, False
         if "python" in agent["runtime"]:
-            yield ("agent", "runtime", "python"), agent["runtime"]["python"]
+            yield ("agent", "runtime", "python"), agent["runtime"]["python"], False, True
         if doc.phone_home and "ca_bundle" in doc.phone_home:
-            yield ("agent", "phone_home", "ca_bundle"), doc.phone_home["ca_bundle"]
-    fields = {"download": "to", "file": "path", "msi": "path", "exec": "cwd"}
+            yield ("agent", "phone_home", "ca_bundle"), doc.phone_home["ca_bundle"], False, True
     for path, step in doc.steps():
         kind = step_kind(step)
-        if kind in fields and fields[kind] in step[kind]:
-            yield (*path, kind, fields[kind]), step[kind][fields[kind]]
-        if kind == "wait_for" and "path" in step[kind]:
-            yield (*path, kind, "path"), step[kind]["path"]
+        if kind in _STEP_PATHS:
+            field, unc, file = _STEP_PATHS[kind]
+            if isinstance(step[kind], dict) and isinstance(step[kind].get(field), str):
+                yield (*path, kind, field), step[kind][field], unc, file
 
 
 @check("cmd-unsafe-path")

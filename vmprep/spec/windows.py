@@ -12,18 +12,21 @@ import re
 from functools import cache
 from pathlib import Path
 
+from vmprep.spec.winpath import (  # noqa: F401  (re-exported: one rule, one place)
+    SETUPCOMPLETE_ALLOWED,
+    setupcomplete_path_problem,
+    windows_filename_problem,
+    windows_path_problem,
+)
+
 # ComputerName: "None of { } | ~ [ \ ] ^ ' : ; < = > ? @ ! " # $ % ` ( ) + / . , * & and no
 # spaces", at most 15 bytes, not only digits (microsoft-windows-shell-setup-computername).
 NETBIOS_FORBIDDEN = set("{}|~[\\]^':;<=>?@!\"#$%`()+/.,*& ")
 NETBIOS_MAX_BYTES = 15
 # Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
 CMD_SPECIAL = set('%^&|<>!"')
-_PATH_FORBIDDEN = set('<>:"|?*')
 # Patterns as text: re compiles (and caches) each on first use, not when vmprep starts.
 _INPUT_LOCALE = r"(?i)^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$"
-_DRIVE = r"[A-Za-z]:"
-_DRIVE_PATH = r"[A-Za-z]:\\"
-_UNC_PATH = r"\\\\[^\\/]+\\[^\\/]+"
 
 
 def computer_name_problem(name: str) -> str | None:
@@ -44,45 +47,6 @@ def computer_name_problem(name: str) -> str | None:
 
 def cmd_special_chars(text: str) -> list[str]:
     return sorted({c for c in text if c in CMD_SPECIAL or ord(c) < 32 or ord(c) == 127})
-
-
-# What a path inside SetupComplete.cmd may hold (validate's cmd-unsafe-path and render use this
-# one rule): `%` expands even inside quotes, `!` under delayed expansion, `" ^ & | < >` end or
-# redirect the command, and cmd.exe reads batch files in the OEM code page (so: ASCII only).
-SETUPCOMPLETE_ALLOWED = "ASCII letters, digits, spaces and . _ - ( ) + ~"
-_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._()+~-")
-
-
-def setupcomplete_path_problem(path: str) -> str | None:
-    """Why an absolute path cannot go into SetupComplete.cmd (interpreter, install_dir), or None."""
-    if len(path) > 240:
-        return "is longer than 240 characters"
-    parts = path.split("\\")
-    if len(parts) < 2 or not re.fullmatch(_DRIVE, parts[0]):
-        return "must be on a drive, like 'C:\\dir\\file' (not a network path)"
-    for part in parts[1:]:
-        if not part:
-            return "has an empty path component (a doubled or trailing backslash)"
-        bad = sorted({c for c in part if c not in _SAFE_CHARS})
-        if bad:
-            shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
-            return f"contains {shown}; only {SETUPCOMPLETE_ALLOWED} are allowed"
-        if part in {".", ".."} or part != part.strip(" ") or part.endswith("."):
-            return f"has the component {part!r} (no '.', '..', or leading/trailing dots or spaces)"
-    return None
-
-
-def windows_path_problem(path: str) -> str | None:
-    """Why `path` is not an absolute Windows path (C:\\... or \\\\server\\share\\...), or None."""
-    if "/" in path and not re.match(_DRIVE_PATH, path) and not re.match(_UNC_PATH, path):
-        return "is not an absolute Windows path (use backslashes: 'C:\\...')"
-    if not (re.match(_DRIVE_PATH, path) or re.match(_UNC_PATH, path)):
-        return "is not an absolute Windows path like 'C:\\...' or '\\\\server\\share\\...'"
-    rest = path[2:]
-    bad = sorted({c for c in rest if c in _PATH_FORBIDDEN or ord(c) < 32})
-    if bad:
-        return f"contains {_chars(bad)}, which Windows does not allow in a path"
-    return None
 
 
 def locale_problem(tag: str, *, input_locale: bool = False) -> str | None:

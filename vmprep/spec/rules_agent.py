@@ -17,9 +17,9 @@ from vmprep.spec.schema import os_names
 from vmprep.spec.windows import (
     cmd_special_chars,
     setupcomplete_path_problem,
-    windows_filename_problem,
     windows_path_problem,
 )
+from vmprep.spec.winpath import program_problem
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
@@ -210,11 +210,7 @@ def windows_path(doc: Doc) -> Iterator[Finding]:
         if not argv or not isinstance(argv[0], str):
             continue
         program = argv[0]
-        # A program is a path (on a drive or a share) or a bare name found on PATH.
-        if any(c in program for c in "\\/:"):
-            problem = windows_path_problem(program, unc=True, file=True)
-        else:
-            problem = windows_filename_problem(program)
+        problem = program_problem(program)
         if problem:
             yield Finding((*path, "exec", "argv", 0), f"program {shown(program)} {problem}")
 

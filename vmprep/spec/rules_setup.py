@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from vmprep.problems import Severity
-from vmprep.spec.checks import Doc, Finding, check, dotted, step_kind
+from vmprep.spec.checks import Doc, Finding, check, dotted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.windows import (
     computer_name_problem,
@@ -35,34 +35,42 @@ def computer_name(doc: Doc) -> Iterator[Finding]:
     if isinstance(name, str):
         problem = computer_name_problem(name)
         if problem:
-            yield Finding(("setup", "computer_name"), f"computer name {name!r} {problem}")
+            yield Finding(("setup", "computer_name"), f"computer name {shown(name)} {problem}")
     for path, step in doc.steps():
         if "rename_computer" in step:
             new = step["rename_computer"]["name"]
-            # {variable} placeholders are filled from the config document at first boot: check
-            # the literal text around them, and the length only when there are none.
-            literal = _without_placeholders(new)
-            if literal == new:
-                problem = computer_name_problem(new) if new != "*" else "is '*', not a name"
-            else:
-                problem = computer_name_problem(literal) if literal else None
-                if problem and ("bytes long" in problem or "only digits" in problem):
-                    problem = None  # the filled-in value decides
+            # Resolve what is known now (variables, the role); a placeholder known only at
+            # first boot counts as one letter, and the agent checks the filled-in name again.
+            filled = _fill(new, _known_values(doc, path))
+            problem = computer_name_problem(filled) if new != "*" else "is '*', not a name"
             if problem:
-                msg = f"rename_computer name {new!r} {problem}"
+                msg = f"rename_computer name {shown(new)}"
+                msg += f" {problem}" if filled == new else f" (as {shown(filled)}) {problem}"
                 yield Finding((*path, "rename_computer", "name"), msg)
 
 
-def _without_placeholders(text: str) -> str:
-    out, depth = [], 0
-    for c in text:
-        if c == "{":
-            depth += 1
-        elif c == "}" and depth:
-            depth -= 1
-        elif not depth:
-            out.append(c)
-    return "".join(out)
+def _known_values(doc: Doc, path: JsonPath) -> dict[str, str]:
+    if doc.kind == "spec":
+        values = dict(doc.data.get("agent", {}).get("variables", {}))
+        role = (doc.phone_home or {}).get("role")
+    else:
+        values = dict(doc.data.get("variables", {}))
+        if path[0] == "instances":
+            values.update(doc.data["instances"][path[1]].get("variables", {}))
+        role = doc.data.get("role")
+    if role is not None:
+        values.setdefault("role", role)
+    return {k: str(v) for k, v in values.items()}  # as the agent's StepContext.fill
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """`{name}` -> its value, or `a` when it is known only at first boot."""
+    import re
+
+    return re.sub(_PLACEHOLDER, lambda m: values.get(m.group(1), "a"), template)
+
+
+_PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"  # as the agent fills them
 
 
 @check("timezone")

@@ -12,6 +12,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from vmprep.agent.names import computer_name_problem  # noqa: F401  (re-exported)
 from vmprep.spec.winpath import (  # noqa: F401  (re-exported: one rule, one place)
     SETUPCOMPLETE_ALLOWED,
     setupcomplete_path_problem,
@@ -19,30 +20,10 @@ from vmprep.spec.winpath import (  # noqa: F401  (re-exported: one rule, one pla
     windows_path_problem,
 )
 
-# ComputerName: "None of { } | ~ [ \ ] ^ ' : ; < = > ? @ ! " # $ % ` ( ) + / . , * & and no
-# spaces", at most 15 bytes, not only digits (microsoft-windows-shell-setup-computername).
-NETBIOS_FORBIDDEN = set("{}|~[\\]^':;<=>?@!\"#$%`()+/.,*& ")
-NETBIOS_MAX_BYTES = 15
 # Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
 CMD_SPECIAL = set('%^&|<>!"')
 # Patterns as text: re compiles (and caches) each on first use, not when vmprep starts.
 _INPUT_LOCALE = r"(?i)^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$"
-
-
-def computer_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a computer name, or None. `*` asks Windows for a random name."""
-    if name == "*":
-        return None
-    if not name:
-        return "is empty (write '*' for a random name)"
-    bad = sorted({c for c in name if c in NETBIOS_FORBIDDEN or not c.isprintable()})
-    if bad:
-        return f"contains {_chars(bad)}, which a computer name cannot hold"
-    if len(name.encode("utf-8")) > NETBIOS_MAX_BYTES:
-        return f"is {len(name.encode('utf-8'))} bytes long; a computer name has at most 15"
-    if name.isdigit():
-        return "is only digits; a computer name needs a letter or '-'"
-    return None
 
 
 def cmd_special_chars(text: str) -> list[str]:

@@ -86,6 +86,23 @@ def windows_path_problem(path: str, *, unc: bool = False, file: bool = True) -> 
     return None
 
 
+def program_problem(program: str) -> str | None:
+    """Why `exec.argv[0]` is not a safe program: a path (drive or share) gets the path rule, a
+    bare name the file-name rule. A POSIX path (`/bin/sh`, for the agent's POSIX platform, which
+    the tests run on) gets the component rules."""
+    if program.startswith("/") and not program.startswith("//") and "\\" not in program:
+        bad = control_chars(program)
+        if bad:
+            return f"contains {bad}, a control character"
+        for part in program[1:].split("/"):
+            if part in ("", ".", ".."):
+                return f"has the component {part!r}; name the program by its plain path"
+        return None
+    if any(c in program for c in "\\/:"):
+        return windows_path_problem(program, unc=True, file=True)
+    return windows_filename_problem(program)
+
+
 def windows_filename_problem(name: str) -> str | None:
     """Why `name` cannot be one file name (a path component), or None."""
     if not name:

@@ -198,6 +198,10 @@ CASES = [
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY.replace('=', ''))}}}", True),  # no padding
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY + ', ' + KEY)}}}", True),
     ("trusted-key", f"agent: {{{PH}}}", False),
+    # duration
+    ("duration", steps("{id: r, reboot: {}, timeout: 1.0e+308}"), True),
+    ("duration", steps("{id: r, reboot: {}, retry_delay: 99999d}"), True),
+    ("duration", steps("{id: r, reboot: {}, timeout: 30m}"), False),
     # windows-path
     ("windows-path", "agent: {install_dir: vmprep}", True),
     ("windows-path", "agent: {install_dir: 'C:/ProgramData/vmprep'}", True),

@@ -26,27 +26,36 @@ def secret_refs(
     """Every secret reference inside schema-valid `value`, found by the schema, not by shape:
     an env var or header that happens to be named `secret` is not one. `node` is the
     runtime_schema node of `value` (default: a step)."""
+    for where, ref in values_of("secretRef", value, path, node):
+        if isinstance(ref, dict):
+            yield where, ref
+
+
+def values_of(
+    definition: str, value: Any, path: JsonPath, node: dict[str, Any] | None = None
+) -> Iterator[tuple[JsonPath, Any]]:
+    """Every value inside schema-valid `value` that the `$defs` entry `definition` describes
+    (`secretRef`, `duration`), found by walking the schema alongside it."""
     if node is None:
         node = runtime_schema("step")
-    if not isinstance(value, (dict, list)):
+    if node.get("x-ref") == definition:
+        yield path, value
         return
-    if node.get("x-ref") == "secretRef":
-        if isinstance(value, dict):
-            yield path, value
+    if not isinstance(value, (dict, list)):
         return
     for branch in node.get("anyOf", []) + node.get("oneOf", []):
         if branch.get("type") == ("object" if isinstance(value, dict) else "array"):
-            yield from secret_refs(value, path, branch)
+            yield from values_of(definition, value, path, branch)
             return
     if isinstance(value, dict):
         props, more = node.get("properties", {}), node.get("additionalProperties")
         for key, item in value.items():
             sub = props.get(key, more)
             if isinstance(sub, dict):
-                yield from secret_refs(item, (*path, key), sub)
+                yield from values_of(definition, item, (*path, key), sub)
     elif isinstance(node.get("items"), dict):
         for i, item in enumerate(value):
-            yield from secret_refs(item, (*path, i), node["items"])
+            yield from values_of(definition, item, (*path, i), node["items"])
 
 
 def _describe(ref: dict[str, str]) -> str:

@@ -105,3 +105,24 @@ def wait_for(doc: Doc) -> Iterator[Finding]:
             if not ok:
                 msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
                 yield Finding((*path, "wait_for", "http"), msg)
+
+
+MAX_DURATION = 365 * 86400  # a year: anything longer is a typo (or 1e308), not a timeout
+
+
+@check("duration", "spec", "roleConfig")
+def duration(doc: Doc) -> Iterator[Finding]:
+    """Every duration (timeouts, delays, intervals) is at most a year."""
+    from vmprep.agent.durations import parse_duration
+    from vmprep.spec.rules_secrets import values_of
+    from vmprep.spec.schema import runtime_schema
+
+    node = runtime_schema("roleConfig" if doc.kind == "roleConfig" else None)
+    for path, value in values_of("duration", doc.data, (), node):
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            continue  # the schema says so
+        if seconds > MAX_DURATION:
+            msg = f"the duration {str(value)[:40]!s} is longer than a year ({MAX_DURATION} s)"
+            yield Finding(path, msg, hint="write it in s, m, h or d, e.g. 30m")

@@ -59,6 +59,38 @@ def schema_problems(loaded: Loaded, definition: str | None = None) -> Iterator[P
             yield Problem(loaded.file, line, col, code, message, path=path, hint=hint)
 
 
+def variable_surprises(loaded: Loaded) -> Iterator[Problem]:
+    """Variables take strings, numbers and booleans, so the schema cannot catch `0755` (the
+    YAML 1.1 octal 493) or `yes` (true) there: flag such values as elsewhere. Plain `true`,
+    `false` and decimal numbers are what they look like."""
+    import re
+
+    for path, surprise in loaded.surprises.items():
+        if len(path) < 2 or path[-2] != "variables":
+            continue
+        text = surprise.text
+        if surprise.word == "a boolean" and text.lower() in ("true", "false"):
+            continue
+        if surprise.word == "a number" and re.fullmatch(_PLAIN_NUMBER, text):
+            continue
+        if surprise.word == "null":
+            continue  # the schema refuses null
+        line, col = loaded.value_position(path)
+        value = _value_at(loaded.data, path)
+        msg = f"{_dotted(path)}{surprise.explain(value)}"
+        hint = f"quote it: '{text}'"
+        yield Problem(loaded.file, line, col, "unquoted-string", msg, path=path, hint=hint)
+
+
+_PLAIN_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
 Explained = tuple[JsonPath, str, "str | None", bool]  # path, message, hint, point at the value
 
 
@@ -148,6 +180,8 @@ def _simple(
 ) -> str:
     if keyword == "type":
         types: list[str] = expected if isinstance(expected, list) else [expected]
+        if "integer" in types and isinstance(instance, float) and instance.is_integer():
+            return f"{instance!r} is not a whole number: write {int(instance)}"
         words = [_TYPE_WORDS.get(t, t) for t in types]
         return f"expected {_or(words)}, got {_kind(instance)}"
     if keyword == "const":

@@ -6,6 +6,34 @@ from enum import Enum
 from typing import Any
 
 
+# Bidirectional overrides and isolates reorder what a terminal shows (Trojan Source,
+# https://trojansource.codes/); they are format characters (Cf), escaped with the rest.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (C0, DEL, C1: ESC, CR, LF, BS, NUL ...), format
+    character (bidirectional overrides U+202A-U+202E and isolates U+2066-U+2069, zero-width
+    characters), line/paragraph separator and lone surrogate written as an escape (`\\x1b`,
+    `\\u202e`), so that nothing from a spec can move the cursor, recolour the terminal,
+    reorder a line or start a new one (a GitHub `::` workflow command, a forged problem)."""
+    if text.isprintable():  # the usual case: no unicodedata import, no copy
+        return text
+    import unicodedata
+
+    out = []
+    for c in text:
+        if c == " " or unicodedata.category(c) not in _UNSAFE_CATEGORIES:
+            out.append(c)
+        elif c in _NAMED:
+            out.append(_NAMED[c])
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -108,6 +136,6 @@ class Problem:
 
     def __str__(self) -> str:
         return (
-            f"{self.file}:{self.line}:{self.column}: {self.severity.value}: "
-            f"{self.message} ({self.code})"
+            f"{printable(self.file)}:{self.line}:{self.column}: {self.severity.value}: "
+            f"{printable(self.message)} ({self.code})"
         )

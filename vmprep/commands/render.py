@@ -48,7 +48,9 @@ def render(
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
     core.write_tree(core.render(spec, python, chain), out, force=force)
-    click.echo(f"rendered {spec_path} into {out}", err=True)
+    from vmprep.problems import printable
+
+    click.echo(f"rendered {printable(str(spec_path))} into {printable(str(out))}", err=True)
 
 
 def _show_explain(ctx: click.Context, spec: object, python: str | None, chain: str | None) -> None:
@@ -56,6 +58,7 @@ def _show_explain(ctx: click.Context, spec: object, python: str | None, chain: s
     from rich.table import Table
 
     from vmprep.cli import output
+    from vmprep.problems import printable
     from vmprep.render.explain import explain
     from vmprep.spec import Spec
 
@@ -63,9 +66,11 @@ def _show_explain(ctx: click.Context, spec: object, python: str | None, chain: s
     tables: dict[str, Table] = {}
     for row in explain(spec, python, chain):
         if row.target not in tables:
-            tables[row.target] = table = Table(title=escape(row.target), title_justify="left")
+            title = escape(printable(row.target))
+            tables[row.target] = table = Table(title=title, title_justify="left")
             for column in ("setting", "value", f"from {spec.path.name} (line:col path)"):
-                table.add_column(escape(column), overflow="fold")
-        tables[row.target].add_row(escape(row.what), escape(row.value), escape(row.source))
+                table.add_column(escape(printable(column)), overflow="fold")
+        cells = (row.what, row.value, row.source)
+        tables[row.target].add_row(*(escape(printable(cell)) for cell in cells))
     for table in tables.values():
         output(ctx).out.print(table)

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from vmprep.problems import Problem
-from vmprep.spec.checks import dotted
+from vmprep.spec.checks import cut, dotted
 from vmprep.spec.load import JsonPath, Loaded
 from vmprep.spec.schema import schema, step_kinds, validator
 
@@ -110,7 +110,7 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         for key in instance:
             if key not in known:
                 hint = _did_you_mean(key, known) or _belongs_under(key)
-                yield (*path, key), f"{where}unknown key '{key}'", hint, False
+                yield (*path, key), f"{where}unknown key '{cut(key)}'", hint, False
         return
     if keyword == "required":
         for key in error.validator_value:
@@ -318,7 +318,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
+        text = cut(value)
         # Windows paths read better with single backslashes than repr()'s doubled ones.
         return f"'{text}'" if text.isprintable() and "'" not in text else repr(text)
     if isinstance(value, (int, float)) or value is None:

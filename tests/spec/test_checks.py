@@ -198,6 +198,12 @@ CASES = [
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY.replace('=', ''))}}}", True),  # no padding
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY + ', ' + KEY)}}}", True),
     ("trusted-key", f"agent: {{{PH}}}", False),
+    # control-character
+    ("control-character", r'agent: {variables: {a: "x\x1by"}}', True),
+    ("control-character", steps(r'{id: c, cmd: "echo a\x1a"}'), True),
+    ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\nb"]}}'), True),
+    ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\x85b"]}}'), True),
+    ("control-character", steps(r'{id: c, cmd: "echo a\r\n\techo b"}'), False),
     # duration
     ("duration", steps("{id: r, reboot: {}, timeout: 1.0e+308}"), True),
     ("duration", steps("{id: r, reboot: {}, retry_delay: 99999d}"), True),

@@ -72,6 +72,7 @@ def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Ite
         rules_secrets,
         rules_setup,
         rules_steps,
+        rules_text,
     )
 
     doc = Doc(data, kind)

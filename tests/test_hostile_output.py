@@ -45,7 +45,9 @@ def test_printable_leaves_nothing_unsafe_and_no_line_break(text: str) -> None:
     assert "\n" not in out
 
 
-OUR_LINE = re.compile(r"^(\S*spec\.yaml:\d+:\d+: (error|warning): |  hint: |\S*spec\.yaml: \.\.\. )")
+OUR_LINE = re.compile(
+    r"^(\S*spec\.yaml:\d+:\d+: (error|warning): |  hint: |\S*spec\.yaml: \.\.\. )"
+)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

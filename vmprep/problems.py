@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-
 # Bidirectional overrides and isolates reorder what a terminal shows (Trojan Source,
 # https://trojansource.codes/); they are format characters (Cf), escaped with the rest.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -204,6 +204,33 @@ CASES = [
     ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\nb"]}}'), True),
     ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\x85b"]}}'), True),
     ("control-character", steps(r'{id: c, cmd: "echo a\r\n\techo b"}'), False),
+    # download: the one URL rule, headers
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://xn--80ak6aa92e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"
+        ),
+        False,
+    ),
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'https://аpple.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{'X: y': z}}}}}}"
+        ),
+        True,
+    ),
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{X-A: \"v\\r\\nB: c\"}}}}}}"
+        ),
+        True,
+    ),
     # duration
     ("duration", steps("{id: r, reboot: {}, timeout: 1.0e+308}"), True),
     ("duration", steps("{id: r, reboot: {}, retry_delay: 99999d}"), True),
@@ -313,7 +340,7 @@ CASES = [
     ("secret-in-image", f"agent: {{{PH[:-1]}, token: {{env: T}}}}}}", True),
     ("secret-in-image", steps("{id: e, env: {name: X, value: {env: SECRET}}}"), True),
     (
-        "secret-in-image",
+        "download",
         steps(f"{{id: d, download: {{url: 'https://u:p@e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
         True,
     ),

@@ -14,6 +14,7 @@ from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, quoted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
+from vmprep.spec.urls import header_problem, url_problem
 from vmprep.spec.windows import (
     cmd_special_chars,
     setupcomplete_path_problem,
@@ -93,34 +94,26 @@ def _j(items: Any) -> str:
 
 @check("download", "spec", "roleConfig")
 def download(doc: Doc) -> Iterator[Finding]:
+    """The URL by the one URL rule (https only, no user-info, A-label hosts); header names are
+    tokens and values hold no control character."""
     for path, step in doc.steps():
         if "download" not in step:
             continue
         url = step["download"]["url"]
-        problem = _url_problem(url)
+        problem = url_problem(url, schemes=("https", "http"))
         if problem:
-            yield Finding((*path, "download", "url"), f"download url {url!r} {problem}")
+            yield Finding((*path, "download", "url"), f"download url {shown(url)} {problem}")
         elif urlsplit(url).scheme != "https":
             yield Finding(
                 (*path, "download", "url"),
-                f"download url {url!r} is not https",
+                f"download url {shown(url)} is not https",
                 hint="serve it over https; the sha256 check alone does not keep it private",
             )
-
-
-def _url_problem(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError as exc:
-        return f"is not a valid URL ({exc})"
-    if parts.scheme not in ("http", "https"):
-        return "must start with https://"
-    if not parts.hostname:
-        return "has no host"
-    if any(c.isspace() for c in url):
-        return "contains white space"
-    return None
+        for name, value in step["download"].get("headers", {}).items():
+            problem = header_problem(name, value)
+            if problem:
+                where = (*path, "download", "headers", name)
+                yield Finding(where, f"header {shown(name)} {problem}")
 
 
 @check("phone-home-url")
@@ -147,12 +140,10 @@ def phone_home_url(doc: Doc) -> Iterator[Finding]:
         if "{" in filled or "}" in filled:
             yield Finding(path, f"unbalanced '{{' or '}}' in {template!r}")
             continue
-        problem = _url_problem(filled)
+        problem = url_problem(filled, schemes=("https", "http"))
         if problem:
-            yield Finding(path, f"{template!r} {problem}")
-        elif urlsplit(filled).username is not None:
-            msg = f"{template!r} holds a user name or password"
-            yield Finding(path, msg, hint="put the credential in agent.phone_home.token")
+            hint = "put the credential in agent.phone_home.token" if "@" in problem else None
+            yield Finding(path, f"{shown(template)} {problem}", hint=hint)
         elif urlsplit(filled).scheme == "http" and not home["allow_insecure_http"]:
             msg = f"{template!r} is plain http: the token and secrets would travel in clear"
             yield Finding(path, msg, hint="use https (or set allow_insecure_http: true for a lab)")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, step_kind
@@ -115,15 +114,7 @@ def secret_in_image(doc: Doc) -> Iterator[Finding]:
 def _plain_credentials(path: JsonPath, step: dict[str, Any]) -> Iterator[Finding]:
     if "download" not in step:
         return
-    dl = step["download"]
-    try:
-        has_user = urlsplit(dl["url"]).username is not None
-    except ValueError:
-        has_user = False
-    if has_user:
-        msg = "the download url holds a user name or password, which the image would keep"
-        hint = "pass it in a header whose value is {secret: name}"
-        yield Finding((*path, "download", "url"), msg, Severity.WARNING, hint=hint)
+    dl = step["download"]  # a user name or password in its URL is a `download` error
     for name, value in dl.get("headers", {}).items():
         if isinstance(value, str) and any(w in name.lower() for w in _CREDENTIAL_HEADERS):
             msg = f"header {name!r} holds a credential in plain text, which the image would keep"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from vmprep.spec.checks import Doc, Finding, check
+from vmprep.spec.checks import Doc, Finding, check, shown
 
 _DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
 # Patterns as text: re compiles (and caches) them on first use, not at import.
@@ -88,7 +88,7 @@ def file_content(doc: Doc) -> Iterator[Finding]:
 @check("wait-for", "spec", "roleConfig")
 def wait_for(doc: Doc) -> Iterator[Finding]:
     """A tcp port from 1 to 65535; an http target that is an http(s) URL with a host."""
-    from urllib.parse import urlsplit
+    from vmprep.spec.urls import url_problem
 
     for path, step in doc.steps():
         target = step.get("wait_for", {})
@@ -96,14 +96,9 @@ def wait_for(doc: Doc) -> Iterator[Finding]:
             msg = f"port in {target['tcp']!r} is not from 1 to 65535"
             yield Finding((*path, "wait_for", "tcp"), msg)
         if "http" in target:
-            try:
-                parts = urlsplit(target["http"])
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-                parts.port  # noqa: B018  (raises on a bad port)
-            except ValueError:
-                ok = False
-            if not ok:
-                msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
+            problem = url_problem(target["http"], schemes=("http", "https"))
+            if problem:
+                msg = f"{shown(target['http'])} {problem}"
                 yield Finding((*path, "wait_for", "http"), msg)
 
 

@@ -46,7 +46,9 @@ def control_character(doc: Doc) -> Iterator[Finding]:
         if bad:
             codes = ", ".join(f"U+{ord(c):04X}" for c in bad[:5])
             what = "the key" if is_key else dotted(path) or "the document"
-            yield Finding(path, f"{what} contains the control character(s) {codes}", hint=_hint(path))
+            yield Finding(
+                path, f"{what} contains the control character(s) {codes}", hint=_hint(path)
+            )
     for path, step in doc.steps():
         for kind in ("cmd", "powershell"):
             script = step.get(kind)
@@ -69,7 +71,7 @@ def control_character(doc: Doc) -> Iterator[Finding]:
 def _hint(path: JsonPath) -> str:
     if path and path[-1] in _MULTILINE:
         return "only tab, line feed and carriage return are allowed here"
-    return "remove it (in YAML, a double-quoted \"\\t\" or \"\\n\" is one)"
+    return 'remove it (in YAML, a double-quoted "\\t" or "\\n" is one)'
 
 
 def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str, bool]]:

@@ -47,7 +47,7 @@ def render(
         return _show_explain(ctx, spec, python, chain)
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
-    core.write_tree(core.render(spec, python, chain), out, force=force)
+    core.write_tree(core.render(spec, python, chain), out, force=force, spec_path=spec_path)
     from vmprep.problems import printable
 
     click.echo(f"rendered {printable(str(spec_path))} into {printable(str(out))}", err=True)

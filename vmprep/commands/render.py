@@ -28,6 +28,15 @@ from vmprep.errors import UsageError
     metavar="PATH",
     help="Windows path of an existing SetupComplete.cmd to run before the agent.",
 )
+@click.option(
+    "--allow-secret-path",
+    "allow_secret_paths",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A directory outside the spec's that {file: ...} secrets may be read from "
+    "(repeatable; also VMPREP_ALLOW_SECRET_PATH).",
+)
 @click.pass_context
 def render(
     ctx: click.Context,
@@ -37,6 +46,7 @@ def render(
     explain: bool,
     python: str | None,
     chain: str | None,
+    allow_secret_paths: tuple[Path, ...],
 ) -> None:
     """Render SPEC_PATH into OUT: unattend.xml, SetupComplete.cmd, the agent and a manifest."""
     from vmprep import render as core
@@ -47,7 +57,8 @@ def render(
         return _show_explain(ctx, spec, python, chain)
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
-    core.write_tree(core.render(spec, python, chain), out, force=force, spec_path=spec_path)
+    result = core.render(spec, python, chain, allow_secret_paths=allow_secret_paths)
+    core.write_tree(result, out, force=force, spec_path=spec_path)
     from vmprep.problems import printable
 
     click.echo(f"rendered {printable(str(spec_path))} into {printable(str(out))}", err=True)

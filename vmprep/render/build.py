@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,17 @@ def render(
     platform: str = sys.platform,
     base_python: str | None = None,
     agent_dir: Path | None = None,
+    allow_secret_paths: Sequence[str | Path] = (),
 ) -> RenderResult:
-    """Everything that goes into the image; raises RenderError (nothing to write) on problems."""
+    """Everything that goes into the image; raises RenderError (nothing to write) on problems.
+    `allow_secret_paths`: directories outside the spec's that `{file:}` may read."""
     launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
     refs = secrets.find_refs(spec)
     _refuse_boot_secrets_in_setup(spec, refs)
-    values = secrets.resolve(spec, refs, os.environ if environ is None else environ)
+    from vmprep.secretfile import allowed_dirs
+
+    allowed = allowed_dirs(allow_secret_paths)
+    values = secrets.resolve(spec, refs, os.environ if environ is None else environ, allowed)
     by_path = {ref.path: ref for ref in refs}
     unattend, settings = render_unattend(spec, lambda path: values[by_path[path].name])
     agent_refs = [ref for ref in refs if ref.path[0] == "agent"]

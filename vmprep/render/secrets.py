@@ -9,7 +9,7 @@ for a reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from vmprep.render.errors import RenderError, problem
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
 
-MAX_SECRET_FILE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,14 +100,16 @@ def _walk(value: Any, node: Any, path: JsonPath, root: dict[str, Any]) -> Iterat
             yield from _walk(item, _child(node, value, index, root), (*path, index), root)
 
 
-def resolve(spec: Spec, refs: list[SecretRef], environ: Mapping[str, str]) -> dict[str, str]:
+def resolve(
+    spec: Spec, refs: list[SecretRef], environ: Mapping[str, str], allowed: Sequence[Path] = ()
+) -> dict[str, str]:
     """Values of the env/file references by `SecretRef.name`; every failure in one error."""
     values: dict[str, str] = {}
     problems: list[Problem] = []
     for ref in refs:
         if ref.kind == "secret" or ref.name in values:
             continue
-        value, error = _read(spec, ref, environ)
+        value, error = _read(spec, ref, environ, allowed)
         if error is not None:
             problems.append(problem(spec, ref.path, "secret", f"{ref.describe()}: {error}"))
             continue
@@ -124,25 +125,18 @@ def resolve(spec: Spec, refs: list[SecretRef], environ: Mapping[str, str]) -> di
     return values
 
 
-def _read(spec: Spec, ref: SecretRef, environ: Mapping[str, str]) -> tuple[str, str | None]:
+def _read(
+    spec: Spec, ref: SecretRef, environ: Mapping[str, str], allowed: Sequence[Path]
+) -> tuple[str, str | None]:
     if ref.kind == "env":
         if ref.target not in environ:
             return "", f"the environment variable {ref.target} is not set"
         return environ[ref.target], None
-    path = Path(ref.target)
-    if not path.is_absolute():
-        path = spec.path.parent / path
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_SECRET_FILE + 1)
-    except OSError as exc:
-        return "", f"cannot read {path}: {exc.strerror or exc}"
-    if len(raw) > MAX_SECRET_FILE:
-        return "", f"{path} is larger than {MAX_SECRET_FILE} bytes"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "", f"{path} is not UTF-8 text"
+    from vmprep.secretfile import read_secret_file
+
+    text, why = read_secret_file(ref.target, spec.path.parent, allowed)
+    if text is None:
+        return "", why
     for ending in ("\r\n", "\n"):
         if text.endswith(ending):
             return text[: -len(ending)], None

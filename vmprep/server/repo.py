@@ -170,12 +170,11 @@ def _resolve(
         return env[ref["env"]]
     path = base / ref["file"]
     secret_files.append(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return (f"cannot read secret file {ref['file']!r}: {exc.strerror}",)
-    except UnicodeDecodeError:
-        return (f"secret file {ref['file']!r} is not UTF-8",)
+    from vmprep.secretfile import allowed_dirs, read_secret_file
+
+    text, why = read_secret_file(ref["file"], base, allowed_dirs())
+    if text is None:
+        return (f"secret file: {why}",)
     return text.rstrip("\r\n")  # `echo secret > file` must not put a newline in a password
 
 

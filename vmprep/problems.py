@@ -138,3 +138,19 @@ class Problem:
             f"{printable(self.file)}:{self.line}:{self.column}: {self.severity.value}: "
             f"{printable(self.message)} ({self.code})"
         )
+
+
+def ref_name(kind: str, name: str) -> str:
+    """A secret reference's name as messages may show it: as written when it looks like a
+    name, else `<redacted, N characters>`. People paste the secret itself where its name
+    belongs (`{env: "S3cret!x"}`), and a message must not print it to a CI log."""
+    import re
+
+    if kind == "file":
+        ok = re.fullmatch(r"[A-Za-z0-9._/\\~ -]{1,200}", name) is not None
+    else:
+        ok = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}", name) is not None
+        # UPPER_SNAKE, lower-case or kebab names; a mix of lower, upper and digits is a password.
+        mixed = any(c.islower() for c in name) and any(c.isupper() for c in name)
+        ok = ok and not (mixed and any(c.isdigit() for c in name))
+    return name if ok else f"<redacted, {len(name)} characters>"

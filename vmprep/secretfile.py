@@ -35,33 +35,36 @@ def read_secret_file(
     target: str, base: Path, allowed: Sequence[Path] = ()
 ) -> tuple[str, None] | tuple[None, str]:
     """The text of the secret file `target` (relative to `base`), or (None, why not)."""
+    from vmprep.problems import ref_name
+
+    shown = ref_name("file", target)
     path = Path(target)
     if not path.is_absolute():
         path = base / path
     real = Path(os.path.realpath(path))
     if any(real == Path(s) or Path(s) in real.parents for s in _SYSTEM):
-        return None, f"{target} is under /proc, /sys or /dev; a secret is a regular file"
+        return None, f"{shown} is under /proc, /sys or /dev; a secret is a regular file"
     roots = [Path(os.path.realpath(base)), *allowed]
     if not any(real == root or root in real.parents for root in roots):
         return None, (
-            f"{target} is outside {base} (the spec's directory); "
+            f"{shown} is outside {base} (the spec's directory); "
             "allow its directory with --allow-secret-path DIR"
         )
     try:
         fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        return None, f"cannot read {target}: {exc.strerror or exc}"
+        return None, f"cannot read {shown}: {exc.strerror or exc}"
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None, f"{target} is not a regular file (a FIFO, device or directory)"
+            return None, f"{shown} is not a regular file (a FIFO, device or directory)"
         raw = os.read(fd, MAX_SECRET_FILE + 1)
     except OSError as exc:
-        return None, f"cannot read {target}: {exc.strerror or exc}"
+        return None, f"cannot read {shown}: {exc.strerror or exc}"
     finally:
         os.close(fd)
     if len(raw) > MAX_SECRET_FILE:
-        return None, f"{target} is larger than {MAX_SECRET_FILE} bytes"
+        return None, f"{shown} is larger than {MAX_SECRET_FILE} bytes"
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
-        return None, f"{target} is not UTF-8 text"
+        return None, f"{shown} is not UTF-8 text"

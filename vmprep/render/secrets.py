@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmprep.problems import Problem
+from vmprep.problems import Problem, ref_name
 from vmprep.render.errors import RenderError, problem
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
@@ -33,7 +33,7 @@ class SecretRef:
         return self.target if self.kind == "secret" else f"{self.kind}:{self.target}"
 
     def describe(self) -> str:
-        return f"{{{self.kind}: {self.target}}}"
+        return f"{{{self.kind}: {ref_name(self.kind, self.target)}}}"
 
 
 def find_refs(spec: Spec, under: JsonPath = ()) -> list[SecretRef]:
@@ -119,10 +119,34 @@ def resolve(
             error = "the value is not valid Unicode text"
             problems.append(problem(spec, ref.path, "secret", f"{ref.describe()}: {error}"))
             continue
+        why = password_problem(value) if ref.path[-1:] == ("password",) else None
+        if why:
+            problems.append(problem(spec, ref.path, "password", f"{ref.describe()}: {why}"))
+            continue
         values[ref.name] = value
     if problems:
         raise RenderError(problems, hint="set the variable or create the file, then render again")
     return values
+
+
+# Windows takes local account passwords of up to 127 characters ("Passwords can be up to 127
+# characters", https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-server-2012-r2-and-2012/cc771865(v=ws.11)),
+# and after Setup it replaces every password in the answer file with this placeholder
+# (https://learn.microsoft.com/en-us/windows-hardware/manufacture/desktop/windows-setup-automation-overview):
+# a value copied back from a used unattend.xml is not the password.
+MAX_PASSWORD = 127
+SCRUBBED = "*SENSITIVE*DATA*DELETED*"
+
+
+def password_problem(value: str) -> str | None:
+    """Why a resolved password cannot be used (never showing it), or None."""
+    if not value.strip():
+        return "the password is empty (a secret file holding only a line ending is empty too)"
+    if len(value) > MAX_PASSWORD:
+        return f"the password is {len(value)} characters long; Windows takes at most {MAX_PASSWORD}"
+    if SCRUBBED in value:
+        return f"the password is {SCRUBBED}, what Windows writes after removing a password"
+    return None
 
 
 def _read(
@@ -130,7 +154,7 @@ def _read(
 ) -> tuple[str, str | None]:
     if ref.kind == "env":
         if ref.target not in environ:
-            return "", f"the environment variable {ref.target} is not set"
+            return "", f"the environment variable {ref_name('env', ref.target)} is not set"
         return environ[ref.target], None
     from vmprep.secretfile import read_secret_file
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
-from vmprep.problems import Problem
+from vmprep.problems import Problem, ref_name
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.rules_secrets import secret_refs
 
@@ -166,7 +166,7 @@ def _resolve(
     """The value of an {env: NAME} or {file: path} reference, or (why not,)."""
     if "env" in ref:
         if ref["env"] not in env:
-            return (f"environment variable {ref['env']} is not set",)
+            return (f"environment variable {ref_name('env', ref['env'])} is not set",)
         return env[ref["env"]]
     path = base / ref["file"]
     secret_files.append(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vmprep.problems import Severity
+from vmprep.problems import Severity, ref_name
 from vmprep.spec.checks import Doc, Finding, check, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import runtime_schema
@@ -59,7 +59,7 @@ def values_of(
 
 def _describe(ref: dict[str, str]) -> str:
     kind, name = next(iter(ref.items()))
-    return f"{{{kind}: {name}}}"
+    return f"{{{kind}: {ref_name(kind, name)}}}"
 
 
 @check("secret-in-image")
@@ -151,16 +151,16 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
             needed += [(cred, name) for name in _REMOTE_JOIN]
         for path, name in needed:
             if doc.kind == "spec" and not doc.phone_home:
-                msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
+                msg = f"secret {ref_name('secret', name)!r} is delivered by phone-home, but agent.phone_home is not set"
                 yield Finding(path, msg, hint="configure agent.phone_home")
             elif doc.kind == "spec" and not fetched:
                 # This step fails at first boot: the agent fetches the config (and its secrets)
                 # after the baked steps, unless a phone_home step comes first.
-                msg = f"secret {name!r} is not there yet: baked steps run before phone-home"
+                msg = f"secret {ref_name('secret', name)!r} is not there yet: baked steps run before phone-home"
                 hint = "put a `phone_home: {}` step before this one"
                 yield Finding(path, msg, hint=hint)
             elif defined is not None and name not in defined:
-                msg = f"secret {name!r} is not defined in this file's secrets"
+                msg = f"secret {ref_name('secret', name)!r} is not defined in this file's secrets"
                 yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from vmprep.problems import Problem
+from vmprep.problems import Problem, ref_name
 from vmprep.spec.checks import cut, dotted
 from vmprep.spec.load import JsonPath, Loaded
 from vmprep.spec.schema import schema, step_kinds, validator
@@ -126,6 +126,8 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         msg = f"{where}{_show(instance)} is not one of: {', '.join(choices)}"
         yield path, msg, hint, True
         return
+    if path and path[-1] in ("env", "file", "secret") and isinstance(instance, str):
+        instance = ref_name(str(path[-1]), instance)  # never echo what may be the secret
     message = _simple(keyword, error.validator_value, instance, path, error.schema)
     yield path, where + message, None, True
 

@@ -103,7 +103,9 @@ def test_version_1_0_is_refused() -> None:
 
 @given(st.sampled_from(["0755", "0017", "0x1F", "yes", "no", "on", "Off", "1_000"]))
 def test_yaml_1_1_numbers_and_booleans_in_variables_are_flagged(text: str) -> None:
-    problems = check_bytes(f"version: 1\nimage: {{name: t}}\nagent: {{variables: {{v: {text}}}}}\n".encode(), "f")
+    problems = check_bytes(
+        f"version: 1\nimage: {{name: t}}\nagent: {{variables: {{v: {text}}}}}\n".encode(), "f"
+    )
     assert "unquoted-string" in {p.code for p in problems}
 
 
@@ -189,3 +191,40 @@ def test_validate_does_not_follow_symlink_loops(tmp_path: Path) -> None:
     (deep / "self").symlink_to(".")
     for pattern in (f"{tmp_path}/**", f"{tmp_path}/**/*.yaml", str(tmp_path)):
         assert expand_paths([pattern]) == [deep / "x.yaml"]
+
+
+# --- identifiers -----------------------------------------------------------------------------
+LOOKALIKES = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х"}  # Cyrillic
+
+
+@given(
+    st.text("aeopcx", min_size=2, max_size=12),
+    st.integers(0, 11),
+    st.sampled_from(["lookalike", "\u200b", "\u200e", "\u00a0", "\u2066"]),
+)
+def test_confusable_or_invisible_account_names_are_refused(name: str, at: int, kind: str) -> None:
+    from vmprep.spec.windows import identifier_problem
+
+    at = min(at, len(name) - 1)
+    bad = LOOKALIKES[name[at]] if kind == "lookalike" else kind
+    hostile = (
+        name[:at] + bad + name[at + 1 :] if kind == "lookalike" else name[:at] + bad + name[at:]
+    )
+    if kind == "lookalike" and set(hostile) <= set(LOOKALIKES.values()):
+        hostile += "a"  # all-Cyrillic is one script; make it mixed
+    assert identifier_problem(hostile) is not None
+
+
+@given(st.sampled_from(["\\,", '"', "+CN=x", ";", "\\2C", "#"]), st.integers(0, 1))
+def test_an_ou_whose_rdn_is_escaped_or_quoted_is_refused(bad: str, where: int) -> None:
+    ou = ["OU=Web" + bad + ",DC=corp,DC=com", "OU=Web,DC=corp" + bad + ",DC=com"][where]
+    step = {
+        "id": "j",
+        "join_domain": {
+            "domain": "corp.com",
+            "ou": ou,
+            "credentials": {"user": "u", "password": {"env": "P"}},
+        },
+    }
+    problems = check_data({**BASE, "agent": {"steps": [step]}})
+    assert "join-domain" in {p.code for p in problems}

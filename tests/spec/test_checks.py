@@ -231,6 +231,64 @@ CASES = [
         ),
         True,
     ),
+    # account-name, account-group, join-domain: identifiers Windows and AD parse
+    (
+        "account-name",
+        "setup: {accounts: [{name: 'аdmin'}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "account-name",
+        'setup: {accounts: [{name: "ad\\u200bmin"}], administrator: {password: {env: P}}}',
+        True,
+    ),
+    (
+        "account-name",
+        "setup: {accounts: [{name: 'Jürgen'}], administrator: {password: {env: P}}}",
+        False,
+    ),
+    (
+        "account-group",
+        "setup: {accounts: [{name: a, groups: ['Adm[1]']}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "account-group",
+        "setup: {accounts: [{name: a, groups: ['Аdministrators']}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=Web\\,DC=evil,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=\"a,b\",DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=a+CN=b,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: ABCDEFGHIJKLMNOPQ, credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
     # duration
     ("duration", steps("{id: r, reboot: {}, timeout: 1.0e+308}"), True),
     ("duration", steps("{id: r, reboot: {}, retry_delay: 99999d}"), True),

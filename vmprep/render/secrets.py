@@ -20,7 +20,6 @@ from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
 
 
-
 @dataclass(frozen=True)
 class SecretRef:
     path: JsonPath  # where the reference sits in the spec

@@ -10,6 +10,7 @@ from vmprep.spec.checks import Doc, Finding, check, dotted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.windows import (
     computer_name_problem,
+    identifier_problem,
     locale_problem,
     windows_time_zones,
     windows_zone_for_iana,
@@ -157,8 +158,11 @@ def account_name(doc: Doc) -> Iterator[Finding]:
     ]
     for path, name in names:
         bad = sorted({c for c in name if c in _ACCOUNT_FORBIDDEN or ord(c) < 32})
+        confusing = identifier_problem(name)
         if bad:
             yield Finding(path, f"account name {name!r} contains {', '.join(map(repr, bad))}")
+        elif confusing:
+            yield Finding(path, f"account name {name!r} {confusing}")
         elif name.upper() == "NONE" or name.strip(". ") == "":
             yield Finding(path, f"{name!r} cannot be an account name")
         elif len(name) > 20:
@@ -174,9 +178,28 @@ def account_group(doc: Doc) -> Iterator[Finding]:
     """unattend.xml joins an account's groups with ';', so a group name cannot contain one."""
     for i, account in enumerate(doc.data.get("setup", {}).get("accounts", [])):
         for n, group in enumerate(account["groups"]):
+            where = ("setup", "accounts", i, "groups", n)
             if ";" in group:
                 msg = f"group name {group!r} contains ';', which separates groups in Windows"
-                yield Finding(("setup", "accounts", i, "groups", n), msg)
+                yield Finding(where, msg)
+            elif problem := _group_problem(group):
+                yield Finding(where, f"group name {group!r} {problem}")
+
+
+# Group names: none of " / \ [ ] : | < > + = ; , ? * @, at most 256 characters (as local
+# account names, longer: https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-2000-server/bb726984(v=technet.10)).
+_GROUP_FORBIDDEN = frozenset('"/\\[]:|<>+=;,?*@')
+
+
+def _group_problem(group: str) -> str | None:
+    bad = sorted(set(group) & _GROUP_FORBIDDEN)
+    if bad:
+        return f"contains {', '.join(map(repr, bad))}"
+    if len(group) > 256:
+        return "is longer than 256 characters"
+    if not group.strip(". "):
+        return "is only dots and spaces"
+    return identifier_problem(group)
 
 
 @check("auto-logon")

@@ -48,7 +48,8 @@ def _registry_problem(kind: str, value: Any) -> str | None:
 
 
 _DNS_LABEL = r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$"
-_DN_PART = r"(?i)^(OU|CN|DC)=.+$"
+_DN_PART = r"(?i)^(OU|CN|DC)=[^=]+$"
+_DN_SPECIAL = frozenset('\\"+;<>#')  # RFC 4514 section 2.4 (https://www.rfc-editor.org/rfc/rfc4514)
 
 
 @check("join-domain", "spec", "roleConfig")
@@ -62,10 +63,25 @@ def join_domain(doc: Doc) -> Iterator[Finding]:
         if len(domain) > 253 or not all(re.match(_DNS_LABEL, label) for label in domain.split(".")):
             msg = f"domain {domain!r} is not a domain name like corp.example.com"
             yield Finding((*path, "join_domain", "domain"), msg)
+        if "." not in domain and len(domain) > 15:
+            msg = f"domain {domain!r} is longer than 15 characters, too long for a NetBIOS name"
+            yield Finding((*path, "join_domain", "domain"), msg, hint="write its DNS name")
         ou = join.get("ou")
-        if ou is not None and not all(re.match(_DN_PART, p.strip()) for p in ou.split(",")):
+        if ou is not None and any(c in ou for c in _DN_SPECIAL):
+            # An escaped or quoted RDN (`OU=a\,DC=evil`, `OU="x,y"`), a multi-valued one (`+`)
+            # or `;` would make the DN name another object than the one it seems to.
+            msg = f"ou {ou!r} holds an escape, quote, '+', ';', '<', '>' or '#'"
+            yield Finding((*path, "join_domain", "ou"), msg, hint="write a plain OU=...,DC=... DN")
+        elif ou is not None and not all(_rdn_ok(part.strip()) for part in ou.split(",")):
             msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
             yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")
+
+
+def _rdn_ok(rdn: str) -> bool:
+    """`OU=Web`: a known type, `=`, a value without another `=` or padding spaces."""
+    return (
+        re.match(_DN_PART, rdn) is not None and rdn.split("=", 1)[1].strip() == rdn.split("=", 1)[1]
+    )
 
 
 @check("file-content", "spec", "roleConfig")

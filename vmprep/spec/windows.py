@@ -101,3 +101,25 @@ def _chars(chars: list[str]) -> str:
     if " " in chars:
         shown = [s if s != "U+0020" else "a space" for s in shown]
     return ", ".join(shown)
+
+
+def identifier_problem(name: str) -> str | None:
+    """Why an account or group name could mislead a reviewer, or None: an invisible character
+    (zero-width, bidirectional control, a space other than U+0020) or letters from more than
+    one script (a Cyrillic `а` among Latin letters: UTS #39 mixed-script confusables,
+    https://www.unicode.org/reports/tr39/#Mixed_Script_Detection)."""
+    if name.isascii():
+        return None
+    import unicodedata
+
+    scripts = set()
+    for c in name:
+        category = unicodedata.category(c)
+        if category in ("Cf", "Cc", "Zl", "Zp") or (category == "Zs" and c != " "):
+            return f"contains the invisible character U+{ord(c):04X}"
+        if category.startswith("L"):
+            scripts.add(unicodedata.name(c, "UNKNOWN").split()[0])
+    scripts.discard("UNKNOWN")
+    if len(scripts) > 1:
+        return f"mixes letters of {len(scripts)} scripts ({', '.join(sorted(scripts))})"
+    return None

@@ -112,7 +112,7 @@ def test_directories_are_searched_recursively_and_globs_expanded(run_vmprep, tmp
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / ".git").mkdir()
     good = (
-        "version: 1\nimage: {name: x, os: windows-11}\nsetup: {accounts: [{name: ops}]}\n"
+        "version: 1\nimage: {name: x, os: windows-11}\nsetup: {accounts: [{name: ops, groups: [Administrators]}]}\n"
         "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
     )
     (tmp_path / "a" / "one.yaml").write_text(good)

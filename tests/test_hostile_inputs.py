@@ -158,7 +158,8 @@ def test_secret_files_are_regular_files_inside_the_specs_directory(
     reader.join(10)
     assert not reader.is_alive(), "reading the secret file hung"
     text, why = result[0]  # type: ignore[misc]
-    assert text is None and why
+    assert text is None
+    assert why
 
 
 def test_allow_secret_path_allows_a_directory(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render a spec into image files: unattend.xml, the agent, ...",
     ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
+    "plan": ("vmprep.commands.plan", "Show what a new instance will do at first boot."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
 }
 

@@ -1,7 +1,9 @@
-// A Windows Server 2022 image on Azure whose instances configure themselves with vmprep.
-// Your own provisioners (roles, software, updates) go where marked; the last ones install
-// Python and vmprep, then generalize with `vmprep sysprep --generalize --no-shutdown`, and
-// Packer captures the image. See README.md beside this file.
+// A Windows Server 2022 image on Azure (azure-arm) whose instances configure themselves with
+// vmprep. Your own provisioners (roles, software, updates) go where marked; the last ones
+// install Python and vmprep, then generalize with `vmprep sysprep --generalize --no-shutdown`,
+// and Packer captures the image. spec.yaml says `image.platform: azure`, so vmprep runs
+// Sysprep WITHOUT an answer file (Azure does not support custom ones) and starts its agent from
+// C:\Windows\OEM\SetupComplete2.cmd. See README.md beside this file.
 
 packer {
   required_plugins {
@@ -46,11 +48,6 @@ variable "python_installer_sha256" {
   description = "Its SHA-256, as python.org publishes it."
 }
 
-variable "admin_password" {
-  type      = string
-  sensitive = true
-}
-
 locals {
   staging = "C:\\Windows\\Temp\\vmprep"
   python  = "C:\\Program Files\\Python312\\python.exe"
@@ -84,16 +81,11 @@ build {
 
   // ---- vmprep: install Python for all users, then vmprep itself ---------------------------
   provisioner "powershell" {
-    inline = [
-      "$ErrorActionPreference = 'Stop'",
-      "New-Item -ItemType Directory -Force -Path '${local.staging}' | Out-Null",
-      "$installer = Join-Path '${local.staging}' 'python-installer.exe'",
-      "Invoke-WebRequest -UseBasicParsing -Uri '${var.python_installer_url}' -OutFile $installer",
-      "if ((Get-FileHash -Algorithm SHA256 $installer).Hash -ne '${upper(var.python_installer_sha256)}') { throw 'Python installer: checksum mismatch' }",
-      // All users, into C:\Program Files\Python312: not under a user profile (the `python` check).
-      "$p = Start-Process -Wait -PassThru -FilePath $installer -ArgumentList '/quiet','InstallAllUsers=1','PrependPath=0','Include_test=0'",
-      "if ($p.ExitCode -ne 0) { throw \"Python installer exited with $($p.ExitCode)\" }",
-      "Remove-Item $installer",
+    script           = "${path.root}/scripts/install-python.ps1"
+    environment_vars = [
+      "VMPREP_STAGING=${local.staging}",
+      "PYTHON_INSTALLER_URL=${var.python_installer_url}",
+      "PYTHON_INSTALLER_SHA256=${var.python_installer_sha256}",
     ]
   }
 
@@ -115,12 +107,9 @@ build {
   // Exit 4: sysprep failed; every replaced file was restored and the Panther log lines that
   // matter are printed. Either way Packer stops here and captures nothing.
   provisioner "powershell" {
-    env = {
-      VMPREP_ADMIN_PASSWORD = var.admin_password
-    }
     inline = [
       "$ErrorActionPreference = 'Stop'",
-      // Sysprep racing the Azure agents leaves undeployable images (the `cloud-agents` check).
+      // Sysprep racing the Azure agents leaves undeployable images (the `azure-agents` check).
       "foreach ($name in 'RdAgent', 'WindowsAzureGuestAgent') { while ((Get-Service $name).Status -ne 'Running') { Start-Sleep -Seconds 5 } }",
       "& '${local.python}' -m vmprep --no-color sysprep --generalize --no-shutdown '${local.staging}\\spec.yaml'",
       "$code = $LASTEXITCODE",

@@ -25,6 +25,7 @@ def test_load_spec_fills_defaults_and_keeps_positions():
         "name": "web-frontend",
         "os": "windows-server-2022",
         "architecture": "amd64",
+        "platform": "generic",
     }
     assert spec.position(("agent", "steps", 1, "download", "url")) == (47, 9)
     assert spec.data["version"] == 1

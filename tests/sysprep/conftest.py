@@ -36,6 +36,7 @@ def clean_facts() -> dict:
         "rearm": {"remaining": 1000},
         "domain": {"part_of_domain": False, "domain": "WORKGROUP"},
         "services": [],
+        "dhcp": [{"adapter": "Microsoft Hyper-V Network Adapter", "dhcp": True}],
     }
 
 

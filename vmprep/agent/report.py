@@ -1,4 +1,4 @@
-"""Status reports (PROTOCOL.md "Status reports"): build, POST, spool what cannot be sent.
+"""Status reports (docs/protocol.md "Status reports"): build, POST, spool what cannot be sent.
 
 - `send` fills `apiVersion`, `kind`, a fresh `report_id`, `instance_id`, `role`,
   `computer_name`, `agent_version` and `sent_at`, redacts every string with the run's redactor,

@@ -7,10 +7,13 @@ Exit codes: 0 done, 1 failed or halted, 2 still running (a reboot was requested)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from vmprep import __version__
+from vmprep.agent import restarts
+from vmprep.agent.answerfiles import delete_answer_files, delete_early_answer_files
 from vmprep.agent.config import AgentConfig, ConfigError, load_config
 from vmprep.agent.engine import (
     COMPLETED,
@@ -24,6 +27,15 @@ from vmprep.agent.engine import (
 from vmprep.agent.logs import Log, utc_now
 from vmprep.agent.platform import current as current_platform
 from vmprep.agent.platform.base import Platform
+from vmprep.agent.readiness import (
+    CLOUD_WAIT,
+    MAY_REBOOT,
+    POLL,
+    SETUP_WAIT,
+    NotReady,
+    wait_for_cloud,
+    wait_for_setup,
+)
 from vmprep.agent.secrets import Secret, Vault
 from vmprep.agent.state import AgentLock, LockTimeout, StateError, StateStore, new_state
 from vmprep.agent.stepcheck import check_steps, step_kind
@@ -43,6 +55,7 @@ def run_agent(
     *,
     lock_timeout: float = 60.0,
     defer_reboots: bool = False,
+    stop_after: float | None = None,
 ) -> int:
     """`run`. With `defer_reboots` (`launch`'s fallback inside Windows Setup) a step that needs
     a reboot ends the run as `running` (exit 2) without rebooting; the next start goes on."""
@@ -64,6 +77,8 @@ def run_agent(
         return LOCK_BUSY
     run = Run(cfg, state_dir, vault, log)
     run.defer_reboots = defer_reboots
+    if stop_after is not None:  # `launch`'s fallback: no step starts after this many seconds
+        run.deadline = time.monotonic() + stop_after
     try:
         return run.execute()
     except StateError as exc:
@@ -85,7 +100,9 @@ class Run:
         self.vault = vault
         self.log = log
         self.store = StateStore(state_dir)
-        self.platform: Platform = current_platform(state_dir, cfg.platform_options, cfg.os)
+        self.platform: Platform = current_platform(
+            state_dir, cfg.platform_options, cfg.os, cfg.cloud
+        )
         self.reporter: Any = None
         self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None
@@ -93,6 +110,8 @@ class Run:
         self.variables: dict[str, Any] = dict(cfg.variables)
         self.engine: Engine | None = None
         self.defer_reboots = False
+        self.deadline: float | None = None
+        self.cloud_waited = False  # the cloud's agent, before a step that may reboot
 
     # -- persistence and reports -------------------------------------------------------------
     def save(self) -> None:
@@ -119,6 +138,7 @@ class Run:
                 "boot": self.state["boot"],
                 "steps": report_steps(self.state),
                 "error": self.state.get("error"),
+                **({"inputs": self.state["inputs"]} if self.state.get("inputs") else {}),
             }
         )
 
@@ -149,6 +169,7 @@ class Run:
             ],
             agent_pid=os.getpid(),
         )
+        refused = self._deploy_inputs()
         self._ensure_startup_task()
         # No save here: the first step's "running" save (or the final one) writes all of this;
         # a kill before it loses nothing that the next start would not redo the same way.
@@ -157,6 +178,13 @@ class Run:
             f"boot {state['boot']}"
         )
         self._prepare_reporter()
+        if refused is not None:  # nothing of the platform's values is applied
+            return self._finish(FAILED, refused)
+        try:
+            self._wait_for_setup()
+        except NotReady as exc:
+            self.log.error(str(exc))
+            return self._finish(FAILED, {"code": "setup_not_complete", "message": str(exc)})
         problems = self._preflight(cfg.steps, "agent.json")
         if problems:
             return self._finish(
@@ -182,13 +210,56 @@ class Run:
             before_reboot=self._before_reboot,
             defer_reboots=self.defer_reboots,
             step_started=self._first_report,
+            before_step=self._before_step,
+            deadline=self.deadline,
+            restore=self._restore,
         )
         self.engine = engine
         result = engine.run(cfg.steps, "baked")
         explicit = any(isinstance(s, dict) and "phone_home" in s for s in cfg.steps)
         if result == COMPLETED and not explicit:
-            result = self._phone_home()
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self.log.warning("phone home: not started, the time limit is reached")
+                result = INCOMPLETE
+            else:
+                self._before_step("phone_home")
+                result = self._phone_home()
+        if result == COMPLETED:
+            result = engine.restart_at_end() or COMPLETED
+        elif result != REBOOT and state.get("restart_due"):
+            self.log.warning(f"a restart is still due for {', '.join(state['restart_due'])}")
         return self._finish(result, None)
+
+    def _option_seconds(self, name: str, default: float) -> float:
+        from vmprep.agent.durations import parse_duration
+
+        return parse_duration(self.cfg.platform_options.get(name, default))
+
+    def _wait_for_setup(self) -> None:
+        """Windows Setup finished (bounded; raises NotReady), then the answer files go (unless
+        kept, or needed until the run is done). In `launch`'s fallback, inside SetupComplete.cmd,
+        Setup cannot finish while the agent waits: no wait there, and the answer files go only
+        if Setup already says it is done (else the next start deletes them)."""
+        if self.defer_reboots:
+            if self.platform.setup_pending() is None:
+                delete_early_answer_files(self.cfg, self.log)
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_setup(
+            self.platform, self.log, self._option_seconds("setup_wait", SETUP_WAIT), poll=poll
+        )
+        delete_early_answer_files(self.cfg, self.log)
+
+    def _before_step(self, kind: str) -> None:
+        """Before the first step that may reboot: the cloud's agent done (bounded). Not in
+        `launch`'s fallback, which never reboots."""
+        if self.cloud_waited or self.defer_reboots or kind not in MAY_REBOOT:
+            return
+        poll = self._option_seconds("ready_poll", POLL)
+        wait_for_cloud(
+            self.platform, self.log, self._option_seconds("cloud_wait", CLOUD_WAIT), poll=poll
+        )
+        self.cloud_waited = True
 
     def _identify(self) -> Any:
         from vmprep.agent.identity import IdentityError, identify
@@ -204,6 +275,38 @@ class Run:
             self.log.error(f"cannot identify this instance: {exc}")
             return None
 
+    def _deploy_inputs(self) -> dict[str, str] | None:
+        """Apply agent.inputs (docs/inputs.md): decided once per instance, kept in its state;
+        the error to stop with when a value is refused or a required key is missing."""
+        decl = self.cfg.inputs
+        if not decl:
+            return None
+        decided = self.state.get("inputs")
+        if decided is None:
+            from vmprep.agent.durations import parse_duration
+            from vmprep.agent.inputs import InputError, Sources, resolve
+
+            sources = Sources(
+                timeout=parse_duration(decl.get("timeout", "2s")),
+                endpoints=self.cfg.endpoints,
+                options=self.cfg.platform_options,
+                file=decl.get("file"),
+                log=self.log.info,
+            )
+            try:
+                decided = resolve(decl, sources, self.log.info)
+            except InputError as exc:
+                self.log.error(f"deploy-time inputs: {exc}; nothing of them is applied")
+                return {"code": exc.code, "message": str(exc)}
+            self.state["inputs"] = decided
+        for key, got in sorted(decided.items()):
+            self.log.info(f"input {key} = {got['value']!r} (from {got['source']})")
+            if key == "role" and self.cfg.phone_home is not None:
+                self.cfg.phone_home["role"] = got["value"]
+            elif key != "role":
+                self.variables[key] = got["value"]
+        return None
+
     def _new_boot(self) -> None:
         state = self.state
         boot_id = self.platform.boot_id()
@@ -212,6 +315,7 @@ class Run:
             state["boot"] += 1
             state["boot_id"] = boot_id
             state["reboot_pending"] = None
+            restarts.new_boot(state)
 
     def _preflight(self, steps: Any, where: str) -> list[str]:
         """Structure first, then whether this platform can run every step: before any runs."""
@@ -294,22 +398,9 @@ class Run:
             self.log.info("no phone_home configured: baked-in steps only")
             return COMPLETED
         self._first_report()
-        from vmprep.agent.reporting import bridge_logging
-
-        bridge_logging(self.log)
-        from vmprep.agent.fetch import fetch_config
-
         state = self.state
         accepted = state.get("accepted")
-        outcome = fetch_config(
-            ph,
-            self.identity,
-            role=str(ph["role"]),
-            token=self._token(),
-            last_completed_serial=state.get("completed_serial"),
-            accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
-            agent_version=__version__,
-        )
+        outcome = self._fetch(ph)
         if outcome.kind in ("none", "not_modified"):
             self.log.info(f"phone home: {outcome.kind.replace('_', ' ')}; nothing new to apply")
             if outcome.kind == "none":
@@ -334,12 +425,55 @@ class Run:
             "sha256": outcome.sha256,
             "step_ids": [s["id"] for s in steps],
         }
-        self.vault.add(document.get("secrets") or {})
-        self.variables.update(document.get("variables") or {})
+        self._load(document)
         self.save()
         self.report()
         assert self.engine is not None
         return self.engine.run(steps, "remote")
+
+    def _fetch(self, ph: dict[str, Any]) -> Any:
+        from vmprep.agent.reporting import bridge_logging
+
+        bridge_logging(self.log)
+        from vmprep.agent.fetch import fetch_config
+
+        accepted = self.state.get("accepted")
+        # The secrets the baked steps take from the service (docs/protocol.md): asked for with
+        # every fetch. A 304 would not carry them, so no Vmprep-Last-Serial goes with them.
+        wanted = self.cfg.baked_secrets
+        return fetch_config(
+            ph,
+            self.identity,
+            role=str(ph["role"]),
+            token=self._token(),
+            last_completed_serial=None if wanted else self.state.get("completed_serial"),
+            accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
+            agent_version=__version__,
+            secrets=wanted,
+        )
+
+    def _load(self, document: dict[str, Any]) -> None:
+        """A document's secrets and variables, in memory only."""
+        self.vault.add(document.get("secrets") or {})
+        self.variables.update(document.get("variables") or {})
+
+    def _restore(self) -> None:
+        """A phone_home step done in an earlier boot is passed over: fetch the accepted
+        document again for its variables and secrets, which the steps after it may need
+        (neither is written to disk); its steps are done and do not run again."""
+        ph = self.cfg.phone_home
+        if ph is None or not self.state.get("document"):
+            return
+        outcome = self._fetch(ph)
+        if outcome.kind != "document":
+            self.log.warning(
+                f"phone home: cannot fetch the document's variables and secrets again "
+                f"({outcome.error_code or outcome.kind}: {outcome.message}); the steps "
+                "that need them fail"
+            )
+            return
+        self._load(outcome.document)
+        self.log.info(f"phone home: variables and secrets of serial {outcome.document['serial']}")
 
     def _refused(self, code: str, message: str) -> str:
         ph = self.cfg.phone_home or {}
@@ -349,7 +483,11 @@ class Run:
         self.save()
         self.report()
         document = state.get("document")
-        if code == "unreachable" and document and document["serial"] != state["completed_serial"]:
+        if (
+            code in ("unreachable", "unknown_role")
+            and document
+            and document["serial"] != state["completed_serial"]
+        ):
             # An accepted document is half applied and its content is not kept (secrets):
             # do not call the instance done; the next start fetches it again.
             self.log.warning(
@@ -409,17 +547,5 @@ class Run:
                     self.state["startup_task"] = False
                 else:
                     self.log.error(f"removing the startup task failed (exit {result.exit_code})")
-        if self.cfg.keep_answer_files:
-            return
-        for path in self.cfg.answer_files:
-            self._delete(path)
-
-    def _delete(self, path: str) -> None:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.log.error(f"cannot delete answer file {path}: {exc}")
-            return
-        self.log.info(f"deleted answer file {path}")
+        if not self.cfg.keep_answer_files:
+            delete_answer_files(self.cfg.answer_files, self.log)

@@ -70,6 +70,36 @@ keys_option = click.option(
     help="Serve without a fleet token on a non-loopback address (anyone reaching it reads "
     "every config).",
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (then 408 and closed).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send a request's body after its headers (then closed).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Open connections in all; past it a new one gets a fast 503 (capped by the "
+    "open-file limit).",
+)
+@click.option(
+    "--max-connections-per-client",
+    "max_per_client",
+    type=click.IntRange(min=0),
+    default=256,
+    show_default=True,
+    help="Open connections from one address (0: no cap, e.g. a fleet behind one NAT).",
+)
 def serve(**options: object) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""
     from vmprep.server import require_extra

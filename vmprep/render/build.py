@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmprep.agent.platform.taskxml import command_problem, task_action
 from vmprep.problems import Problem
 from vmprep.render import agentjson, manifest, payload, secrets
 from vmprep.render.errors import RenderError, problem
+from vmprep.render.hooks import hook_files, hook_script
 from vmprep.render.paths import on_system_drive, overlay_path
-from vmprep.render.setupcomplete import render_setupcomplete
+from vmprep.render.platformsteps import platform_steps
 from vmprep.render.unattend import render_unattend
 from vmprep.render.xmlbuild import Setting
 from vmprep.spec import Spec
+from vmprep.spec.platforms import platform_of
 from vmprep.spec.windows import setupcomplete_path_problem
 
 UNATTEND = "Windows/Panther/unattend.xml"
@@ -62,35 +65,43 @@ def render(
     base_python: str | None = None,
     agent_dir: Path | None = None,
     allow_secret_paths: Sequence[str | Path] = (),
+    placeholders: bool = False,
 ) -> RenderResult:
     """Everything that goes into the image; raises RenderError (nothing to write) on problems.
-    `allow_secret_paths`: directories outside the spec's that `{file:}` may read."""
+    `allow_secret_paths`: directories outside the spec's that `{file:}` may read.
+    `placeholders`: every secret is `<secret:NAME>` and nothing is read for it."""
     launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
     refs = secrets.find_refs(spec)
     _refuse_boot_secrets_in_setup(spec, refs)
-    from vmprep.secretfile import allowed_dirs
+    if placeholders:  # `vmprep plan`: what would be rendered, without any secret's value
+        values = {ref.name: f"<secret:{ref.name}>" for ref in refs}
+    else:
+        from vmprep.secretfile import allowed_dirs
 
-    allowed = allowed_dirs(allow_secret_paths)
-    values = secrets.resolve(spec, refs, os.environ if environ is None else environ, allowed)
+        allowed = allowed_dirs(allow_secret_paths)
+        values = secrets.resolve(spec, refs, os.environ if environ is None else environ, allowed)
     by_path = {ref.path: ref for ref in refs}
-    unattend, settings = render_unattend(spec, lambda path: values[by_path[path].name])
+    rules = platform_of(spec.data)
+    files: dict[str, bytes] = {}
+    settings: list[Setting] = []
+    if rules.answer_file:
+        files[UNATTEND], settings = render_unattend(spec, lambda path: values[by_path[path].name])
     agent_refs = [ref for ref in refs if ref.path[0] == "agent"]
+    agent = agentjson.agent_settings(spec, agent_refs, values, platform_steps(spec, rules))
     try:
-        agent_json = agentjson.render_agent_json(agentjson.agent_settings(spec, agent_refs, values))
+        agent_json = agentjson.render_agent_json(agent)
     except UnicodeEncodeError as exc:
         raise RenderError(
             [problem(spec, ("agent",), "agent-json", "a value is not valid Unicode text")]
         ) from exc
-    files = {
-        UNATTEND: unattend,
-        SETUPCOMPLETE: render_setupcomplete(launch.python, launch.install_dir, launch.chain),
-        f"{launch.payload_dir}/agent.pyz": payload.build_payload(agent_dir),
-        f"{launch.payload_dir}/agent.json": agent_json,
-    }
+    files.update(hook_files(rules, launch.python, launch.install_dir, launch.chain))
+    files[f"{launch.payload_dir}/agent.pyz"] = payload.build_payload(agent_dir)
+    files[f"{launch.payload_dir}/agent.json"] = agent_json
     targets = {name: "C:\\" + name.replace("/", "\\") for name in files}
     built = manifest.build_manifest(
         files, targets, spec.path.name, spec.sha256, payload.vendored_versions()
     )
+    built["platform"] = {"name": rules.name, "flow": rules.flow(launch.install_dir)}
     return RenderResult(files, targets, built, settings)
 
 
@@ -130,14 +141,28 @@ def plan_launch(
         reason = setupcomplete_path_problem(chain)
         if reason is None and not chain.lower().endswith((".cmd", ".bat")):
             reason = "must name a .cmd or .bat script"
-        if reason is None and chain.lower() == "c:\\" + SETUPCOMPLETE.replace("/", "\\").lower():
-            reason = "is SetupComplete.cmd itself"
+        hook = hook_script(platform_of(spec.data), install_dir)
+        if reason is None and chain.lower() == hook.lower():
+            reason = f"is {hook.rsplit(chr(92), 1)[1]} itself"
         if reason is not None:
             message = f"--chain-setupcomplete {chain!r} {reason}"
             problems.append(problem(spec, (), "chain", message))
+    if not problems:
+        why = task_command_problem(python, install_dir)
+        if why is not None:
+            message = f"the startup task cannot start the agent with {source} {python!r}: {why}"
+            problems.append(problem(spec, runtime_path, "task-command", message))
     if problems:
         raise RenderError(problems)
     return Launch(python, source, install_dir, chain)
+
+
+def task_command_problem(python: str, install_dir: str) -> str | None:
+    """Whether the startup task can hold the command `run` is started with (the same argv the
+    agent builds at first boot: `launch` carries SetupComplete.cmd's `-I -S` over)."""
+    argv = [python, "-I", "-S", f"{install_dir}\\agent.pyz", "run"]
+    argv += ["--config", f"{install_dir}\\agent.json"]
+    return command_problem(*task_action(argv))
 
 
 def _refuse_boot_secrets_in_setup(spec: Spec, refs: list[secrets.SecretRef]) -> None:

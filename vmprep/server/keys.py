@@ -1,4 +1,4 @@
-"""Ed25519 signing keys in the forms PROTOCOL.md fixes (key id, `ed25519:` public form)."""
+"""Ed25519 signing keys in the forms docs/protocol.md fixes (key id, `ed25519:` public form)."""
 
 from __future__ import annotations
 

@@ -26,9 +26,10 @@ class Finding(NamedTuple):
 class Doc:
     """What a check sees: the document with defaults applied, and which kind of file it is."""
 
-    def __init__(self, data: dict[str, Any], kind: Kind = "spec") -> None:
+    def __init__(self, data: dict[str, Any], kind: Kind = "spec", raw: Any = None) -> None:
         self.data = data
         self.kind = kind
+        self.raw = data if raw is None else raw  # the document as written, without defaults
         self._steps = list(self._find_steps())
 
     def steps(self) -> list[tuple[JsonPath, dict[str, Any]]]:
@@ -69,13 +70,16 @@ def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
 def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Iterator[Problem]:
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
+        rules_inputs,
+        rules_order,
+        rules_platform,
         rules_secrets,
         rules_setup,
         rules_steps,
         rules_text,
     )
 
-    doc = Doc(data, kind)
+    doc = Doc(data, kind, loaded.data)
     for code, (fn, kinds) in CHECKS.items():
         if kind not in kinds:
             continue

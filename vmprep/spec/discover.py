@@ -94,8 +94,24 @@ def _component_regex(part: str) -> str:
     return out
 
 
-def check_paths(paths: Iterable[Path]) -> list[Problem]:
-    """Every problem of every file, sorted by file, line and column."""
-    from vmprep.spec.model import check_file
+def check_paths(paths: Iterable[Path], config_repo: Path | None = None) -> list[Problem]:
+    """Every problem of every file, sorted by file, line and column. With `config_repo`, each
+    spec is also checked against the role it phones home for (vmprep.spec.roles)."""
+    from vmprep.spec.load import load_file
+    from vmprep.spec.model import check_loaded
 
-    return sorted(p for path in paths for p in check_file(path))
+    roles, root = None, config_repo or Path()
+    if config_repo is not None:
+        from vmprep.spec.roles import read_roles, role_problems
+
+        if not config_repo.is_dir():
+            raise UsageError(f"--config-repo {config_repo}: not a directory")
+        roles = read_roles(config_repo)
+    problems: list[Problem] = []
+    for path in paths:
+        loaded = load_file(path)
+        found, data = check_loaded(loaded)
+        problems += found
+        if roles is not None and data is not None and data.get("kind") != "RoleConfig":
+            problems += role_problems(loaded, data, roles, root)
+    return sorted(problems)

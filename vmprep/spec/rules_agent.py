@@ -44,9 +44,13 @@ def unique_step_ids(doc: Doc) -> Iterator[Finding]:
 
 @check("when", "spec", "roleConfig")
 def when(doc: Doc) -> Iterator[Finding]:
+    from vmprep.spec.rules_inputs import declared_roles, role_can_be
+
+    deployed = declared_roles(doc) if doc.kind == "spec" else None
     if doc.kind == "spec":
         role = (doc.phone_home or {}).get("role")
         known_vars = set(doc.data.get("agent", {}).get("variables", {}))
+        known_vars |= set((doc.data["agent"].get("inputs") or {}).get("keys") or {}) - {"role"}
     else:
         role = doc.data["role"]
         known_vars = set(doc.data.get("variables", {}))
@@ -63,6 +67,13 @@ def when(doc: Doc) -> Iterator[Finding]:
         if roles and role is None:
             msg = "when.role can never match: agent.phone_home.role is not set"
             yield Finding((*where, "role"), msg, hint="set agent.phone_home.role")
+        elif roles and deployed is not None:  # the role is decided at deploy time
+            if not any(role_can_be(doc, r) for r in roles):
+                msg = (
+                    f"when.role {_j(map(quoted, roles))} never matches a role that "
+                    "agent.inputs.keys.role allows"
+                )
+                yield Finding((*where, "role"), msg, Severity.WARNING)
         elif roles and role not in roles:
             msg = f"when.role {_j(map(quoted, roles))} never matches: the role here is {role!r}"
             yield Finding((*where, "role"), msg)
@@ -284,6 +295,7 @@ def placeholder(doc: Doc) -> Iterator[Finding]:
     (agent.variables, role, instance_id; the config document's after a phone_home step)."""
     if doc.kind == "spec":
         known = set(doc.data["agent"]["variables"]) | _BUILT_IN_NAMES
+        known |= set((doc.data["agent"].get("inputs") or {}).get("keys") or {})
         where_defined = "agent.variables"
     else:
         known = set(doc.data["variables"]) | _BUILT_IN_NAMES

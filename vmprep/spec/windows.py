@@ -1,8 +1,8 @@
 """Windows naming rules the semantic checks (and render) rely on.
 
-Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales), as
-summarised in the team's shared/reference/unattend-and-sysprep.md, and the cmd.exe parsing
-rules for SetupComplete.cmd.
+Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales),
+https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/,
+and the cmd.exe parsing rules for SetupComplete.cmd.
 """
 
 from __future__ import annotations
@@ -12,13 +12,30 @@ import re
 from functools import cache
 from pathlib import Path
 
-from vmprep.agent.names import computer_name_problem  # noqa: F401  (re-exported)
-from vmprep.spec.winpath import (  # noqa: F401  (re-exported: one rule, one place)
+from vmprep.agent.names import computer_name_problem
+
+# Re-exported: the one path rule lives in winpath.
+from vmprep.spec.winpath import (
     SETUPCOMPLETE_ALLOWED,
     setupcomplete_path_problem,
     windows_filename_problem,
     windows_path_problem,
 )
+
+__all__ = [
+    "CMD_SPECIAL",
+    "SETUPCOMPLETE_ALLOWED",
+    "cmd_special_chars",
+    "computer_name_problem",
+    "identifier_problem",
+    "locale_problem",
+    "setupcomplete_path_problem",
+    "windows_filename_problem",
+    "windows_path_problem",
+    "windows_time_zones",
+    "windows_zone_for_iana",
+    "xml_unsafe_chars",
+]
 
 # Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
 CMD_SPECIAL = set('%^&|<>!"')

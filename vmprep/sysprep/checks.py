@@ -22,6 +22,7 @@ PENDING_KEYS = (
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
 SERVICING_PROCESSES = ("trustedinstaller.exe", "tiworker.exe")
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
+AZURE_SETUPCOMPLETE2 = "Windows/OEM/SetupComplete2.cmd"  # docs/platforms/azure.md
 # Agreed with render in docs/internals.md: an existing SetupComplete.cmd moves here, and
 # ours calls it first.
 CHAINED_SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.vmprep-chained.cmd"
@@ -163,7 +164,7 @@ def bitlocker_off(ctx: CheckContext) -> CheckResult:
 
 @check("rearm")
 def rearm_left(ctx: CheckContext) -> CheckResult:
-    if ctx.sysprep.get("skip_rearm", True):
+    if ctx.sysprep.get("skip_rearm", False):
         return passed("rearm", "not needed (sysprep.skip_rearm is true)")
     remaining = probes.parse_rearm(ctx.facts())
     if remaining > 0:
@@ -177,7 +178,10 @@ def rearm_left(ctx: CheckContext) -> CheckResult:
 
 @check("cloud-agents")
 def cloud_agents_running(ctx: CheckContext) -> CheckResult:
-    services = probes.parse_services(ctx.facts())
+    if ctx.rules.name == "azure":
+        return passed("cloud-agents", "checked by azure-agents (image.platform azure)")
+    all_services = probes.parse_services(ctx.facts())
+    services = {n: s for n, s in all_services.items() if n in probes.AZURE_AGENT_SERVICES}
     stopped = sorted(name for name, status in services.items() if status != "Running")
     if stopped:
         return failed(
@@ -256,6 +260,15 @@ def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
             "delete them (they may also hold passwords): " + "; ".join(leftovers) + note,
             tuple(leftovers),
         )
+    if replaced and not ctx.rules.answer_file:
+        return warned(
+            "answer-files",
+            f"leftover answer file(s) are removed (image.platform {ctx.rules.name} provisions "
+            "with its own): " + ", ".join(replaced),
+            "nothing to do: they are backed up, put back if Sysprep fails, and deleted with the "
+            "backups when it succeeds",
+            tuple(replaced),
+        )
     if replaced:
         return warned(
             "answer-files",
@@ -276,6 +289,17 @@ def _matches(name: str, pattern: str) -> bool:
 
 @check("setupcomplete")
 def setupcomplete_chained(ctx: CheckContext) -> CheckResult:
+    if ctx.rules.hook == "setupcomplete2":  # Azure: its SetupComplete.cmd calls this one
+        if (ctx.platform.root / AZURE_SETUPCOMPLETE2).is_file():
+            return warned(
+                "setupcomplete",
+                "an existing Windows\\OEM\\SetupComplete2.cmd is kept: it moves to "
+                "SetupComplete2.vmprep-chained.cmd and ours calls it first",
+                None,
+            )
+        return passed("setupcomplete", "no existing Windows\\OEM\\SetupComplete2.cmd")
+    if ctx.rules.hook != "setupcomplete":
+        return passed("setupcomplete", f"not used on {ctx.rules.name} (docs/platforms/)")
     if (ctx.platform.root / SETUPCOMPLETE).is_file():
         return warned(
             "setupcomplete",

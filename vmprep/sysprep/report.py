@@ -44,6 +44,9 @@ def plan_json(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
             }
             for p in plan.files
         ]
+        doc["platform"] = plan.platform
+        doc["remove"] = list(plan.remove)
+        doc["before"] = [list(argv) for argv in plan.before]
         doc["command"] = plan.argv or None
         doc["expect"] = plan.expect or None
         doc["shutdown"] = plan.shutdown
@@ -93,6 +96,11 @@ def show_plan(plan: Plan, out: Console, *, with_files: bool) -> None:
         target = escape(plan.targets.get(p.rel) or "")
         table.add_row(escape(p.rel), target, str(len(plan.overlay[p.rel])), existing)
     out.print(table)
+    out.print(f"platform: {escape(plan.platform)}")
+    for rel in plan.remove:
+        out.print(f"remove (backed up): {escape(rel)}")
+    for argv in plan.before:
+        out.print(f"first: {escape(command_line(argv))}", soft_wrap=True)
     out.print("command:")
     out.print(f"  {escape(command_line(plan.argv))}", soft_wrap=True)
     out.print(f"then wait for ImageState = {plan.expect}")

@@ -19,7 +19,6 @@ from vmprep.sysprep.generalize import (
     restore_last,
 )
 from vmprep.sysprep.platform import default_platform
-from vmprep.sysprep.run import default_sysprep_exe
 
 if TYPE_CHECKING:
     from vmprep.cli import Output
@@ -52,11 +51,14 @@ def run(opts: Options, output: Output) -> int:
     if opts.spec_path is None:
         raise UsageError(f"--{opts.mode} needs a SPEC")
     from vmprep.spec import load_spec
+    from vmprep.spec.platforms import platform_of
+    from vmprep.sysprep.flows import default_tool
 
+    spec = load_spec(opts.spec_path)
     req = Request(
-        spec=load_spec(opts.spec_path),
+        spec=spec,
         platform=platform,
-        sysprep_exe=opts.sysprep_exe or default_sysprep_exe(platform),
+        sysprep_exe=opts.sysprep_exe or default_tool(platform, platform_of(spec.data)),
         skip=frozenset(opts.skip),
         fix_appx=opts.fix_appx,
         dry_run=opts.dry_run,

@@ -55,6 +55,7 @@ class StepContext:
         names: dict[str, str] | None = None,  # role, instance_id
         options: dict[str, Any] | None = None,  # platform_options
         ca_bundle: str | None = None,
+        step_key: str = "",
     ) -> None:
         self.platform = platform
         self.vault = vault
@@ -65,6 +66,7 @@ class StepContext:
         self.names = names or {}
         self.options = options or {}
         self.ca_bundle = ca_bundle
+        self.step_key = step_key  # `<source>-<id>` of the step running (file names, e.g. logs)
 
     def fill(self, template: str) -> str:
         """`{name}` placeholders from the variables (and role, instance_id, computer_name)."""

@@ -26,9 +26,12 @@ class Finding(NamedTuple):
 class Doc:
     """What a check sees: the document with defaults applied, and which kind of file it is."""
 
-    def __init__(self, data: dict[str, Any], kind: Kind = "spec", raw: Any = None) -> None:
+    def __init__(
+        self, data: dict[str, Any], kind: Kind = "spec", raw: Any = None, unprintable: bool = True
+    ) -> None:
         self.data = data
         self.kind = kind
+        self.unprintable = unprintable  # False when the loader saw only printable strings
         self.raw = data if raw is None else raw  # the document as written, without defaults
         self._steps = list(self._find_steps())
 
@@ -79,7 +82,7 @@ def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Ite
         rules_text,
     )
 
-    doc = Doc(data, kind, loaded.data)
+    doc = Doc(data, kind, loaded.data, loaded.unprintable)
     for code, (fn, kinds) in CHECKS.items():
         if kind not in kinds:
             continue

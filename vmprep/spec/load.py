@@ -50,7 +50,7 @@ class Loaded:
     `value_marks` maps it to the first character of its value.
     """
 
-    __slots__ = ("data", "file", "marks", "problems", "surprises", "value_marks")
+    __slots__ = ("data", "file", "marks", "problems", "surprises", "unprintable", "value_marks")
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class Loaded:
         problems: tuple[Problem, ...],
         value_marks: Marks | None = None,
         surprises: dict[JsonPath, Surprise] | None = None,
+        unprintable: bool = True,
     ) -> None:
         self.file = file
         self.data = data
@@ -67,6 +68,7 @@ class Loaded:
         self.problems = problems
         self.value_marks = value_marks or {}
         self.surprises = surprises or {}
+        self.unprintable = unprintable  # False: the loader saw only printable strings and keys
 
     def position(self, path: JsonPath) -> tuple[int, int]:
         """The line and column of `path` (its key, for a mapping entry), or of its parent."""
@@ -150,7 +152,15 @@ def load_text(text: str, file: str) -> Loaded:
     if not isinstance(data, dict):
         got = _kind(data)
         problems.append(Problem(file, 1, 1, "yaml", f"the top level must be a mapping, not {got}"))
-    return Loaded(file, data, walker.marks, tuple(problems), walker.value_marks, walker.surprises)
+    return Loaded(
+        file,
+        data,
+        walker.marks,
+        tuple(problems),
+        walker.value_marks,
+        walker.surprises,
+        walker.unprintable or bool(walker.soft),
+    )
 
 
 def _line_col(text: str, index: int | None) -> tuple[int, int]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from vmprep.spec.checks import Doc, Finding, check, shown
+from vmprep.spec.load import JsonPath
 
 _DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
 # Patterns as text: re compiles (and caches) them on first use, not at import.
@@ -125,11 +127,8 @@ MAX_DURATION = 365 * 86400  # a year: anything longer is a typo (or 1e308), not 
 def duration(doc: Doc) -> Iterator[Finding]:
     """Every duration (timeouts, delays, intervals) is at most a year."""
     from vmprep.agent.durations import parse_duration
-    from vmprep.spec.rules_secrets import values_of
-    from vmprep.spec.schema import runtime_schema
 
-    node = runtime_schema("roleConfig" if doc.kind == "roleConfig" else None)
-    for path, value in values_of("duration", doc.data, (), node):
+    for path, value in _at(doc.data, (), _duration_paths(doc.kind)):
         try:
             seconds = parse_duration(value)
         except ValueError:
@@ -137,3 +136,56 @@ def duration(doc: Doc) -> Iterator[Finding]:
         if seconds > MAX_DURATION:
             msg = f"the duration {str(value)[:40]!s} is longer than a year ({MAX_DURATION} s)"
             yield Finding(path, msg, hint="write it in s, m, h or d, e.g. 30m")
+
+
+Pattern = tuple["str | None", ...]  # a path with None for "any list index or key"
+
+
+@cache
+def _duration_paths(kind: str) -> tuple[Pattern, ...]:
+    """Where the schema puts durations, found once: walking the schema beside every document
+    cost more than the rest of this check."""
+    from vmprep.spec.schema import runtime_schema
+
+    found: list[Pattern] = []
+
+    def walk(node: Any, path: Pattern, depth: int) -> None:
+        if not isinstance(node, dict) or depth > 12:
+            return
+        if node.get("x-ref") == "duration":
+            found.append(path)
+            return
+        for branch in node.get("anyOf", []) + node.get("oneOf", []):
+            walk(branch, path, depth + 1)
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, (*path, key), depth + 1)
+        for more in ("items", "additionalProperties"):
+            if isinstance(node.get(more), dict):
+                walk(node[more], (*path, None), depth + 1)
+
+    walk(runtime_schema("roleConfig" if kind == "roleConfig" else None), (), 0)
+    return tuple(dict.fromkeys(found))
+
+
+def _at(
+    value: Any, path: JsonPath, patterns: tuple[Pattern, ...]
+) -> Iterator[tuple[JsonPath, Any]]:
+    for pattern in patterns:
+        yield from _follow(value, path, pattern)
+
+
+def _follow(value: Any, path: JsonPath, pattern: Pattern) -> Iterator[tuple[JsonPath, Any]]:
+    if not pattern:
+        yield path, value
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head is None:
+        items = (
+            enumerate(value)
+            if isinstance(value, list)
+            else (value.items() if isinstance(value, dict) else ())
+        )
+        for key, item in items:
+            yield from _follow(item, (*path, key), rest)
+    elif isinstance(value, dict) and head in value:
+        yield from _follow(value[head], (*path, head), rest)

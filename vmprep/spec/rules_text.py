@@ -37,7 +37,8 @@ def control_characters(text: str, *, multiline: bool = False) -> list[str]:
 
 @check("control-character", "spec", "roleConfig")
 def control_character(doc: Doc) -> Iterator[Finding]:
-    for path, text, is_key in _strings(doc.data, ()):
+    strings = _strings(doc.data, ()) if doc.unprintable else []
+    for path, text, is_key in strings:
         multiline = not is_key and bool(path) and path[-1] in _MULTILINE
         bad = control_characters(text, multiline=multiline)
         if path[:1] == ("setup",):  # what XML cannot hold is the xml-characters check's
@@ -74,14 +75,30 @@ def _hint(path: JsonPath) -> str:
     return 'remove it (in YAML, a double-quoted "\\t" or "\\n" is one)'
 
 
-def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str, bool]]:
-    if isinstance(value, str):
-        yield path, value, False
-    elif isinstance(value, dict):
+def _strings(value: Any, path: JsonPath) -> list[tuple[JsonPath, str, bool]]:
+    """The strings and keys that are not printable (so may hold a control character): one
+    walk without generators, and a path built only for what it finds (it runs on every spec)."""
+    found: list[tuple[JsonPath, str, bool]] = []
+    _collect(value, path, found)
+    return found
+
+
+def _collect(value: Any, path: JsonPath, found: list[tuple[JsonPath, str, bool]]) -> None:
+    if isinstance(value, dict):
         for key, item in value.items():
             if not key.isprintable():
-                yield (*path, key), key, True
-            yield from _strings(item, (*path, key))
+                found.append(((*path, key), key, True))
+            if isinstance(item, str):
+                if not item.isprintable():
+                    found.append(((*path, key), item, False))
+            elif isinstance(item, (dict, list)):
+                _collect(item, (*path, key), found)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _strings(item, (*path, i))
+            if isinstance(item, str):
+                if not item.isprintable():
+                    found.append(((*path, i), item, False))
+            elif isinstance(item, (dict, list)):
+                _collect(item, (*path, i), found)
+    elif isinstance(value, str) and not value.isprintable():
+        found.append((path, value, False))

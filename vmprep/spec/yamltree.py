@@ -59,6 +59,7 @@ class Walker:
         self.duplicates: list[tuple[JsonPath, tuple[int, int], str]] = []
         self.soft: list[tuple[JsonPath, Refused]] = []  # reported; the text stands in
         self.nodes = 0
+        self.unprintable = False  # a string or key that is not printable (control-character)
         self.active: set[int] = set()  # ids of the collections being walked: cycles
 
     def value(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
@@ -73,6 +74,8 @@ class Walker:
         self.value_marks.setdefault(path, pos)
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:  # most values: nothing to convert or to check
+                if not node.value.isprintable():
+                    self.unprintable = True
                 return node.value
             try:
                 return self.scalar(node, path)
@@ -112,6 +115,8 @@ class Walker:
                 )
                 continue
             key = _key(key_node)
+            if not key.isprintable():
+                self.unprintable = True
             if key in out and explicit:
                 pos = node_pos(key_node)
                 self.duplicates.append(((*path, key), pos, f"duplicate key {key!r}"))

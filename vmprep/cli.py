@@ -8,6 +8,8 @@ core function, report, pick the exit code. Loading them lazily keeps `vmprep --h
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -35,20 +37,47 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
     "plan": ("vmprep.commands.plan", "Show what a new instance will do at first boot."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
+    "wheelhouse": (
+        "vmprep.commands.wheelhouse",
+        "Write vmprep and its dependencies as wheels, for offline installs.",
+    ),
 }
+
+
+UNWRAPPED = 1000  # columns for output that is not a terminal
+_COLOR_FLAGS = ("--color", "--no-color")
+# The group's verbosity flags, accepted after the subcommand too (`vmprep render -q ...`).
+_VERBOSITY = re.compile(r"-(v+|q)|--verbose|--quiet")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def color_choice(flag: bool | None) -> bool | None:
+    """--color/--no-color, else NO_COLOR (https://no-color.org: set and not empty), else auto."""
+    if flag is None and os.environ.get("NO_COLOR"):
+        return False
+    return flag
 
 
 class Output:
     """The two consoles: data to stdout, messages to stderr. Created on first use."""
 
-    def __init__(self, *, color: bool | None = None) -> None:
+    def __init__(self, *, color: bool | None = None, verbosity: int = 0) -> None:
         self._color = color
+        self.verbosity = verbosity  # -1 --quiet, 0, or the number of -v
 
     def _console(self, *, stderr: bool) -> Console:
         from rich.console import Console
 
         stream = sys.stderr if stderr else sys.stdout
         no_color = self._color is False or None
+        # Piped (Packer and WinRM logs): no wrapping at 80 columns; a table as wide as it needs.
+        piped = not self._color and not _isatty(stream) and "COLUMNS" not in os.environ
         return Console(
             file=stream,
             stderr=stderr,
@@ -56,6 +85,7 @@ class Output:
             force_terminal=True if self._color else None,
             highlight=False,
             soft_wrap=True,
+            width=UNWRAPPED if piped else None,
         )
 
     @cached_property
@@ -68,6 +98,17 @@ class Output:
 
 
 class VmprepGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`--color`/`--no-color` are the group's, but accepted after the subcommand too."""
+        end = args.index("--") if "--" in args else len(args)
+
+        def group_flag(arg: str) -> bool:
+            return arg in _COLOR_FLAGS or _VERBOSITY.fullmatch(arg) is not None
+
+        flags = [a for a in args[:end] if group_flag(a)]
+        rest = [a for a in args[:end] if not group_flag(a)] + args[end:]
+        return super().parse_args(ctx, flags + rest)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -126,14 +167,39 @@ def _print_error(ctx: click.Context, exc: VmprepError) -> None:
 @click.version_option(__version__, prog_name="vmprep")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.option("--color/--no-color", default=None, help="Force or disable colour (default: auto).")
+@click.option("-v", "--verbose", count=True, help="Say more (what each step did; repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only problems and errors, no progress lines.")
 @click.pass_context
-def main(ctx: click.Context, debug: bool, color: bool | None) -> None:
+def main(ctx: click.Context, debug: bool, color: bool | None, verbose: int, quiet: bool) -> None:
     """Make Windows images configure themselves.
 
     Validate a customization spec, render unattend.xml, SetupComplete.cmd and the
     first-boot agent into an image, run Sysprep, and serve instance configuration.
     """
-    ctx.obj = {"debug": debug, "color": color, "output": Output(color=color)}
+    color = color_choice(color)
+    ctx.color = color
+    if quiet and verbose:
+        raise click.UsageError("-q and -v contradict each other")
+    level = -1 if quiet else verbose
+    ctx.obj = {
+        "debug": debug,
+        "color": color,
+        "output": Output(color=color, verbosity=level),
+        "verbosity": level,
+    }
+
+
+def verbosity(ctx: click.Context) -> int:
+    """-1 with --quiet, 0 by default, the number of -v otherwise."""
+    obj = ctx.find_root().obj
+    return int((obj or {}).get("verbosity", 0))
+
+
+def say(ctx: click.Context, message: str, *, level: int = 0) -> None:
+    """A message for people on stderr, unless the verbosity is below `level`
+    (0: progress and results, hidden by -q; 1: details shown with -v)."""
+    if verbosity(ctx) >= level:
+        click.echo(message, err=True)
 
 
 def output(ctx: click.Context) -> Output:

@@ -36,18 +36,26 @@ def exit_code(problems: Sequence[Problem]) -> ExitCode:
 
 
 def show(
-    problems: Sequence[Problem], *, fmt: Format, files: int, color: bool | None = None
+    problems: Sequence[Problem],
+    *,
+    fmt: Format,
+    files: int,
+    color: bool | None = None,
+    summary_line: bool = True,
 ) -> None:
-    """Print `problems` (sorted) to stdout; for text, a one-line summary goes to stderr."""
+    """Print `problems` (sorted) to stdout; for text, a one-line summary goes to stderr
+    (not with `summary_line=False`: `--quiet`)."""
     try:
-        _show(sorted(problems), fmt, files, color)
+        _show(sorted(problems), fmt, files, color, summary_line)
     except BrokenPipeError:
         # The reader went away (`vmprep validate ... | head`): stop writing, keep the exit code.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _show(problems: list[Problem], fmt: Format, files: int, color: bool | None) -> None:
+def _show(
+    problems: list[Problem], fmt: Format, files: int, color: bool | None, summary_line: bool
+) -> None:
     if fmt == "json":  # every problem: a program reads it
         click.echo(json.dumps(to_json(problems, files=files), indent=2, ensure_ascii=False))
         return
@@ -63,7 +71,8 @@ def _show(problems: list[Problem], fmt: Format, files: int, color: bool | None) 
         click.echo(text_lines(p, styled=True), color=color)
     for (file, code), count in rest.items():
         click.echo(f"{printable(file)}: {_more(count, code)}", color=color)
-    click.echo(summary(problems, files=files), err=True, color=color)
+    if summary_line:
+        click.echo(summary(problems, files=files), err=True, color=color)
 
 
 MAX_PER_CODE = 50  # problems of one code in one file shown before the rest are counted

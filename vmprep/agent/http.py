@@ -96,7 +96,9 @@ class Response:
         return ", ".join(str(v) for v in values)
 
 
-Origin = tuple[str, str, int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `tuple[...]` at run time needs Python 3.9; the agent's floor is 3.8
+    Origin = tuple[str, str, int]
 
 
 def origin(url: str) -> Origin | None:

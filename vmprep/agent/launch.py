@@ -86,6 +86,7 @@ def launch_agent(
     state_dir = config_path.parent
     log = Log(state_dir / "logs", level=cfg.log_level, redact=Vault(cfg.secrets).redact)
     plat = platform(state_dir, cfg.platform_options, cfg.os, cfg.cloud)
+    plat.use_interpreter(cfg.python)
     _delete_answer_files(plat, cfg, log)
     why = _start(plat, config_path)
     if why is None:

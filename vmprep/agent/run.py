@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 
 EXIT = {"done": 0, "failed": 1, "halted": 1, "running": 2}
 LOCK_BUSY, UNREADABLE, INTERNAL = 3, 4, 70
+DELIVERY_WAIT = 180.0  # seconds: the reports' final budget (120 s) and one request's timeout
 
 
 def run_agent(
@@ -103,6 +104,7 @@ class Run:
         self.platform: Platform = current_platform(
             state_dir, cfg.platform_options, cfg.os, cfg.cloud
         )
+        self.platform.use_interpreter(cfg.python)
         self.reporter: Any = None
         self._make_reporter: Callable[[], Any] | None = None
         self.identity: Any = None
@@ -155,6 +157,8 @@ class Run:
         state = loaded if loaded is not None else new_state(identity.instance_id)
         self.state = state
         self.store.set_current(identity.instance_id)
+        if state.get("state") == "done" and state.get("flush_pending"):
+            return self._flush_only()
         self._new_boot()
         for key in mark_interrupted(state):
             self.log.warning(f"step {key} was interrupted: {state['steps'][key]['error']}")
@@ -514,7 +518,7 @@ class Run:
             if error is None and state.get("error") is None:
                 error = self._step_error()
         else:
-            self._cleanup()
+            self._delete_answer_files()
             state["state"] = "done"
             state["finished_at"] = utc_now()
             if state.get("accepted"):
@@ -523,11 +527,58 @@ class Run:
             state["error"] = error
         self.save()
         self.report()
-        self.log.info(
-            f"run ended: {state['state']}"
-            + (f" ({state['error']['code']})" if state.get("error") else "")
-        )
+        if result != REBOOT or self.defer_reboots:  # a reboot under way: drained before it
+            unsent = self._deliver_reports()
+            if state["state"] == "done":
+                self._settle_startup_task(unsent)
+        self._log_end()
         return EXIT[state["state"]]
+
+    def _log_end(self) -> None:
+        """`run ended: <state>`, with the reason when there is one (also in `status`)."""
+        state, err = self.state["state"], self.state.get("error")
+        if not err:
+            self.log.info(f"run ended: {state}")
+            return
+        level = "error" if state in ("failed", "halted") else "warning"
+        self.log.write(level, f"run ended: {state} ({err['code']}): {err['message']}")
+
+    # -- the last reports -----------------------------------------------------------------------
+    def _deliver_reports(self) -> int:
+        """Send the spool under the final budget before exiting; how many reports are unsent."""
+        if self.reporter is None:
+            return 0
+        self.reporter.close(timeout=DELIVERY_WAIT, deliver=True)
+        unsent = self.reporter.unsent
+        if unsent is None:  # the worker is still at it: count what it has not sent yet
+            unsent = len(list((self.state_dir / "spool").glob("*.json")))
+        return int(unsent)
+
+    def _settle_startup_task(self, unsent: int) -> None:
+        """A done instance removes its startup task, unless reports are left to send: then
+        the task stays, and its next start only sends them (`_flush_only`)."""
+        if unsent:
+            self.state["flush_pending"] = True
+            self.log.warning(
+                f"{unsent} report(s) could not be sent; the startup task stays registered and "
+                "sends them at the next start"
+            )
+        else:
+            self.state.pop("flush_pending", None)
+            self._remove_startup_task()
+        self.save()
+
+    def _flush_only(self) -> int:
+        """The start after a done run whose last reports were not delivered: send them (no
+        step runs, nothing is fetched), then remove the startup task."""
+        self.log.info("the instance is done; sending the reports the last run could not")
+        self._prepare_reporter()
+        if self._make_reporter is not None:
+            from vmprep.agent.reporting import BackgroundReporter
+
+            self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
+        self._settle_startup_task(self._deliver_reports())
+        return EXIT["done"]
 
     def _step_error(self) -> dict[str, str]:
         rec = None if self.engine is None else self.engine.last_failure
@@ -536,16 +587,19 @@ class Run:
         code = "interrupted" if rec["status"] == "interrupted" else "step_failed"
         return {"code": code, "message": f"step {rec['id']}: {rec.get('error')}"}
 
-    def _cleanup(self) -> None:
-        if self.state.get("startup_task"):
-            try:
-                result = self.platform.remove_startup_task()
-            except OSError as exc:
-                self.log.error(f"cannot remove the startup task: {exc}")
+    def _remove_startup_task(self) -> None:
+        if not self.state.get("startup_task"):
+            return
+        try:
+            result = self.platform.remove_startup_task()
+        except OSError as exc:
+            self.log.error(f"cannot remove the startup task: {exc}")
+        else:
+            if result is None or result.exit_code == 0:
+                self.state["startup_task"] = False
             else:
-                if result is None or result.exit_code == 0:
-                    self.state["startup_task"] = False
-                else:
-                    self.log.error(f"removing the startup task failed (exit {result.exit_code})")
+                self.log.error(f"removing the startup task failed (exit {result.exit_code})")
+
+    def _delete_answer_files(self) -> None:
         if not self.cfg.keep_answer_files:
             delete_answer_files(self.cfg.answer_files, self.log)

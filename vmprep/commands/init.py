@@ -5,12 +5,19 @@ from pathlib import Path
 import click
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep init
+  vmprep init images/web.yaml   # makes images/"""
+)
 @click.argument("path", type=click.Path(path_type=Path), default=Path("vmprep.yaml"))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
-def init(path: Path, force: bool) -> None:
+@click.pass_context
+def init(ctx: click.Context, path: Path, force: bool) -> None:
     """Write a commented starter spec to PATH (default: vmprep.yaml)."""
+    from vmprep.cli import say
     from vmprep.spec.starter import write_starter
 
     write_starter(path, force=force)
-    click.echo(f"wrote {path}; check it with: vmprep validate {path}", err=True)
+    say(ctx, f"wrote {path}; check it with: vmprep validate {path}")

@@ -5,7 +5,12 @@ from pathlib import Path
 import click
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep keygen -o fleet
+  vmprep keygen -o keys/2027   # keys/ must exist"""
+)
 @click.option(
     "-o",
     "--output",
@@ -22,6 +27,8 @@ def keygen(name: Path) -> None:
     from vmprep.server.keys import write_keypair
 
     key = write_keypair(name)
-    click.echo(f"wrote {name}.pem (private, keep it secret) and {name}.pub", err=True)
+    from vmprep.cli import say
+
+    say(click.get_current_context(), f"wrote {name}.pem (private, keep it secret) and {name}.pub")
     click.echo(f"key id: {key.key_id}")
     click.echo(f"public key (for agent.phone_home.trusted_keys): {key.public_form}")

@@ -5,12 +5,13 @@ from pathlib import Path
 import click
 
 P = click.Path(path_type=Path)
+D = click.Path(exists=True, file_okay=False, path_type=Path)
 F = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 # Shared with `publish`: both read a config repository and sign with one or more keys.
 configs_option = click.option(
-    "--configs", type=P, required=True, help="The config repository directory."
+    "--configs", type=D, required=True, help="The config repository directory."
 )
 keys_option = click.option(
     "--key",
@@ -22,7 +23,12 @@ keys_option = click.option(
 )
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep serve --configs configs --key fleet.pem
+  vmprep serve --configs configs --key fleet.pem --tokens tokens.txt --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem"""
+)
 @configs_option
 @keys_option
 @click.option(

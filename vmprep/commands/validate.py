@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,18 @@ if TYPE_CHECKING:
     from vmprep.report import Format
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep validate vmprep.yaml
+  vmprep validate --strict images/ configs/
+  vmprep validate --strict --warn-only secret-in-image 'images/**/*.yaml'
+  cat spec.yaml | vmprep validate -
+\b
+Accept one known warning in the spec, with the reason (counts neither as a warning nor
+under --strict):
+  password: {env: ADMIN_PW}  # vmprep: accept secret-in-image -- rotated at first boot"""
+)
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
@@ -19,6 +31,16 @@ if TYPE_CHECKING:
     help="Lines (default), one JSON document, or GitHub Actions annotations.",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
+@click.option(
+    "--ignore", "ignore", multiple=True, metavar="CODE", help="Drop problems with this code."
+)
+@click.option(
+    "--warn-only",
+    "warn_only",
+    multiple=True,
+    metavar="CODE",
+    help="Report problems with this code as warnings, even under --strict.",
+)
 @click.option(
     "--config-repo",
     type=click.Path(file_okay=False, path_type=Path),
@@ -30,15 +52,36 @@ def validate(
     paths: tuple[str, ...],
     fmt: Format,
     strict: bool,
+    ignore: tuple[str, ...],
+    warn_only: tuple[str, ...],
     config_repo: Path | None,
 ) -> None:
-    """Check specs and config-repository files: files, directories (recursively) or globs."""
+    """Check specs and config-repository files: files, directories (recursively), globs, or
+    `-` for standard input."""
     from vmprep import report
-    from vmprep.spec.discover import check_paths, expand_paths
+    from vmprep.spec.accept import apply_accepts, select
+    from vmprep.spec.discover import check_paths, check_stdin, expand_paths
 
-    files = expand_paths(paths)
-    problems = check_paths(files, config_repo)
+    files = expand_paths(p for p in paths if p != "-")
+    problems = apply_accepts(check_paths(files, config_repo), files)
+    if "-" in paths:
+        problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems
+    problems = select(problems, ignore=ignore, warn_only=warn_only)
+    from vmprep.cli import verbosity
+
     color = (ctx.find_root().obj or {}).get("color")
-    report.show(problems, fmt=fmt, files=len(files), color=color)
+    if verbosity(ctx) > 0 and fmt == "text":  # -v: every file checked, with its count
+        counts = {str(f): 0 for f in files}
+        for p in problems:
+            counts[p.file] = counts.get(p.file, 0) + 1
+        for name, n in counts.items():
+            click.echo(f"checked {name}: {n or 'no'} problem{'s' if n != 1 else ''}", err=True)
+    report.show(
+        problems,
+        fmt=fmt,
+        files=len(files) + ("-" in paths),
+        color=color,
+        summary_line=verbosity(ctx) >= 0,
+    )
     ctx.exit(report.exit_code(problems))

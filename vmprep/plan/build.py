@@ -84,6 +84,11 @@ def build_plan(
         if chosen not in PLATFORMS:
             raise InputError(f"platform {chosen!r} is not one of {', '.join(PLATFORMS)}")
         spec.data["image"]["platform"] = chosen
+    if python is None and "embedded" in spec.agent["runtime"]:
+        # The bundled interpreter's place on the image: a plan needs no copy of the zip.
+        from vmprep.spec.embedded import interpreter_path
+
+        python = interpreter_path(spec.agent["install_dir"])
     result = render(spec, python, placeholders=True, platform="win32")
     agent_json = json.loads(next(v for k, v in result.files.items() if k.endswith("agent.json")))
     agent_json["variables"] = {**agent_json["variables"], **facts.variables}

@@ -25,11 +25,14 @@ def agent_settings(
     refs: list[SecretRef],
     values: dict[str, str],
     baked: list[dict[str, Any]] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The agent.json object. `refs` (all under `agent`) stay as written, so the steps keep
     the schema's shape; the values of the env/file ones go into the top-level `secrets` map
     under `env:NAME` / `file:<path as written>`, where the agent looks them up. `baked` are the
-    platform's steps (vmprep.render.platformsteps), run before the spec's own.
+    platform's steps (vmprep.render.platformsteps), run before the spec's own. `runtime`
+    ({"python": ..., "bundled": ...}) is the interpreter SetupComplete.cmd starts: the agent
+    registers its startup task with it.
 
     `image.platform` is always present (the agent treats a missing one as `generic`)."""
     agent = copy.deepcopy(spec.agent)
@@ -42,6 +45,7 @@ def agent_settings(
         "vmprep_version": __version__,
         "image": {key: spec.image[key] for key in ("name", "os", "architecture", "platform")},
         "install_dir": agent["install_dir"],
+        **({"runtime": runtime} if runtime is not None else {}),
         "identity": agent["identity"],
         "variables": agent["variables"],
         **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md

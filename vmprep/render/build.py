@@ -15,14 +15,16 @@ from typing import Any
 
 from vmprep.agent.platform.taskxml import command_problem, task_action
 from vmprep.problems import Problem
-from vmprep.render import agentjson, manifest, payload, secrets
+from vmprep.render import agentjson, manifest, payload, runtime, secrets
 from vmprep.render.errors import RenderError, problem
 from vmprep.render.hooks import hook_files, hook_script
 from vmprep.render.paths import on_system_drive, overlay_path
 from vmprep.render.platformsteps import platform_steps
+from vmprep.render.runtime import Bundle, RuntimeChoice
 from vmprep.render.unattend import render_unattend
 from vmprep.render.xmlbuild import Setting
 from vmprep.spec import Spec
+from vmprep.spec.embedded import EmbeddedZipError, interpreter_path, zip_path
 from vmprep.spec.platforms import platform_of
 from vmprep.spec.windows import setupcomplete_path_problem
 
@@ -36,9 +38,18 @@ class RenderResult:
     targets: dict[str, str]  # the same keys -> Windows path
     manifest: dict[str, Any]
     settings: list[Setting] = field(default_factory=list)  # what unattend.xml sets, and why
+    runtime: Bundle | None = None  # the bundled CPython, when there is one
 
     def manifest_bytes(self) -> bytes:
         return manifest.manifest_bytes(self.manifest)
+
+    def summary(self) -> list[str]:
+        """What `render` says after writing: the size of the overlay, and of the runtime."""
+        size = sum(len(data) for data in self.files.values())
+        lines = [f"{len(self.files)} files, {runtime.megabytes(size)}"]
+        if self.runtime is not None:
+            lines.append(self.runtime.summary())
+        return lines
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,11 @@ class Launch:
     """The three paths SetupComplete.cmd is made of, each checked, with where it came from."""
 
     python: str
-    python_source: str  # "--python", "agent.runtime.python" or "the running interpreter"
+    python_source: str  # "--python", "agent.runtime.python", "the running interpreter",
+    # "agent.runtime.embedded" or "--embedded-python" (then `runtime` says which zip)
     install_dir: str
     chain: str | None
+    runtime: RuntimeChoice | None = None
 
     @property
     def payload_dir(self) -> str:
@@ -66,11 +79,15 @@ def render(
     agent_dir: Path | None = None,
     allow_secret_paths: Sequence[str | Path] = (),
     placeholders: bool = False,
+    embedded: tuple[Path, str] | None = None,
 ) -> RenderResult:
     """Everything that goes into the image; raises RenderError (nothing to write) on problems.
     `allow_secret_paths`: directories outside the spec's that `{file:}` may read.
-    `placeholders`: every secret is `<secret:NAME>` and nothing is read for it."""
-    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    `placeholders`: every secret is `<secret:NAME>` and nothing is read for it. `embedded`
+    (zip, sha256) bundles that embeddable CPython, overriding the spec's runtime; `python`
+    names an interpreter on the image instead. Not both."""
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python, embedded)
+    bundled = load_bundle(spec, launch)
     refs = secrets.find_refs(spec)
     _refuse_boot_secrets_in_setup(spec, refs)
     if placeholders:  # `vmprep plan`: what would be rendered, without any secret's value
@@ -87,7 +104,10 @@ def render(
     if rules.answer_file:
         files[UNATTEND], settings = render_unattend(spec, lambda path: values[by_path[path].name])
     agent_refs = [ref for ref in refs if ref.path[0] == "agent"]
-    agent = agentjson.agent_settings(spec, agent_refs, values, platform_steps(spec, rules))
+    runtime_json = {"python": launch.python, "bundled": bundled is not None}
+    agent = agentjson.agent_settings(
+        spec, agent_refs, values, platform_steps(spec, rules), runtime_json
+    )
     try:
         agent_json = agentjson.render_agent_json(agent)
     except UnicodeEncodeError as exc:
@@ -97,12 +117,42 @@ def render(
     files.update(hook_files(rules, launch.python, launch.install_dir, launch.chain))
     files[f"{launch.payload_dir}/agent.pyz"] = payload.build_payload(agent_dir)
     files[f"{launch.payload_dir}/agent.json"] = agent_json
+    files.update(bundled.files if bundled else {})
     targets = {name: "C:\\" + name.replace("/", "\\") for name in files}
     built = manifest.build_manifest(
         files, targets, spec.path.name, spec.sha256, payload.vendored_versions()
     )
     built["platform"] = {"name": rules.name, "flow": rules.flow(launch.install_dir)}
-    return RenderResult(files, targets, built, settings)
+    built["runtime"] = (
+        bundled.manifest_entry(launch.python)
+        if bundled
+        else {"kind": "installed", "python": launch.python}
+    )
+    return RenderResult(files, targets, built, settings, bundled)
+
+
+def load_bundle(spec: Spec, launch: Launch) -> Bundle | None:
+    """The bundled runtime's files, checked against the pin and image.architecture."""
+    choice = launch.runtime
+    if choice is None:
+        return None
+    where: tuple[str, ...] = ()
+    if choice.source == "agent.runtime.embedded":
+        where = ("agent", "runtime", "embedded", "zip")
+    try:
+        found = runtime.load(choice)
+        bundled = runtime.bundle(found, choice.zip.name, launch.payload_dir)
+    except EmbeddedZipError as exc:
+        hint = "download it again from python.org and compare its sha256 with the one published"
+        raise RenderError([problem(spec, where, "embedded-runtime", str(exc))], hint=hint) from None
+    wanted = spec.image["architecture"]
+    if found.architecture != wanted:
+        message = (
+            f"{choice.source} {choice.zip} is {found.describe()} (python.exe's PE header), "
+            f"but image.architecture is {wanted}"
+        )
+        raise RenderError([problem(spec, where, "embedded-runtime", message)])
+    return bundled
 
 
 def plan_launch(
@@ -111,10 +161,26 @@ def plan_launch(
     chain: str | None,
     platform: str = sys.platform,
     base_python: str | None = None,
+    embedded: tuple[Path, str] | None = None,
 ) -> Launch:
     problems: list[Problem] = []
-    runtime_path = ("agent", "runtime", "python")
-    if python is not None:
+    runtime_path: tuple[str, ...] = ("agent", "runtime", "python")
+    choice = None
+    if python is not None and embedded is not None:
+        raise RenderError(
+            [problem(spec, (), "runtime", "--python and --embedded-python both name the runtime")],
+            hint="pass one: an interpreter on the image, or a zip to bundle",
+        )
+    if embedded is not None:
+        choice = RuntimeChoice(embedded[0], embedded[1], "--embedded-python")
+    elif python is None and "embedded" in spec.agent["runtime"]:
+        pinned = spec.agent["runtime"]["embedded"]
+        zip_file = zip_path(pinned["zip"], spec.path.parent)
+        choice = RuntimeChoice(zip_file, pinned["sha256"], "agent.runtime.embedded")
+    if choice is not None:
+        python, source = interpreter_path(spec.agent["install_dir"]), choice.source
+        runtime_path = ("agent", "install_dir")
+    elif python is not None:
         source = "--python"
     elif "python" in spec.agent["runtime"]:
         python, source = spec.agent["runtime"]["python"], "agent.runtime.python"
@@ -154,7 +220,7 @@ def plan_launch(
             problems.append(problem(spec, runtime_path, "task-command", message))
     if problems:
         raise RenderError(problems)
-    return Launch(python, source, install_dir, chain)
+    return Launch(python, source, install_dir, chain, choice)
 
 
 def task_command_problem(python: str, install_dir: str) -> str | None:

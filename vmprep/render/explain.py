@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from vmprep import __version__
 from vmprep.render import payload, secrets
-from vmprep.render.build import UNATTEND, plan_launch
+from vmprep.render.build import UNATTEND, load_bundle, plan_launch
 from vmprep.render.hooks import hook_script
 from vmprep.render.platformsteps import platform_steps
 from vmprep.render.tree import MANIFEST
@@ -33,8 +34,10 @@ def explain(
     *,
     platform: str = sys.platform,
     base_python: str | None = None,
+    embedded: tuple[Path, str] | None = None,
 ) -> list[Row]:
-    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python, embedded)
+    bundled = load_bundle(spec, launch)
     refs = {ref.path: ref for ref in secrets.find_refs(spec)}
     rules = platform_of(spec.data)
     settings = render_unattend(spec, lambda path: "")[1] if rules.answer_file else []
@@ -51,7 +54,10 @@ def explain(
         rows.append(Row(unattend, what, value, _source(spec, s.source)))
     cmd = hook_script(rules, launch.install_dir)
     runtime: JsonPath = ("agent", "runtime", "python")
-    python_source = _source(spec, runtime) if launch.python_source == "agent.runtime.python" else ""
+    if launch.python_source == "agent.runtime.embedded":
+        runtime = ("agent", "runtime", "embedded")
+    spec_key = launch.python_source in ("agent.runtime.python", "agent.runtime.embedded")
+    python_source = _source(spec, runtime) if spec_key else ""
     rows.append(Row(cmd, "interpreter", launch.python, python_source or launch.python_source))
     rows.append(
         Row(cmd, "install_dir", launch.install_dir, _source(spec, ("agent", "install_dir")))
@@ -67,6 +73,9 @@ def explain(
         rows.append(Row(f"{base}\\{GCE_TASK_FILE}", "scheduled task", task, where))
     vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
     rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
+    if bundled is not None:
+        source = python_source or launch.python_source
+        rows.append(Row(f"{base}\\python", "bundled runtime", bundled.details(), source))
     agent_json = f"{base}\\agent.json"
     for key in ("identity", "variables", "keep_answer_files", "log_level", "phone_home"):
         if key in spec.agent:
@@ -108,3 +117,15 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def explain_json(spec: Spec, rows: list[Row]) -> dict[str, object]:
+    """`render --explain --format json`: one document, a row per setting, in table order."""
+    return {
+        "version": 1,
+        "spec": str(spec.path),
+        "rows": [
+            {"file": r.target, "setting": r.what, "value": r.value, "source": r.source}
+            for r in rows
+        ],
+    }

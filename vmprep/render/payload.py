@@ -55,6 +55,12 @@ sys.path_hooks[:] = [
 ]
 sys.path_importer_cache.pop(sys.path[0], None)  # made for this file, before the swap
 
+# Before any of the agent's code: an interpreter older than the agent's floor gets one line and
+# exit 5 (any Python parses this file, vmprep/agent/floor.py and the two package __init__s).
+from vmprep.agent.floor import refuse_old  # noqa: E402
+
+refuse_old()
+
 from vmprep.agent.cli import main  # noqa: E402
 
 raise SystemExit(main())

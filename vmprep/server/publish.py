@@ -92,7 +92,7 @@ def publish(
             # steps ask for (docs/protocol.md, "Secrets for baked steps").
             content = build_content(role, ov, iid, dkey, wanted=None)
             if content.secrets and not allow_secrets:
-                raise UsageError(
+                raise InputError(
                     f"{role.file}: the {name}/{path_name} document holds secrets, and static "
                     "files cannot keep them to TLS and a fleet token",
                     hint="serve secrets with `vmprep serve`, or pass --allow-secrets when the "

@@ -115,3 +115,29 @@ def check_paths(paths: Iterable[Path], config_repo: Path | None = None) -> list[
         if roles is not None and data is not None and data.get("kind") != "RoleConfig":
             problems += role_problems(loaded, data, roles, root)
     return sorted(problems)
+
+
+STDIN = "<stdin>"
+
+
+def check_stdin(data: bytes) -> list[Problem]:
+    """`vmprep validate -`: the problems of one document read from standard input, named
+    `<stdin>` (accept comments apply as in a file)."""
+    import os
+    import tempfile
+
+    from vmprep.spec.accept import apply_accepts
+
+    fd, name = tempfile.mkstemp(suffix=".yaml", prefix="vmprep-stdin-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        problems = apply_accepts(check_paths([Path(name)]), [Path(name)])
+    finally:
+        os.unlink(name)
+    return [
+        Problem(STDIN, p.line, p.column, p.code, p.message, p.severity, p.path, p.hint)
+        if p.file == name
+        else p
+        for p in problems
+    ]

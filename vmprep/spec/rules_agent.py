@@ -318,9 +318,16 @@ def placeholder(doc: Doc) -> Iterator[Finding]:
 
 @check("runtime")
 def runtime(doc: Doc) -> Iterator[Finding]:
-    """Without agent.runtime.python render fails off Windows (the same code as render's)."""
-    if "python" not in doc.data["agent"]["runtime"]:
+    """One interpreter: python (on the image) or embedded (bundled). Without either, render
+    fails off Windows (the same code as render's)."""
+    runtime = doc.data["agent"]["runtime"]
+    if "python" in runtime and "embedded" in runtime:
+        msg = "agent.runtime has both python and embedded; the agent runs on one interpreter"
+        hint = "keep python (installed on the image) or embedded (bundled with the agent)"
+        yield Finding(("agent", "runtime", "embedded"), msg, hint=hint)
+    elif "python" not in runtime and "embedded" not in runtime:
         msg = "agent.runtime.python is not set: render off Windows fails, on Windows it uses the "
         msg += "interpreter vmprep runs under, which may not exist on the image"
         hint = "set agent.runtime.python to python.exe on the image, e.g. " + _PYTHON_EXAMPLE
+        hint += ", or bundle one with agent.runtime.embedded (docs/runtime.md)"
         yield Finding(("agent", "runtime"), msg, Severity.WARNING, hint=hint)

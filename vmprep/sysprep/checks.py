@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import PureWindowsPath
 
+from vmprep.agent.floor import MINIMUM
 from vmprep.sysprep import probes, state
+from vmprep.sysprep.bundled import bundled_runtime
 from vmprep.sysprep.install import find_unfinished
 from vmprep.sysprep.platform import host_path
 from vmprep.sysprep.preflight import CheckContext, CheckResult, check, failed, passed, warned
@@ -22,6 +24,8 @@ PENDING_KEYS = (
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
 SERVICING_PROCESSES = ("trustedinstaller.exe", "tiworker.exe")
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
+# The agent's interpreter says its version; this parses on any Python (no f-string).
+VERSION_PROBE = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
 AZURE_SETUPCOMPLETE2 = "Windows/OEM/SetupComplete2.cmd"  # docs/platforms/azure.md
 # Agreed with render in docs/internals.md: an existing SetupComplete.cmd moves here, and
 # ours calls it first.
@@ -198,6 +202,8 @@ def cloud_agents_running(ctx: CheckContext) -> CheckResult:
 
 @check("python")
 def interpreter_in_image(ctx: CheckContext) -> CheckResult:
+    if "embedded" in ctx.agent.get("runtime", {}):
+        return bundled_runtime(ctx)
     configured = ctx.agent.get("runtime", {}).get("python")
     python = configured or ctx.platform.interpreter
     where = "agent.runtime.python" if configured else "the interpreter running vmprep"
@@ -230,7 +236,33 @@ def interpreter_in_image(ctx: CheckContext) -> CheckResult:
         return failed(
             "python", f"{python} ({where}) does not exist", "install it or fix the spec's path"
         )
-    return passed("python", f"agent interpreter {python} exists on the system drive")
+    return _interpreter_version(ctx, python, where)
+
+
+def _interpreter_version(ctx: CheckContext, python: str, where: str) -> CheckResult:
+    """The agent refuses an interpreter older than its floor (vmprep/agent/floor.py) at every
+    boot; say so now, on the reference VM, rather than in every instance's first boot."""
+    floor = ".".join(map(str, MINIMUM))
+    result = ctx.platform.run([python, "-I", "-S", "-c", VERSION_PROBE], timeout=60)
+    parts = result.stdout.strip().split(".")
+    if result.returncode != 0 or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        return failed(
+            "python",
+            f"{python} ({where}) does not run (exit {result.returncode}: {detail[0]})",
+            "repair or reinstall it; the agent runs on it at every first boot",
+        )
+    version = ".".join(parts)
+    if tuple(int(p) for p in parts[:2]) < MINIMUM:
+        return failed(
+            "python",
+            f"{python} ({where}) is Python {version}, older than the agent's floor, Python {floor}",
+            f"install Python {floor} or newer on the system drive and point "
+            "agent.runtime.python at it",
+        )
+    return passed(
+        "python", f"agent interpreter {python} (Python {version}) exists on the system drive"
+    )
 
 
 @check("answer-files")

@@ -31,6 +31,7 @@ from vmprep.sysprep.preflight import (
 )
 from vmprep.sysprep.probes import parse_appx, remove_appx_argv
 from vmprep.sysprep.run import (
+    Progress,
     RunResult,
     SysprepFailed,
     run_sysprep,
@@ -135,7 +136,13 @@ def parse_duration(value: str | float) -> float:
 def context(req: Request) -> CheckContext:
     rules = platform_of(req.spec.data)
     ctx = CheckContext(
-        req.platform, req.spec.sysprep, req.spec.agent, req.sysprep_exe, req.state_dir, rules=rules
+        req.platform,
+        req.spec.sysprep,
+        req.spec.agent,
+        req.sysprep_exe,
+        req.state_dir,
+        rules=rules,
+        spec_dir=req.spec.path.parent,
     )
     if not rules.answer_file:  # leftovers are removed (backed up): they cannot win
         ctx.replaced = frozenset(rel.casefold() for rel in leftover_answer_files(ctx.platform.root))
@@ -209,8 +216,10 @@ def _plan_install(req: Request, plan: Plan) -> None:
     original = root / hook[0] if hook else None
     chained = hook[1] if hook and original is not None and original.is_file() else None
     chain = windows_path(req.platform, chained) if chained else None
-    # The spec's interpreter wins inside render; else the Python running vmprep on the VM.
-    python = None if req.spec.agent.get("runtime", {}).get("python") else req.platform.interpreter
+    # The spec's runtime (an interpreter, or a bundled one) wins inside render; else the
+    # Python running vmprep on the VM.
+    runtime = req.spec.agent.get("runtime", {})
+    python = None if {"python", "embedded"} & set(runtime) else req.platform.interpreter
     overlay = (req.renderer or render_overlay)(req.spec, python, chain)
     files = dict(overlay.files)
     targets = dict(overlay.targets)
@@ -257,7 +266,12 @@ def _answer_file(files: Collection[str]) -> str:
     return (preferred or names)[0]
 
 
-def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
+def execute(
+    req: Request,
+    plan: Plan,
+    log: Callable[[str], None],
+    progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
     """Install, run sysprep, wait, shut down. Raises SysprepError after restoring on failure."""
     root = req.platform.root
     offsets = panther.log_sizes(root)
@@ -285,6 +299,8 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
             timeout=timeout,
             poll_interval=req.poll_interval,
             settle=req.settle,
+            progress=progress,
+            last_log_line=lambda: panther.last_line(root),
         )
     except SysprepFailed as failure:
         for argv in plan.undo:

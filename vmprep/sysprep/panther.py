@@ -191,6 +191,19 @@ def read_log(path: Path, offset: int = 0) -> str:
     return decode_text(data)
 
 
+def last_line(root: Path, tail: int = 4096) -> str | None:
+    """The newest non-empty line of setupact.log, for progress; None when there is none."""
+    path = root / PANTHER / "setupact.log"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - tail))
+            data = handle.read()
+    except OSError:
+        return None
+    lines = [line.strip() for line in decode_text(data).splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
 def log_sizes(root: Path) -> dict[str, int]:
     """Sizes before a run, so that the diagnosis reads only what this run wrote."""
     sizes = {}

@@ -73,6 +73,7 @@ class CheckContext:
     state_dir: Path  # where install keeps its record and backups
     replaced: frozenset[str] = frozenset({SYSPREP_ANSWER_FILE.casefold()})
     rules: PlatformRules = PLATFORMS["generic"]  # the spec's image.platform
+    spec_dir: Path | None = None  # where the spec's relative local paths start (runtime zip)
     _facts: dict[str, Any] | ProbeError | None = field(default=None, repr=False)
 
     def facts(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from vmprep.sysprep.generalize import Plan
     from vmprep.sysprep.panther import Diagnosis
+    from vmprep.sysprep.run import Progress
 
 _STYLE = {
     Status.PASS: "green",
@@ -126,5 +127,60 @@ def show_diagnosis(diagnosis: Diagnosis, restored: list[str], err: Console) -> N
         err.print(f"  fix: {escape(cause.hint)}")
 
 
+def failure_json(exc: Any) -> dict[str, Any]:
+    """The `outcome` of `sysprep --generalize --format json` when Sysprep failed (exit 4)."""
+    diagnosis = exc.diagnosis
+    return {
+        "state": "failed",
+        "error": str(exc),
+        "hint": exc.hint,
+        "restored": list(exc.restored),
+        "causes": [
+            {"id": c.id, "summary": c.summary, "hint": c.hint, "evidence": list(c.evidence)}
+            for c in diagnosis.causes
+        ],
+        "log_lines": [
+            {"file": ln.file, "line": ln.number, "level": ln.level, "message": ln.message}
+            for ln in diagnosis.lines
+        ],
+        "logs": [str(path) for path in diagnosis.logs],
+    }
+
+
 def dump_json(doc: dict[str, Any], out: Console) -> None:
     out.file.write(json.dumps(doc, indent=2) + "\n")
+
+
+class ProgressLines:
+    """Shows a Sysprep wait (up to 30 minutes): on a terminal one status line rewritten at
+    every poll; otherwise (Packer, WinRM, CI logs) one line a minute."""
+
+    def __init__(self, err: Console, every: float = 60.0) -> None:
+        self.err = err
+        self.tty = err.is_terminal
+        self.every = 0.0 if self.tty else every
+        self.next_at = 0.0 if self.tty else every
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.seconds < self.next_at:
+            return
+        self.next_at = progress.seconds + self.every
+        minutes, seconds = divmod(int(progress.seconds), 60)
+        what = "sysprep running" if progress.running else "sysprep exited, waiting for ImageState"
+        text = f"{what}: {minutes}m{seconds:02d}s, ImageState {progress.image_state or '?'}"
+        if progress.last_log_line:
+            line = "".join(c if c.isprintable() else "?" for c in progress.last_log_line)
+            text += f"; setupact.log: {line[:160]}"
+        if self.tty:
+            width = max(20, self.err.width - 1)
+            self.err.file.write("\r" + text[:width].ljust(width))
+            self.err.file.flush()
+            self.shown = True
+        else:
+            self.err.print(text, markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.shown:
+            self.err.file.write("\n")
+            self.err.file.flush()

@@ -75,6 +75,16 @@ class RunResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a Sysprep run is, for people watching a 30-minute wait."""
+
+    seconds: float
+    image_state: str | None
+    running: bool  # sysprep.exe has not exited yet
+    last_log_line: str | None  # the newest line of setupact.log (Panther)
+
+
 def run_sysprep(
     platform: Platform,
     argv: list[str],
@@ -85,29 +95,41 @@ def run_sysprep(
     settle: float = 120.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[Progress], None] | None = None,
+    last_log_line: Callable[[], str | None] = lambda: None,
 ) -> RunResult:
     """Run sysprep, then poll ImageState until `expect`; raise SysprepFailed.
 
     After sysprep exits, the state may lag a little; it gets `settle` seconds (within the
-    overall `timeout`) before the run counts as failed.
+    overall `timeout`) before the run counts as failed. `progress` hears where the run is at
+    every poll (the caller decides how often to show it).
     """
     start = clock()
+
+    def tell(running: bool, current: str | None) -> None:
+        if progress is not None:
+            progress(Progress(clock() - start, current, running, last_log_line()))
+
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-    except subprocess.TimeoutExpired:
-        raise SysprepFailed(
-            f"sysprep did not finish within {timeout:g}s and was stopped",
-            hint="sysprep hangs on pending servicing and on cloud agents; see the log lines",
-        ) from None
     except OSError as exc:
         raise SysprepFailed(f"could not start sysprep: {exc}") from None
+    while True:
+        try:
+            proc.wait(timeout=max(0.01, min(poll_interval, start + timeout - clock())))
+            break
+        except subprocess.TimeoutExpired:
+            if clock() - start >= timeout:
+                proc.kill()
+                proc.wait()
+                raise SysprepFailed(
+                    f"sysprep did not finish within {timeout:g}s and was stopped",
+                    hint="sysprep hangs on pending servicing and on cloud agents; see the log "
+                    "lines",
+                ) from None
+            tell(True, state.image_state(platform))
     if proc.returncode != 0:
         raise SysprepFailed(f"sysprep exited with {proc.returncode}")
     deadline = min(start + timeout, clock() + settle)
@@ -119,6 +141,7 @@ def run_sysprep(
                 f"sysprep exited but ImageState is {current or 'unreadable'}, not {expect}",
                 hint="the image is not generalized; do not capture it",
             )
+        tell(False, current)
         sleep(min(poll_interval, left))
         current = state.image_state(platform)
     return RunResult(proc.returncode, current, clock() - start)

@@ -70,9 +70,11 @@ def run(opts: Options, output: Output) -> int:
         output.err.print(f"ran: {report.command_line(plan.appx_fix)}", markup=False)
     showing_plan = opts.dry_run and opts.mode == "generalize"
     report.warn_skipped(plan.checks, output.err)
-    if opts.fmt == "json":
-        report.dump_json(report.plan_json(plan, dry_run=showing_plan), output.out)
-    else:
+    doc = report.plan_json(plan, dry_run=showing_plan)
+    generalizing = opts.mode != "check" and not opts.dry_run and not plan.refused
+    if opts.fmt == "json" and not generalizing:
+        report.dump_json(doc, output.out)
+    elif opts.fmt == "text":
         report.show_checks(plan.checks, output.out)
         if showing_plan or (plan.appx_fix and opts.dry_run):
             report.show_plan(plan, output.out, with_files=showing_plan)
@@ -80,11 +82,25 @@ def run(opts: Options, output: Output) -> int:
         raise PreflightRefused(plan)
     if opts.mode == "check" or opts.dry_run:
         return ExitCode.OK
+    shown = report.ProgressLines(output.err)
+    quiet = output.verbosity < 0
+
+    def log(message: str) -> None:
+        if not quiet:
+            output.err.print(message, markup=False)
+
     try:
-        execute(req, plan, lambda message: output.err.print(message, markup=False))
+        execute(req, plan, log, None if quiet else shown)
     except SysprepError as exc:
+        shown.close()
         report.show_diagnosis(exc.diagnosis, exc.restored, output.err)
+        if opts.fmt == "json":  # the final outcome, not only the preflight
+            report.dump_json({**doc, "outcome": report.failure_json(exc)}, output.out)
         raise
+    shown.close()
+    if opts.fmt == "json":
+        outcome = {"state": "generalized", "shutdown": plan.shutdown}
+        report.dump_json({**doc, "outcome": outcome}, output.out)
     output.err.print(
         "done: the image is generalized" + ("" if plan.shutdown else "; still running")
     )

@@ -375,3 +375,42 @@ def test_run_keeps_a_registered_startup_task_and_registers_a_missing_one(tmp_pat
     launch = Recorder(tmp_path)
     launch.install_startup_task(config)  # `launch` always writes the current definition
     assert [argv[:2] for argv, _ in launch.calls] == [["schtasks.exe", "/Create"]]
+
+
+def test_the_startup_task_starts_agent_json_s_interpreter_when_it_exists(tmp_path: Path) -> None:
+    """A bundled runtime: SetupComplete.cmd and the task run `<install_dir>\\python\\python.exe`
+    (agent.json's `runtime.python`), whatever interpreter happens to run `launch`."""
+    import sys
+
+    bundled = tmp_path / "python" / "python.exe"
+    bundled.parent.mkdir()
+    bundled.write_bytes(b"MZ")
+    config = tmp_path / "agent.json"
+    p = Recorder(tmp_path)
+    p.use_interpreter(str(bundled))
+    assert p.agent_argv(config)[0] == str(bundled)
+    p.install_startup_task(config)
+    xml = (tmp_path / w.TASK_XML).read_bytes().decode("utf-16")
+    assert f"<Command>{bundled}</Command>" in xml
+    assert "run --config" in xml
+    p.use_interpreter(str(tmp_path / "gone" / "python.exe"))  # not on this machine
+    assert p.agent_argv(config)[0] == sys.executable
+    p.use_interpreter(None)
+    assert p.agent_argv(config)[0] == sys.executable
+
+
+def test_agent_json_names_the_interpreter_for_the_task(tmp_path: Path) -> None:
+    import json
+
+    from vmprep.agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.json"
+    path.write_text(
+        json.dumps({"runtime": {"python": "C:\\vm\\python\\python.exe", "bundled": True}})
+    )
+    assert load_config(path).python == "C:\\vm\\python\\python.exe"
+    path.write_text("{}")
+    assert load_config(path).python is None  # agent.json from before the runtime key
+    path.write_text(json.dumps({"runtime": {"python": 3}}))
+    with pytest.raises(ConfigError, match='runtime: expected an object with "python"'):
+        load_config(path)

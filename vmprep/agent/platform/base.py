@@ -264,12 +264,23 @@ class Platform:
         Raises OSError, or answers a non-zero exit code, when it could not be started."""
         raise NotImplementedError
 
+    #: agent.json's `runtime.python`: the interpreter SetupComplete.cmd starts (use_interpreter)
+    interpreter: str | None = None
+
+    def use_interpreter(self, python: str | None) -> None:
+        """Register the startup task with `python` (agent.json's `runtime.python`, e.g. the
+        bundled `<install_dir>\\python\\python.exe`) rather than whatever runs this process."""
+        self.interpreter = python
+
     def agent_argv(self, config_path: Path) -> list[str]:
-        """How the startup task starts this agent again."""
+        """How the startup task starts this agent again: with agent.json's interpreter when
+        that file exists here, else with the one running now."""
         import sys
 
         flags = [f for f, on in (("-I", sys.flags.isolated), ("-S", sys.flags.no_site)) if on]
         script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".pyz") else None
         entry = [script] if script else ["-m", "vmprep.agent"]
-        prefix = [sys.executable, *flags, *entry]
-        return [*prefix, "run", "--config", str(config_path)]
+        python = self.interpreter
+        if not python or not os.path.isfile(python):
+            python = sys.executable
+        return [python, *flags, *entry, "run", "--config", str(config_path)]

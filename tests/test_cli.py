@@ -137,8 +137,8 @@ def test_validate_reports_every_problem_sorted_with_hints(run_vmprep):
         ),
         "  hint: serve it over https; the sha256 check alone does not keep it private",
         (
-            f"{PATHS}:15:13: error: 'Tools\\tools.msi' is not an absolute Windows path like "
-            "'C:\\...' or '\\\\server\\share\\...' (windows-path)"
+            f"{PATHS}:15:13: error: 'Tools\\tools.msi' is not an absolute Windows path: it must "
+            "be on a drive, like 'C:\\dir\\file' (windows-path)"
         ),
     ]
     assert result.stderr == "1 file checked: 3 errors\n"

@@ -151,13 +151,16 @@ class VmprepGroup(click.Group):
 
 def _print_error(ctx: click.Context, exc: VmprepError) -> None:
     # Plain click.echo: an error path should not pay for rich, and messages may hold markup.
-    text = str(exc)
+    # Each line made printable: a path or value in the message cannot drive the terminal.
+    from vmprep.problems import printable
+
+    text = "\n".join(printable(line) for line in str(exc).split("\n"))
     problems = getattr(exc, "problems", None)
     # Problem lines (`file:line:col: error: ... (code)`) carry their severity already.
     prefix = "" if problems and text.startswith(str(problems[0])) else "error: "
     click.echo(f"{prefix}{text}", err=True)
     if exc.hint:
-        click.echo(f"  hint: {exc.hint}", err=True)
+        click.echo(f"  hint: {printable(exc.hint)}", err=True)
 
 
 @click.group(cls=VmprepGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,6 +5,33 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+# Bidirectional overrides and isolates reorder what a terminal shows (Trojan Source,
+# https://trojansource.codes/); they are format characters (Cf), escaped with the rest.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (C0, DEL, C1: ESC, CR, LF, BS, NUL ...), format
+    character (bidirectional overrides U+202A-U+202E and isolates U+2066-U+2069, zero-width
+    characters), line/paragraph separator and lone surrogate written as an escape (`\\x1b`,
+    `\\u202e`), so that nothing from a spec can move the cursor, recolour the terminal,
+    reorder a line or start a new one (a GitHub `::` workflow command, a forged problem)."""
+    if text.isprintable():  # the usual case: no unicodedata import, no copy
+        return text
+    import unicodedata
+
+    out = []
+    for c in text:
+        if c == " " or unicodedata.category(c) not in _UNSAFE_CATEGORIES:
+            out.append(c)
+        elif c in _NAMED:
+            out.append(_NAMED[c])
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -108,6 +135,22 @@ class Problem:
 
     def __str__(self) -> str:
         return (
-            f"{self.file}:{self.line}:{self.column}: {self.severity.value}: "
-            f"{self.message} ({self.code})"
+            f"{printable(self.file)}:{self.line}:{self.column}: {self.severity.value}: "
+            f"{printable(self.message)} ({self.code})"
         )
+
+
+def ref_name(kind: str, name: str) -> str:
+    """A secret reference's name as messages may show it: as written when it looks like a
+    name, else `<redacted, N characters>`. People paste the secret itself where its name
+    belongs (`{env: "S3cret!x"}`), and a message must not print it to a CI log."""
+    import re
+
+    if kind == "file":
+        ok = re.fullmatch(r"[A-Za-z0-9._/\\~ -]{1,200}", name) is not None
+    else:
+        ok = re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}", name) is not None
+        # UPPER_SNAKE, lower-case or kebab names; a mix of lower, upper and digits is a password.
+        mixed = any(c.islower() for c in name) and any(c.isupper() for c in name)
+        ok = ok and not (mixed and any(c.isdigit() for c in name))
+    return name if ok else f"<redacted, {len(name)} characters>"

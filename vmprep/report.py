@@ -1,6 +1,8 @@
 """Problems -> text, one JSON document, or GitHub workflow annotations.
 
 Plain `click.echo` is enough for all three, so validating never pays for importing rich.
+This is also the one place that makes text from a spec safe for a terminal or a CI log
+(`printable`, defined beside Problem): every command prints file names, messages and values through it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Literal
 import click
 
 from vmprep.errors import ExitCode
-from vmprep.problems import Problem, Severity
+from vmprep.problems import Problem, Severity, printable
 
 Format = Literal["text", "json", "github"]
 FORMATS: tuple[Format, ...] = ("text", "json", "github")
@@ -54,24 +56,52 @@ def show(
 def _show(
     problems: list[Problem], fmt: Format, files: int, color: bool | None, summary_line: bool
 ) -> None:
-    if fmt == "json":
+    if fmt == "json":  # every problem: a program reads it
         click.echo(json.dumps(to_json(problems, files=files), indent=2, ensure_ascii=False))
-    elif fmt == "github":
-        for p in problems:
+        return
+    shown, rest = capped(problems)
+    if fmt == "github":
+        for p in shown:
             click.echo(github_line(p))
-    else:
-        for p in problems:
-            click.echo(text_lines(p, styled=True), color=color)
-        if summary_line:
-            click.echo(summary(problems, files=files), err=True, color=color)
+        for (file, code), count in rest.items():
+            props = f"file={_prop(printable(file))},title={_prop(f'vmprep ({code})')}"
+            click.echo(f"::notice {props}::{_data(_more(count, code))}")
+        return
+    for p in shown:
+        click.echo(text_lines(p, styled=True), color=color)
+    for (file, code), count in rest.items():
+        click.echo(f"{printable(file)}: {_more(count, code)}", color=color)
+    if summary_line:
+        click.echo(summary(problems, files=files), err=True, color=color)
+
+
+MAX_PER_CODE = 50  # problems of one code in one file shown before the rest are counted
+
+
+def capped(problems: list[Problem]) -> tuple[list[Problem], dict[tuple[str, str], int]]:
+    """The problems to show (at most MAX_PER_CODE of one code per file), and how many of each
+    (file, code) were left out: a file with 50,000 copies of one mistake stays readable."""
+    seen: dict[tuple[str, str], int] = {}
+    shown: list[Problem] = []
+    for p in problems:
+        key = (p.file, p.code)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= MAX_PER_CODE:
+            shown.append(p)
+    rest = {key: n - MAX_PER_CODE for key, n in seen.items() if n > MAX_PER_CODE}
+    return shown, rest
+
+
+def _more(count: int, code: str) -> str:
+    return f"... and {count:,} more ({code}) not shown; --format json lists every problem"
 
 
 def text_lines(p: Problem, *, styled: bool = False) -> str:
     severity = p.severity.value
     if styled:
         severity = click.style(severity, fg=_COLORS[p.severity], bold=True)
-    line = f"{p.file}:{p.line}:{p.column}: {severity}: {p.message} ({p.code})"
-    return f"{line}\n  hint: {p.hint}" if p.hint else line
+    line = f"{printable(p.file)}:{p.line}:{p.column}: {severity}: {printable(p.message)} ({p.code})"
+    return f"{line}\n  hint: {printable(p.hint)}" if p.hint else line
 
 
 def summary(problems: Sequence[Problem], *, files: int) -> str:
@@ -99,9 +129,9 @@ def to_json(problems: Sequence[Problem], *, files: int) -> dict[str, object]:
 def github_line(p: Problem) -> str:
     """A workflow command: `::error file=f,line=3,col=5,title=vmprep (code)::message`."""
     kind = "error" if p.is_error else "warning"
-    props = f"file={_prop(p.file)},line={max(p.line, 1)},col={max(p.column, 1)}"
+    props = f"file={_prop(printable(p.file))},line={max(p.line, 1)},col={max(p.column, 1)}"
     props += f",title={_prop(f'vmprep ({p.code})')}"
-    message = p.message + (f"\nhint: {p.hint}" if p.hint else "")
+    message = printable(p.message) + (f"\nhint: {printable(p.hint)}" if p.hint else "")
     return f"::{kind} {props}::{_data(message)}"
 
 

@@ -61,9 +61,30 @@ def test_existing_out_is_refused_without_force(run_vmprep, env, tmp_path: Path) 
     assert f"error: {out} already exists" in result.stderr
     assert "--force" in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
+    result = run_vmprep("render", FULL, "-o", str(out), "--force", expect=2)
+    assert "not a previous vmprep overlay" in result.stderr  # --force replaces only overlays
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
     run_vmprep("render", FULL, "-o", str(out), "--force")
+    run_vmprep("render", FULL, "-o", str(out), "--force")  # a previous overlay: replaced
     assert sorted(tree(out)) == sorted([*FILES, "manifest.json"])
     assert not [p for p in tmp_path.iterdir() if p.name != "out"]
+
+
+@pytest.mark.parametrize("up", [0, 1, 2])
+def test_force_never_deletes_the_spec_its_directory_or_a_parent(
+    run_vmprep, env, tmp_path: Path, up: int
+) -> None:
+    import shutil
+
+    home = tmp_path / "a" / "b" / "c"
+    shutil.copytree(SPECS, home)  # with the files its {file:} references read
+    spec = home / "full.yaml"
+    (home / "manifest.json").write_text('{"format": 1, "vmprep_version": "x", "files": []}')
+    target = [home, home.parent, home.parent.parent][up]
+    result = run_vmprep("render", str(spec), "-o", str(target), "--force", expect=2)
+    assert "holds the spec" in result.stderr
+    assert spec.exists()
 
 
 def test_missing_secret_exits_1_naming_the_line_and_writes_nothing(

@@ -26,13 +26,13 @@ steps:
   - id: iis
     windows_feature: {names: [Web-Server]}
   - id: banner
-    file: {path: 'C:\\\\banner.txt', content: hello}
+    file: {path: 'C:\\banner.txt', content: hello}
 instances:
   - match: {instance_id: canary-1}
     variables: {site: canary}
     steps:
       - id: canary-banner
-        file: {path: 'C:\\\\canary.txt', content: canary}
+        file: {path: 'C:\\canary.txt', content: canary}
       - id: extra
         reboot: {}
   - match: {mac: 00-15-5d-01-02-03}

@@ -355,7 +355,7 @@ def test_secrets_that_baked_steps_ask_for_are_delivered_when_the_role_declares_t
     (configs / "roles" / "app.yaml").write_text(
         "version: 1\nkind: RoleConfig\nrole: app\n"
         "secrets: {join_user: {env: TEST_JOIN_USER}, svc: {env: TEST_JOIN_USER}}\n"
-        "steps: [{id: f, file: {path: 'C:\\\\a.txt', content: a}}]\n",
+        "steps: [{id: f, file: {path: 'C:\\a.txt', content: a}}]\n",
         encoding="utf-8",
     )
     store = SqliteStore(tmp_path / "data")

@@ -80,7 +80,7 @@ def test_resolution_problems_name_the_reference_but_never_a_value(tmp_path):
     f = tmp_path / "a.yaml"
     assert problems == [
         f"{f}:5:3: error: environment variable NOT_SET_ANYWHERE is not set (secret)",
-        f"{f}:6:3: error: cannot read secret file 'missing.txt': No such file or directory (secret)",
+        f"{f}:6:3: error: secret file: cannot read missing.txt: No such file or directory (secret)",
     ]
 
 

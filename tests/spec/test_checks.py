@@ -327,6 +327,101 @@ CASES = [
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY.replace('=', ''))}}}", True),  # no padding
     ("trusted-key", f"agent: {{{PH.replace(KEY, KEY + ', ' + KEY)}}}", True),
     ("trusted-key", f"agent: {{{PH}}}", False),
+    # control-character
+    ("control-character", r'agent: {variables: {a: "x\x1by"}}', True),
+    ("control-character", steps(r'{id: c, cmd: "echo a\x1a"}'), True),
+    ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\nb"]}}'), True),
+    ("control-character", steps(r'{id: e, exec: {argv: [x.exe, "a\x85b"]}}'), True),
+    ("control-character", steps(r'{id: c, cmd: "echo a\r\n\techo b"}'), False),
+    # download: the one URL rule, headers
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://xn--80ak6aa92e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"
+        ),
+        False,
+    ),
+    (
+        "download",
+        steps(f"{{id: d, download: {{url: 'https://аpple.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
+        True,
+    ),
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{'X: y': z}}}}}}"
+        ),
+        True,
+    ),
+    (
+        "download",
+        steps(
+            f"{{id: d, download: {{url: 'https://e.com/a', sha256: {SHA}, to: {PATH_OK}, headers: {{X-A: \"v\\r\\nB: c\"}}}}}}"
+        ),
+        True,
+    ),
+    # account-name, account-group, join-domain: identifiers Windows and AD parse
+    (
+        "account-name",
+        "setup: {accounts: [{name: 'аdmin'}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "account-name",
+        'setup: {accounts: [{name: "ad\\u200bmin"}], administrator: {password: {env: P}}}',
+        True,
+    ),
+    (
+        "account-name",
+        "setup: {accounts: [{name: 'Jürgen'}], administrator: {password: {env: P}}}",
+        False,
+    ),
+    (
+        "account-group",
+        "setup: {accounts: [{name: a, groups: ['Adm[1]']}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "account-group",
+        "setup: {accounts: [{name: a, groups: ['Аdministrators']}], administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=Web\\,DC=evil,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=\"a,b\",DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: corp.example.com, ou: 'OU=a+CN=b,DC=com', credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (
+        "join-domain",
+        steps(
+            "{id: j, join_domain: {domain: ABCDEFGHIJKLMNOPQ, credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    # duration
+    ("duration", steps("{id: r, reboot: {}, timeout: 1.0e+308}"), True),
+    ("duration", steps("{id: r, reboot: {}, retry_delay: 99999d}"), True),
+    ("duration", steps("{id: r, reboot: {}, timeout: 30m}"), False),
     # windows-path
     ("windows-path", "agent: {install_dir: vmprep}", True),
     ("windows-path", "agent: {install_dir: 'C:/ProgramData/vmprep'}", True),
@@ -342,11 +437,7 @@ CASES = [
     ("windows-path", steps("{id: e, exec: {argv: [x], cwd: 'relative'}}"), True),
     ("windows-path", steps("{id: w, wait_for: {path: 'x.txt'}}"), True),
     ("windows-path", f"agent: {{{PH[:-1]}, ca_bundle: 'ca.pem'}}}}", True),
-    (
-        "windows-path",
-        r"agent: {install_dir: 'C:\ProgramData\vmprep', runtime: {python: '\\srv\share\py\python.exe'}}",
-        False,
-    ),
+    ("windows-path", steps(r"{id: m, msi: {path: '\\srv\share\a.msi'}}"), False),
     ("windows-path", steps(r"{id: m, msi: {path: 'D:\Tools\a.msi'}}"), False),
     # cmd-unsafe-path
     ("cmd-unsafe-path", r"agent: {install_dir: 'C:\vm%prep%'}", True),
@@ -355,7 +446,7 @@ CASES = [
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Py^thon\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\Müller\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {runtime: {python: 'C:\a,b\python.exe'}}", True),
-    ("cmd-unsafe-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
+    ("windows-path", r"agent: {runtime: {python: '\\srv\share\python.exe'}}", True),
     ("cmd-unsafe-path", r"agent: {install_dir: 'D:\vmprep'}", True),
     (
         "cmd-unsafe-path",
@@ -436,7 +527,7 @@ CASES = [
     ("secret-in-image", f"agent: {{{PH[:-1]}, token: {{env: T}}}}}}", True),
     ("secret-in-image", steps("{id: e, env: {name: X, value: {env: SECRET}}}"), True),
     (
-        "secret-in-image",
+        "download",
         steps(f"{{id: d, download: {{url: 'https://u:p@e.com/a', sha256: {SHA}, to: {PATH_OK}}}}}"),
         True,
     ),

@@ -84,9 +84,8 @@ if TYPE_CHECKING:
 
 
 def _is_int(v: Any) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (
-        isinstance(v, float) and v.is_integer()
-    )
+    # As the spec schema (#13): 2.0 is not a whole number, whatever JSON Schema says.
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _is_num(v: Any) -> bool:

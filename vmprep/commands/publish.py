@@ -32,10 +32,13 @@ def publish(
     from vmprep.server import require_extra
 
     require_extra("cryptography")
+    from vmprep.problems import printable
     from vmprep.server.keys import load_keys
     from vmprep.server.publish import publish as run
 
     result = run(configs, load_keys(list(keys)), out, base=base, allow_secrets=allow_secrets)
     for skipped in result.skipped:
-        click.echo(f"warning: skipped {skipped}: needs `vmprep serve`", err=True)
-    click.echo(f"published {len(result.documents)} document(s), serial {result.serial}, to {out}")
+        click.echo(f"warning: skipped {printable(str(skipped))}: needs `vmprep serve`", err=True)
+    click.echo(
+        f"published {len(result.documents)} document(s), serial {result.serial}, to {printable(str(out))}"
+    )

@@ -54,6 +54,15 @@ Examples:
     metavar="PATH",
     help="Windows path of an existing SetupComplete.cmd to run before the agent.",
 )
+@click.option(
+    "--allow-secret-path",
+    "allow_secret_paths",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A directory outside the spec's that {file: ...} secrets may be read from "
+    "(repeatable; also VMPREP_ALLOW_SECRET_PATH).",
+)
 @click.pass_context
 def render(
     ctx: click.Context,
@@ -66,6 +75,7 @@ def render(
     embedded_zip: Path | None,
     embedded_sha256: str | None,
     chain: str | None,
+    allow_secret_paths: tuple[Path, ...],
 ) -> None:
     """Render SPEC_PATH into OUT: unattend.xml, SetupComplete.cmd, the agent and a manifest."""
     from vmprep import render as core
@@ -79,15 +89,18 @@ def render(
         return _show_explain(ctx, spec, python, chain, embedded, fmt)
     if out is None:
         raise UsageError("missing the output directory", hint="pass -o OUT (or --explain)")
-    result = core.render(spec, python, chain, embedded=embedded)
-    core.write_tree(result, out, force=force)
+    result = core.render(
+        spec, python, chain, embedded=embedded, allow_secret_paths=allow_secret_paths
+    )
+    core.write_tree(result, out, force=force, spec_path=spec_path)
     from vmprep.cli import say
+    from vmprep.problems import printable
 
-    say(ctx, f"rendered {spec_path} into {out}")
+    say(ctx, f"rendered {printable(str(spec_path))} into {printable(str(out))}")
     for line in result.summary():
-        say(ctx, f"  {line}")
+        say(ctx, f"  {printable(line)}")
     for name, data in sorted(result.files.items()):  # -v: every file and where it goes
-        say(ctx, f"  {result.targets[name]} ({len(data)} bytes)", level=1)
+        say(ctx, f"  {printable(result.targets[name])} ({len(data)} bytes)", level=1)
 
 
 def _embedded_option(
@@ -124,6 +137,7 @@ def _show_explain(
     from rich.table import Table
 
     from vmprep.cli import output
+    from vmprep.problems import printable
     from vmprep.render.explain import explain, explain_json
     from vmprep.spec import Spec
 
@@ -137,9 +151,11 @@ def _show_explain(
     tables: dict[str, Table] = {}
     for row in rows:
         if row.target not in tables:
-            tables[row.target] = table = Table(title=escape(row.target), title_justify="left")
+            title = escape(printable(row.target))
+            tables[row.target] = table = Table(title=title, title_justify="left")
             for column in ("setting", "value", f"from {spec.path.name} (line:col path)"):
-                table.add_column(escape(column), overflow="fold")
-        tables[row.target].add_row(escape(row.what), escape(row.value), escape(row.source))
+                table.add_column(escape(printable(column)), overflow="fold")
+        cells = (row.what, row.value, row.source)
+        tables[row.target].add_row(*(escape(printable(cell)) for cell in cells))
     for table in tables.values():
         output(ctx).out.print(table)

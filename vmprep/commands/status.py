@@ -47,11 +47,12 @@ def _table(ctx: click.Context, instances: list[dict[str, Any]], *, clear: bool) 
     from rich.markup import escape
     from rich.table import Table
 
+    from vmprep.problems import printable
     from vmprep.server.status import COLUMNS, rows
 
     table = Table(*COLUMNS, title=f"{len(instances)} instance(s)")
     for row in rows(instances):
-        table.add_row(*(escape(cell) for cell in row))
+        table.add_row(*(escape(printable(cell)) for cell in row))  # instances report these
     console = output(ctx).out
     if clear:
         console.clear()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +77,12 @@ def render(
     platform: str = sys.platform,
     base_python: str | None = None,
     agent_dir: Path | None = None,
+    allow_secret_paths: Sequence[str | Path] = (),
     placeholders: bool = False,
     embedded: tuple[Path, str] | None = None,
 ) -> RenderResult:
     """Everything that goes into the image; raises RenderError (nothing to write) on problems.
+    `allow_secret_paths`: directories outside the spec's that `{file:}` may read.
     `placeholders`: every secret is `<secret:NAME>` and nothing is read for it. `embedded`
     (zip, sha256) bundles that embeddable CPython, overriding the spec's runtime; `python`
     names an interpreter on the image instead. Not both."""
@@ -91,7 +93,10 @@ def render(
     if placeholders:  # `vmprep plan`: what would be rendered, without any secret's value
         values = {ref.name: f"<secret:{ref.name}>" for ref in refs}
     else:
-        values = secrets.resolve(spec, refs, os.environ if environ is None else environ)
+        from vmprep.secretfile import allowed_dirs
+
+        allowed = allowed_dirs(allow_secret_paths)
+        values = secrets.resolve(spec, refs, os.environ if environ is None else environ, allowed)
     by_path = {ref.path: ref for ref in refs}
     rules = platform_of(spec.data)
     files: dict[str, bytes] = {}

@@ -9,17 +9,15 @@ for a reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmprep.problems import Problem
+from vmprep.problems import Problem, ref_name
 from vmprep.render.errors import RenderError, problem
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
-
-MAX_SECRET_FILE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class SecretRef:
         return self.target if self.kind == "secret" else f"{self.kind}:{self.target}"
 
     def describe(self) -> str:
-        return f"{{{self.kind}: {self.target}}}"
+        return f"{{{self.kind}: {ref_name(self.kind, self.target)}}}"
 
 
 def find_refs(spec: Spec, under: JsonPath = ()) -> list[SecretRef]:
@@ -101,14 +99,16 @@ def _walk(value: Any, node: Any, path: JsonPath, root: dict[str, Any]) -> Iterat
             yield from _walk(item, _child(node, value, index, root), (*path, index), root)
 
 
-def resolve(spec: Spec, refs: list[SecretRef], environ: Mapping[str, str]) -> dict[str, str]:
+def resolve(
+    spec: Spec, refs: list[SecretRef], environ: Mapping[str, str], allowed: Sequence[Path] = ()
+) -> dict[str, str]:
     """Values of the env/file references by `SecretRef.name`; every failure in one error."""
     values: dict[str, str] = {}
     problems: list[Problem] = []
     for ref in refs:
         if ref.kind == "secret" or ref.name in values:
             continue
-        value, error = _read(spec, ref, environ)
+        value, error = _read(spec, ref, environ, allowed)
         if error is not None:
             problems.append(problem(spec, ref.path, "secret", f"{ref.describe()}: {error}"))
             continue
@@ -118,31 +118,48 @@ def resolve(spec: Spec, refs: list[SecretRef], environ: Mapping[str, str]) -> di
             error = "the value is not valid Unicode text"
             problems.append(problem(spec, ref.path, "secret", f"{ref.describe()}: {error}"))
             continue
+        why = password_problem(value) if ref.path[-1:] == ("password",) else None
+        if why:
+            problems.append(problem(spec, ref.path, "password", f"{ref.describe()}: {why}"))
+            continue
         values[ref.name] = value
     if problems:
         raise RenderError(problems, hint="set the variable or create the file, then render again")
     return values
 
 
-def _read(spec: Spec, ref: SecretRef, environ: Mapping[str, str]) -> tuple[str, str | None]:
+# Windows takes local account passwords of up to 127 characters ("Passwords can be up to 127
+# characters", https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-server-2012-r2-and-2012/cc771865(v=ws.11)),
+# and after Setup it replaces every password in the answer file with this placeholder
+# (https://learn.microsoft.com/en-us/windows-hardware/manufacture/desktop/windows-setup-automation-overview):
+# a value copied back from a used unattend.xml is not the password.
+MAX_PASSWORD = 127
+SCRUBBED = "*SENSITIVE*DATA*DELETED*"
+
+
+def password_problem(value: str) -> str | None:
+    """Why a resolved password cannot be used (never showing it), or None."""
+    if not value.strip():
+        return "the password is empty (a secret file holding only a line ending is empty too)"
+    if len(value) > MAX_PASSWORD:
+        return f"the password is {len(value)} characters long; Windows takes at most {MAX_PASSWORD}"
+    if SCRUBBED in value:
+        return f"the password is {SCRUBBED}, what Windows writes after removing a password"
+    return None
+
+
+def _read(
+    spec: Spec, ref: SecretRef, environ: Mapping[str, str], allowed: Sequence[Path]
+) -> tuple[str, str | None]:
     if ref.kind == "env":
         if ref.target not in environ:
-            return "", f"the environment variable {ref.target} is not set"
+            return "", f"the environment variable {ref_name('env', ref.target)} is not set"
         return environ[ref.target], None
-    path = Path(ref.target)
-    if not path.is_absolute():
-        path = spec.path.parent / path
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_SECRET_FILE + 1)
-    except OSError as exc:
-        return "", f"cannot read {path}: {exc.strerror or exc}"
-    if len(raw) > MAX_SECRET_FILE:
-        return "", f"{path} is larger than {MAX_SECRET_FILE} bytes"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "", f"{path} is not UTF-8 text"
+    from vmprep.secretfile import read_secret_file
+
+    text, why = read_secret_file(ref.target, spec.path.parent, allowed)
+    if text is None:
+        return "", why
     for ending in ("\r\n", "\n"):
         if text.endswith(ending):
             return text[: -len(ending)], None

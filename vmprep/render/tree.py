@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 
 
-def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None:
+def write_tree(
+    result: RenderResult, out_dir: Path, force: bool = False, spec_path: Path | None = None
+) -> None:
     """Write `result` as the overlay OUT (plus OUT/manifest.json).
 
     OUT is created mode 0700 and its files 0600: they hold passwords and baked secrets.
+    `--force` replaces only a previous overlay (see `replaceable_problem`).
     """
     out = Path(os.path.abspath(out_dir))
     if out.exists() or out.is_symlink():
@@ -28,6 +31,9 @@ def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None
             raise UsageError(f"{out_dir} already exists", hint="pass --force to replace it")
         if not out.is_dir() or out.is_symlink():
             raise UsageError(f"{out_dir} exists and is not a directory; not replacing it")
+        problem = replaceable_problem(out, spec_path)
+        if problem:
+            raise UsageError(f"not replacing {out_dir}: {problem}", hint="choose another -o")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
@@ -46,6 +52,36 @@ def write_tree(result: RenderResult, out_dir: Path, force: bool = False) -> None
         if isinstance(exc, OSError):
             raise UsageError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
         raise
+
+
+def replaceable_problem(out: Path, spec_path: Path | None) -> str | None:
+    """Why `render --force` must not delete the existing directory `out`, or None. It deletes
+    only an empty directory or a previous overlay (a manifest.json that vmprep wrote), and
+    never the spec, its directory or a parent of it, whatever they hold."""
+    real = Path(os.path.realpath(out))
+    if spec_path is not None:
+        spec_real = Path(os.path.realpath(spec_path))
+        if real == spec_real or real in spec_real.parents:
+            return "it holds the spec being rendered"
+    if real == Path(real.anchor) or real == Path(os.path.realpath(Path.home())):
+        return "it is a root or home directory"
+    try:
+        entries = os.listdir(real)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if not entries:
+        return None
+    try:
+        import json
+
+        with open(real / MANIFEST, "rb") as f:
+            manifest = json.loads(f.read(1024 * 1024))
+        ours = isinstance(manifest, dict) and {"format", "vmprep_version", "files"} <= set(manifest)
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        return "it is not a previous vmprep overlay (no manifest.json written by vmprep)"
+    return None
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
-from vmprep.problems import Problem
+from vmprep.problems import Problem, ref_name
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.roles import yaml_files
 from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs
@@ -158,16 +158,15 @@ def _resolve(
     """The value of an {env: NAME} or {file: path} reference, or (why not,)."""
     if "env" in ref:
         if ref["env"] not in env:
-            return (f"environment variable {ref['env']} is not set",)
+            return (f"environment variable {ref_name('env', ref['env'])} is not set",)
         return env[ref["env"]]
     path = base / ref["file"]
     secret_files.append(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return (f"cannot read secret file {ref['file']!r}: {exc.strerror}",)
-    except UnicodeDecodeError:
-        return (f"secret file {ref['file']!r} is not UTF-8",)
+    from vmprep.secretfile import allowed_dirs, read_secret_file
+
+    text, why = read_secret_file(ref["file"], base, allowed_dirs())
+    if text is None:
+        return (f"secret file: {why}",)
     return text.rstrip("\r\n")  # `echo secret > file` must not put a newline in a password
 
 

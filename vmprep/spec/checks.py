@@ -35,9 +35,11 @@ class Doc:
         kind: Kind = "spec",
         raw: Any = None,
         base: Path | None = None,
+        unprintable: bool = True,
     ) -> None:
         self.data = data
         self.kind = kind
+        self.unprintable = unprintable  # False when the loader saw only printable strings
         self.raw = data if raw is None else raw  # the document as written, without defaults
         self.base = base
         self._steps = list(self._find_steps())
@@ -89,9 +91,10 @@ def run_checks(
         rules_secrets,
         rules_setup,
         rules_steps,
+        rules_text,
     )
 
-    doc = Doc(data, kind, loaded.data, base)
+    doc = Doc(data, kind, loaded.data, base, loaded.unprintable)
     for code, (fn, kinds) in CHECKS.items():
         if kind not in kinds:
             continue
@@ -113,8 +116,26 @@ def step_kind(step: dict[str, Any]) -> str:
 def dotted(path: JsonPath) -> str:
     out = ""
     for part in path:
+        part = part if isinstance(part, int) else cut(part)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+SHOWN = 40  # characters of a value a message shows before it is cut
+
+
+def cut(text: str, limit: int = SHOWN) -> str:
+    """`text`, or its first `limit` characters and its length when it is longer."""
+    if len(text) <= limit + 20:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(text: str) -> str:
+    """A value in a message: quoted, and cut when it is long (report.py escapes controls)."""
+    if len(text) <= SHOWN + 20:
+        return f"'{text}'"
+    return f"'{text[:SHOWN]}...' ({len(text)} characters)"
 
 
 def quoted(text: str) -> str:

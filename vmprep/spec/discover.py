@@ -19,13 +19,7 @@ def expand_paths(args: Iterable[str]) -> list[Path]:
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            files = sorted(p for p in _walk(path) if p.suffix in SUFFIXES)
             if not files:
                 raise UsageError(f"no .yaml or .yml files under {arg}")
         elif path.exists() or not _GLOB & set(arg):
@@ -33,13 +27,71 @@ def expand_paths(args: Iterable[str]) -> list[Path]:
                 raise UsageError(f"no such file or directory: {arg}")
             files = [path]
         else:
-            import glob
-
-            files = [Path(p) for p in sorted(glob.glob(arg, recursive=True)) if Path(p).is_file()]
+            files = _glob(arg)
             if not files:
                 raise UsageError(f"no files match {arg}")
         found.update(dict.fromkeys(files))
     return list(found)
+
+
+def _walk(root: Path) -> list[Path]:
+    """Every file under `root`, hidden ones (`.git`) left out. Symbolic links to directories
+    are not followed: a link loop (`a/loop -> ..`) would otherwise repeat the tree until the
+    path is too long, taking minutes and gigabytes (glob's `**` and rglob follow them)."""
+    import os
+
+    found: list[Path] = []
+    for top, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top, n) for n in names if not n.startswith(".")]
+    return [p for p in found if p.is_file()]
+
+
+def _glob(pattern: str) -> list[Path]:
+    """`DIR/**/*.yaml` and the like, by walking the pattern's fixed prefix with `_walk`."""
+    import re
+
+    parts = pattern.split("/")
+    fixed = 0
+    while fixed < len(parts) - 1 and not _GLOB & set(parts[fixed]):
+        fixed += 1
+    root = "/".join(parts[:fixed]) or ("/" if pattern.startswith("/") else ".")
+    regex = ""
+    tail = parts[fixed:]
+    for i, part in enumerate(tail):
+        last = i == len(tail) - 1
+        if part == "**":
+            regex += ".*" if last else "(?:[^/]+/)*"
+        else:
+            regex += _component_regex(part) + ("" if last else "/")
+    rest = re.compile(regex)
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(
+        p for p in _walk(base) if rest.fullmatch(p.relative_to(base).as_posix()) is not None
+    )
+
+
+def _component_regex(part: str) -> str:
+    import re
+
+    out = ""
+    i = 0
+    while i < len(part):
+        c = part[i]
+        end = part.find("]", i + 1)
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[" and end > i:
+            out += "[" + part[i + 1 : end].replace("!", "^", 1) + "]"
+            i = end
+        else:
+            out += re.escape(c)
+        i += 1
+    return out
 
 
 def check_paths(paths: Iterable[Path], config_repo: Path | None = None) -> list[Problem]:

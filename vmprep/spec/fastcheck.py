@@ -150,8 +150,14 @@ def _exactly_one(validator: Any, keys: list[str], instance: Any, schema: Any) ->
             yield ValidationError(f"needs exactly one of {keys}, has {present}")
 
 
+def _is_integer(checker: Any, value: Any) -> bool:
+    """JSON Schema counts 2.0 as an integer; a spec does not (LogonCount would render `2.0`)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 _ORIGINAL_ITEMS = Draft202012Validator.VALIDATORS["items"]
 FastValidator: Any = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
     {"properties": _properties, "items": _items, "x-exactly-one": _exactly_one},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )

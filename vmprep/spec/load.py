@@ -50,7 +50,7 @@ class Loaded:
     `value_marks` maps it to the first character of its value.
     """
 
-    __slots__ = ("data", "file", "marks", "problems", "surprises", "value_marks")
+    __slots__ = ("data", "file", "marks", "problems", "surprises", "unprintable", "value_marks")
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class Loaded:
         problems: tuple[Problem, ...],
         value_marks: Marks | None = None,
         surprises: dict[JsonPath, Surprise] | None = None,
+        unprintable: bool = True,
     ) -> None:
         self.file = file
         self.data = data
@@ -67,6 +68,7 @@ class Loaded:
         self.problems = problems
         self.value_marks = value_marks or {}
         self.surprises = surprises or {}
+        self.unprintable = unprintable  # False: the loader saw only printable strings and keys
 
     def position(self, path: JsonPath) -> tuple[int, int]:
         """The line and column of `path` (its key, for a mapping entry), or of its parent."""
@@ -91,14 +93,14 @@ def load_file(path: Path) -> Loaded:
         with path.open("rb") as f:
             raw = f.read(MAX_BYTES + 1)  # never read more than the cap allows
     except OSError as exc:
-        return _failed(file, 0, 0, "file", f"cannot read the file: {exc.strerror or exc}")
+        return _failed(file, 1, 1, "file", f"cannot read the file: {exc.strerror or exc}")
     return load_bytes(raw, file)
 
 
 def load_bytes(raw: bytes, file: str) -> Loaded:
     if len(raw) > MAX_BYTES:
         msg = f"the file is larger than {MAX_BYTES} bytes, the limit for a spec"
-        return _failed(file, 0, 0, "too-large", msg)
+        return _failed(file, 1, 1, "too-large", msg)
     if raw.startswith(_UTF16_32_BOMS):
         return _failed(file, 1, 1, "encoding", "the file is UTF-16 or UTF-32", "save it as UTF-8")
     try:
@@ -120,22 +122,23 @@ def load_text(text: str, file: str) -> Loaded:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        return _failed(file, line, col, "yaml", f"invalid YAML: {_yaml_message(exc)}")
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message, hint = _yaml_message(exc, text, mark)
+        return _failed(file, line, col, "yaml", f"invalid YAML: {message}", hint)
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         position = getattr(exc, "position", None)
-        line, col = _line_col(text, position) if isinstance(position, int) else (0, 0)
+        line, col = _line_col(text, position) if isinstance(position, int) else (1, 1)
         reason = getattr(exc, "reason", None) or str(exc)
         return _failed(file, line, col, "yaml", f"invalid YAML: {reason}")
     except RecursionError:  # only the pure-Python parser recurses without a limit
-        return _failed(file, 0, 0, "yaml", f"the document is nested deeper than {MAX_DEPTH}")
+        return _failed(file, 1, 1, "yaml", f"the document is nested deeper than {MAX_DEPTH}")
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         return _failed(file, 1, 1, "yaml", "the file is empty", "start with `version: 1`")
     walker = Walker()
     try:
         data = walker.value(node, (), 1)
     except Refused as exc:
-        line, col = node_pos(exc.node) if exc.node is not None else (0, 0)
+        line, col = node_pos(exc.node) if exc.node is not None else (1, 1)
         return _failed(file, line, col, exc.code, str(exc), exc.hint)
     problems: list[Problem] = [
         Problem(file, *pos, "duplicate-key", msg, path=path, hint="remove one of them")
@@ -149,7 +152,15 @@ def load_text(text: str, file: str) -> Loaded:
     if not isinstance(data, dict):
         got = _kind(data)
         problems.append(Problem(file, 1, 1, "yaml", f"the top level must be a mapping, not {got}"))
-    return Loaded(file, data, walker.marks, tuple(problems), walker.value_marks, walker.surprises)
+    return Loaded(
+        file,
+        data,
+        walker.marks,
+        tuple(problems),
+        walker.value_marks,
+        walker.surprises,
+        walker.unprintable or bool(walker.soft),
+    )
 
 
 def _line_col(text: str, index: int | None) -> tuple[int, int]:
@@ -163,12 +174,16 @@ def _failed(
     return Loaded(file, None, {}, (Problem(file, line, col, code, message, hint=hint),))
 
 
-def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+def _yaml_message(exc: yaml.MarkedYAMLError, text: str, mark: Any) -> tuple[str, str | None]:
     parts = [exc.context, exc.problem]
     message = "; ".join(p for p in parts if p) or str(exc)
     if "constructor for the tag" in message:
         message = "a tag that is not allowed in a spec"
-    return message
+    index = getattr(mark, "index", None)
+    if isinstance(index, int) and text[index : index + 1] == "\t":
+        # libyaml says "found character that cannot start any token" and does not say which.
+        return "a tab character here; YAML indents with spaces only", "replace the tab with spaces"
+    return message, None
 
 
 def _kind(value: Any) -> str:

@@ -69,7 +69,7 @@ def check_loaded(
     errors before the semantic checks. Dispatches on `kind` (see `definition_for`). `base` is
     the file's directory, where the spec's relative local paths start (None: not from a file)."""
     from vmprep.spec.checks import run_checks
-    from vmprep.spec.validate import schema_problems
+    from vmprep.spec.validate import schema_problems, variable_surprises
 
     problems = list(loaded.problems)
     if not isinstance(loaded.data, dict):
@@ -77,6 +77,8 @@ def check_loaded(
     definition = definition_for(loaded.data)
     placed = {p.path for p in problems}  # a value the loader refused gets no second problem
     problems.extend(p for p in schema_problems(loaded, definition) if p.path not in placed)
+    if loaded.surprises:
+        problems.extend(variable_surprises(loaded))
     if problems:
         return sorted(problems), None
     data = apply_defaults(loaded.data, definition)
@@ -131,7 +133,7 @@ def _read(path: Path) -> tuple[bytes, Loaded]:
         with path.open("rb") as f:
             raw = f.read(MAX_BYTES + 1)  # never more than the cap, whatever the path is
     except OSError as exc:
-        problem = Problem(str(path), 0, 0, "file", f"cannot read the file: {exc.strerror or exc}")
+        problem = Problem(str(path), 1, 1, "file", f"cannot read the file: {exc.strerror or exc}")
         raise SpecError([problem]) from None
     return raw, load_bytes(raw, str(path))
 

@@ -11,14 +11,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vmprep.problems import Severity
-from vmprep.spec.checks import Doc, Finding, check, quoted, step_kind
+from vmprep.spec.checks import Doc, Finding, check, quoted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
+from vmprep.spec.urls import header_problem, url_problem
 from vmprep.spec.windows import (
     cmd_special_chars,
     setupcomplete_path_problem,
     windows_path_problem,
 )
+from vmprep.spec.winpath import program_problem
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
@@ -103,34 +105,26 @@ def _j(items: Any) -> str:
 
 @check("download", "spec", "roleConfig")
 def download(doc: Doc) -> Iterator[Finding]:
+    """The URL by the one URL rule (https only, no user-info, A-label hosts); header names are
+    tokens and values hold no control character."""
     for path, step in doc.steps():
         if "download" not in step:
             continue
         url = step["download"]["url"]
-        problem = _url_problem(url)
+        problem = url_problem(url, schemes=("https", "http"))
         if problem:
-            yield Finding((*path, "download", "url"), f"download url {url!r} {problem}")
+            yield Finding((*path, "download", "url"), f"download url {shown(url)} {problem}")
         elif urlsplit(url).scheme != "https":
             yield Finding(
                 (*path, "download", "url"),
-                f"download url {url!r} is not https",
+                f"download url {shown(url)} is not https",
                 hint="serve it over https; the sha256 check alone does not keep it private",
             )
-
-
-def _url_problem(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError as exc:
-        return f"is not a valid URL ({exc})"
-    if parts.scheme not in ("http", "https"):
-        return "must start with https://"
-    if not parts.hostname:
-        return "has no host"
-    if any(c.isspace() for c in url):
-        return "contains white space"
-    return None
+        for name, value in step["download"].get("headers", {}).items():
+            problem = header_problem(name, value)
+            if problem:
+                where = (*path, "download", "headers", name)
+                yield Finding(where, f"header {shown(name)} {problem}")
 
 
 @check("phone-home-url")
@@ -157,12 +151,10 @@ def phone_home_url(doc: Doc) -> Iterator[Finding]:
         if "{" in filled or "}" in filled:
             yield Finding(path, f"unbalanced '{{' or '}}' in {template!r}")
             continue
-        problem = _url_problem(filled)
+        problem = url_problem(filled, schemes=("https", "http"))
         if problem:
-            yield Finding(path, f"{template!r} {problem}")
-        elif urlsplit(filled).username is not None:
-            msg = f"{template!r} holds a user name or password"
-            yield Finding(path, msg, hint="put the credential in agent.phone_home.token")
+            hint = "put the credential in agent.phone_home.token" if "@" in problem else None
+            yield Finding(path, f"{shown(template)} {problem}", hint=hint)
         elif urlsplit(filled).scheme == "http" and not home["allow_insecure_http"]:
             msg = f"{template!r} is plain http: the token and secrets would travel in clear"
             yield Finding(path, msg, hint="use https (or set allow_insecure_http: true for a lab)")
@@ -210,27 +202,45 @@ def trusted_key(doc: Doc) -> Iterator[Finding]:
 
 @check("windows-path", "spec", "roleConfig")
 def windows_path(doc: Doc) -> Iterator[Finding]:
-    for path, value in _paths(doc):
-        problem = windows_path_problem(value)
+    """Every path field, by the one rule in vmprep.spec.winpath (UNC only where it is read)."""
+    for path, value, unc, file in _paths(doc):
+        problem = windows_path_problem(value, unc=unc, file=file)
         if problem:
-            yield Finding(path, f"{quoted(value)} {problem}")
+            yield Finding(path, f"{shown(value)} {problem}")
+    for path, step in doc.steps():
+        argv = step.get("exec", {}).get("argv")
+        if not argv or not isinstance(argv[0], str):
+            continue
+        program = argv[0]
+        problem = program_problem(program)
+        if problem:
+            yield Finding((*path, "exec", "argv", 0), f"program {shown(program)} {problem}")
 
 
-def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str]]:
+# (field, UNC allowed, names a file): see vmprep.spec.winpath for why UNC is allowed where.
+_STEP_PATHS = {
+    "download": ("to", False, True),
+    "file": ("path", False, True),
+    "msi": ("path", True, True),
+    "exec": ("cwd", False, False),
+    "wait_for": ("path", True, False),
+}
+
+
+def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str, bool, bool]]:
     agent = doc.data.get("agent", {})
     if doc.kind == "spec":
-        yield ("agent", "install_dir"), agent["install_dir"]
+        yield ("agent", "install_dir"), agent["install_dir"], False, False
         if "python" in agent["runtime"]:
-            yield ("agent", "runtime", "python"), agent["runtime"]["python"]
+            yield ("agent", "runtime", "python"), agent["runtime"]["python"], False, True
         if doc.phone_home and "ca_bundle" in doc.phone_home:
-            yield ("agent", "phone_home", "ca_bundle"), doc.phone_home["ca_bundle"]
-    fields = {"download": "to", "file": "path", "msi": "path", "exec": "cwd"}
+            yield ("agent", "phone_home", "ca_bundle"), doc.phone_home["ca_bundle"], False, True
     for path, step in doc.steps():
         kind = step_kind(step)
-        if kind in fields and fields[kind] in step[kind]:
-            yield (*path, kind, fields[kind]), step[kind][fields[kind]]
-        if kind == "wait_for" and "path" in step[kind]:
-            yield (*path, kind, "path"), step[kind]["path"]
+        if kind in _STEP_PATHS:
+            field, unc, file = _STEP_PATHS[kind]
+            if isinstance(step[kind], dict) and isinstance(step[kind].get(field), str):
+                yield (*path, kind, field), step[kind][field], unc, file
 
 
 @check("cmd-unsafe-path")

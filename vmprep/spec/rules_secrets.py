@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
-from vmprep.problems import Severity
+from vmprep.problems import Severity, ref_name
 from vmprep.spec.checks import Doc, Finding, check, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import runtime_schema
@@ -26,27 +25,36 @@ def secret_refs(
     """Every secret reference inside schema-valid `value`, found by the schema, not by shape:
     an env var or header that happens to be named `secret` is not one. `node` is the
     runtime_schema node of `value` (default: a step)."""
+    for where, ref in values_of("secretRef", value, path, node):
+        if isinstance(ref, dict):
+            yield where, ref
+
+
+def values_of(
+    definition: str, value: Any, path: JsonPath, node: dict[str, Any] | None = None
+) -> Iterator[tuple[JsonPath, Any]]:
+    """Every value inside schema-valid `value` that the `$defs` entry `definition` describes
+    (`secretRef`, `duration`), found by walking the schema alongside it."""
     if node is None:
         node = runtime_schema("step")
-    if not isinstance(value, (dict, list)):
+    if node.get("x-ref") == definition:
+        yield path, value
         return
-    if node.get("x-ref") == "secretRef":
-        if isinstance(value, dict):
-            yield path, value
+    if not isinstance(value, (dict, list)):
         return
     for branch in node.get("anyOf", []) + node.get("oneOf", []):
         if branch.get("type") == ("object" if isinstance(value, dict) else "array"):
-            yield from secret_refs(value, path, branch)
+            yield from values_of(definition, value, path, branch)
             return
     if isinstance(value, dict):
         props, more = node.get("properties", {}), node.get("additionalProperties")
         for key, item in value.items():
             sub = props.get(key, more)
             if isinstance(sub, dict):
-                yield from secret_refs(item, (*path, key), sub)
+                yield from values_of(definition, item, (*path, key), sub)
     elif isinstance(node.get("items"), dict):
         for i, item in enumerate(value):
-            yield from secret_refs(item, (*path, i), node["items"])
+            yield from values_of(definition, item, (*path, i), node["items"])
 
 
 def phone_home_secrets(steps: list[dict[str, Any]]) -> set[str]:
@@ -66,7 +74,7 @@ def phone_home_secrets(steps: list[dict[str, Any]]) -> set[str]:
 
 def _describe(ref: dict[str, str]) -> str:
     kind, name = next(iter(ref.items()))
-    return f"{{{kind}: {name}}}"
+    return f"{{{kind}: {ref_name(kind, name)}}}"
 
 
 @check("secret-in-image")
@@ -121,15 +129,7 @@ def secret_in_image(doc: Doc) -> Iterator[Finding]:
 def _plain_credentials(path: JsonPath, step: dict[str, Any]) -> Iterator[Finding]:
     if "download" not in step:
         return
-    dl = step["download"]
-    try:
-        has_user = urlsplit(dl["url"]).username is not None
-    except ValueError:
-        has_user = False
-    if has_user:
-        msg = "the download url holds a user name or password, which the image would keep"
-        hint = "pass it in a header whose value is {secret: name}"
-        yield Finding((*path, "download", "url"), msg, Severity.WARNING, hint=hint)
+    dl = step["download"]  # a user name or password in its URL is a `download` error
     for name, value in dl.get("headers", {}).items():
         if isinstance(value, str) and any(w in name.lower() for w in _CREDENTIAL_HEADERS):
             msg = f"header {name!r} holds a credential in plain text, which the image would keep"
@@ -166,16 +166,16 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
             needed += [(cred, name) for name in REMOTE_JOIN_SECRETS]
         for path, name in needed:
             if doc.kind == "spec" and not doc.phone_home:
-                msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"
+                msg = f"secret {ref_name('secret', name)!r} is delivered by phone-home, but agent.phone_home is not set"
                 yield Finding(path, msg, hint="configure agent.phone_home")
             elif doc.kind == "spec" and not fetched:
                 # This step fails at first boot: the agent fetches the config (and its secrets)
                 # after the baked steps, unless a phone_home step comes first.
-                msg = f"secret {name!r} is not there yet: baked steps run before phone-home"
+                msg = f"secret {ref_name('secret', name)!r} is not there yet: baked steps run before phone-home"
                 hint = "put a `phone_home: {}` step before this one"
                 yield Finding(path, msg, hint=hint)
             elif defined is not None and name not in defined:
-                msg = f"secret {name!r} is not defined in this file's secrets"
+                msg = f"secret {ref_name('secret', name)!r} is not defined in this file's secrets"
                 yield Finding(path, msg, hint=f"add it under secrets: {{{name}: {{env: NAME}}}}")
 
 

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from vmprep.problems import Severity
-from vmprep.spec.checks import Doc, Finding, check, dotted, step_kind
+from vmprep.spec.checks import Doc, Finding, check, dotted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.windows import (
     computer_name_problem,
+    identifier_problem,
     locale_problem,
     windows_time_zones,
     windows_zone_for_iana,
@@ -35,34 +36,42 @@ def computer_name(doc: Doc) -> Iterator[Finding]:
     if isinstance(name, str):
         problem = computer_name_problem(name)
         if problem:
-            yield Finding(("setup", "computer_name"), f"computer name {name!r} {problem}")
+            yield Finding(("setup", "computer_name"), f"computer name {shown(name)} {problem}")
     for path, step in doc.steps():
         if "rename_computer" in step:
             new = step["rename_computer"]["name"]
-            # {variable} placeholders are filled from the config document at first boot: check
-            # the literal text around them, and the length only when there are none.
-            literal = _without_placeholders(new)
-            if literal == new:
-                problem = computer_name_problem(new) if new != "*" else "is '*', not a name"
-            else:
-                problem = computer_name_problem(literal) if literal else None
-                if problem and ("bytes long" in problem or "only digits" in problem):
-                    problem = None  # the filled-in value decides
+            # Resolve what is known now (variables, the role); a placeholder known only at
+            # first boot counts as one letter, and the agent checks the filled-in name again.
+            filled = _fill(new, _known_values(doc, path))
+            problem = computer_name_problem(filled) if new != "*" else "is '*', not a name"
             if problem:
-                msg = f"rename_computer name {new!r} {problem}"
+                msg = f"rename_computer name {shown(new)}"
+                msg += f" {problem}" if filled == new else f" (as {shown(filled)}) {problem}"
                 yield Finding((*path, "rename_computer", "name"), msg)
 
 
-def _without_placeholders(text: str) -> str:
-    out, depth = [], 0
-    for c in text:
-        if c == "{":
-            depth += 1
-        elif c == "}" and depth:
-            depth -= 1
-        elif not depth:
-            out.append(c)
-    return "".join(out)
+def _known_values(doc: Doc, path: JsonPath) -> dict[str, str]:
+    if doc.kind == "spec":
+        values = dict(doc.data.get("agent", {}).get("variables", {}))
+        role = (doc.phone_home or {}).get("role")
+    else:
+        values = dict(doc.data.get("variables", {}))
+        if path[0] == "instances":
+            values.update(doc.data["instances"][path[1]].get("variables", {}))
+        role = doc.data.get("role")
+    if role is not None:
+        values.setdefault("role", role)
+    return {k: str(v) for k, v in values.items()}  # as the agent's StepContext.fill
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """`{name}` -> its value, or `a` when it is known only at first boot."""
+    import re
+
+    return re.sub(_PLACEHOLDER, lambda m: values.get(m.group(1), "a"), template)
+
+
+_PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_]*)\}"  # as the agent fills them
 
 
 @check("timezone")
@@ -149,8 +158,11 @@ def account_name(doc: Doc) -> Iterator[Finding]:
     ]
     for path, name in names:
         bad = sorted({c for c in name if c in _ACCOUNT_FORBIDDEN or ord(c) < 32})
+        confusing = identifier_problem(name)
         if bad:
             yield Finding(path, f"account name {name!r} contains {', '.join(map(repr, bad))}")
+        elif confusing:
+            yield Finding(path, f"account name {name!r} {confusing}")
         elif name.upper() == "NONE" or name.strip(". ") == "":
             yield Finding(path, f"{name!r} cannot be an account name")
         elif len(name) > 20:
@@ -166,9 +178,28 @@ def account_group(doc: Doc) -> Iterator[Finding]:
     """unattend.xml joins an account's groups with ';', so a group name cannot contain one."""
     for i, account in enumerate(doc.data.get("setup", {}).get("accounts", [])):
         for n, group in enumerate(account["groups"]):
+            where = ("setup", "accounts", i, "groups", n)
             if ";" in group:
                 msg = f"group name {group!r} contains ';', which separates groups in Windows"
-                yield Finding(("setup", "accounts", i, "groups", n), msg)
+                yield Finding(where, msg)
+            elif problem := _group_problem(group):
+                yield Finding(where, f"group name {group!r} {problem}")
+
+
+# Group names: none of " / \ [ ] : | < > + = ; , ? * @, at most 256 characters (as local
+# account names, longer: https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-2000-server/bb726984(v=technet.10)).
+_GROUP_FORBIDDEN = frozenset('"/\\[]:|<>+=;,?*@')
+
+
+def _group_problem(group: str) -> str | None:
+    bad = sorted(set(group) & _GROUP_FORBIDDEN)
+    if bad:
+        return f"contains {', '.join(map(repr, bad))}"
+    if len(group) > 256:
+        return "is longer than 256 characters"
+    if not group.strip(". "):
+        return "is only dots and spaces"
+    return identifier_problem(group)
 
 
 @check("auto-logon")

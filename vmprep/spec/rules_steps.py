@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
-from vmprep.spec.checks import Doc, Finding, check
+from vmprep.spec.checks import Doc, Finding, check, shown
+from vmprep.spec.load import JsonPath
 
 _DWORD_MAX, _QWORD_MAX = 2**32 - 1, 2**64 - 1
 # Patterns as text: re compiles (and caches) them on first use, not at import.
@@ -48,7 +50,8 @@ def _registry_problem(kind: str, value: Any) -> str | None:
 
 
 _DNS_LABEL = r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$"
-_DN_PART = r"(?i)^(OU|CN|DC)=.+$"
+_DN_PART = r"(?i)^(OU|CN|DC)=[^=]+$"
+_DN_SPECIAL = frozenset('\\"+;<>#')  # RFC 4514 section 2.4 (https://www.rfc-editor.org/rfc/rfc4514)
 
 
 @check("join-domain", "spec", "roleConfig")
@@ -62,10 +65,25 @@ def join_domain(doc: Doc) -> Iterator[Finding]:
         if len(domain) > 253 or not all(re.match(_DNS_LABEL, label) for label in domain.split(".")):
             msg = f"domain {domain!r} is not a domain name like corp.example.com"
             yield Finding((*path, "join_domain", "domain"), msg)
+        if "." not in domain and len(domain) > 15:
+            msg = f"domain {domain!r} is longer than 15 characters, too long for a NetBIOS name"
+            yield Finding((*path, "join_domain", "domain"), msg, hint="write its DNS name")
         ou = join.get("ou")
-        if ou is not None and not all(re.match(_DN_PART, p.strip()) for p in ou.split(",")):
+        if ou is not None and any(c in ou for c in _DN_SPECIAL):
+            # An escaped or quoted RDN (`OU=a\,DC=evil`, `OU="x,y"`), a multi-valued one (`+`)
+            # or `;` would make the DN name another object than the one it seems to.
+            msg = f"ou {ou!r} holds an escape, quote, '+', ';', '<', '>' or '#'"
+            yield Finding((*path, "join_domain", "ou"), msg, hint="write a plain OU=...,DC=... DN")
+        elif ou is not None and not all(_rdn_ok(part.strip()) for part in ou.split(",")):
             msg = f"ou {ou!r} is not an LDAP distinguished name like 'OU=Web,DC=corp,DC=com'"
             yield Finding((*path, "join_domain", "ou"), msg, hint="leave it out for the default")
+
+
+def _rdn_ok(rdn: str) -> bool:
+    """`OU=Web`: a known type, `=`, a value without another `=` or padding spaces."""
+    return (
+        re.match(_DN_PART, rdn) is not None and rdn.split("=", 1)[1].strip() == rdn.split("=", 1)[1]
+    )
 
 
 @check("file-content", "spec", "roleConfig")
@@ -88,7 +106,7 @@ def file_content(doc: Doc) -> Iterator[Finding]:
 @check("wait-for", "spec", "roleConfig")
 def wait_for(doc: Doc) -> Iterator[Finding]:
     """A tcp port from 1 to 65535; an http target that is an http(s) URL with a host."""
-    from urllib.parse import urlsplit
+    from vmprep.spec.urls import url_problem
 
     for path, step in doc.steps():
         target = step.get("wait_for", {})
@@ -96,12 +114,78 @@ def wait_for(doc: Doc) -> Iterator[Finding]:
             msg = f"port in {target['tcp']!r} is not from 1 to 65535"
             yield Finding((*path, "wait_for", "tcp"), msg)
         if "http" in target:
-            try:
-                parts = urlsplit(target["http"])
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-                parts.port  # noqa: B018  (raises on a bad port)
-            except ValueError:
-                ok = False
-            if not ok:
-                msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
+            problem = url_problem(target["http"], schemes=("http", "https"))
+            if problem:
+                msg = f"{shown(target['http'])} {problem}"
                 yield Finding((*path, "wait_for", "http"), msg)
+
+
+MAX_DURATION = 365 * 86400  # a year: anything longer is a typo (or 1e308), not a timeout
+
+
+@check("duration", "spec", "roleConfig")
+def duration(doc: Doc) -> Iterator[Finding]:
+    """Every duration (timeouts, delays, intervals) is at most a year."""
+    from vmprep.agent.durations import parse_duration
+
+    for path, value in _at(doc.data, (), _duration_paths(doc.kind)):
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            continue  # the schema says so
+        if seconds > MAX_DURATION:
+            msg = f"the duration {str(value)[:40]!s} is longer than a year ({MAX_DURATION} s)"
+            yield Finding(path, msg, hint="write it in s, m, h or d, e.g. 30m")
+
+
+Pattern = tuple["str | None", ...]  # a path with None for "any list index or key"
+
+
+@cache
+def _duration_paths(kind: str) -> tuple[Pattern, ...]:
+    """Where the schema puts durations, found once: walking the schema beside every document
+    cost more than the rest of this check."""
+    from vmprep.spec.schema import runtime_schema
+
+    found: list[Pattern] = []
+
+    def walk(node: Any, path: Pattern, depth: int) -> None:
+        if not isinstance(node, dict) or depth > 12:
+            return
+        if node.get("x-ref") == "duration":
+            found.append(path)
+            return
+        for branch in node.get("anyOf", []) + node.get("oneOf", []):
+            walk(branch, path, depth + 1)
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, (*path, key), depth + 1)
+        for more in ("items", "additionalProperties"):
+            if isinstance(node.get(more), dict):
+                walk(node[more], (*path, None), depth + 1)
+
+    walk(runtime_schema("roleConfig" if kind == "roleConfig" else None), (), 0)
+    return tuple(dict.fromkeys(found))
+
+
+def _at(
+    value: Any, path: JsonPath, patterns: tuple[Pattern, ...]
+) -> Iterator[tuple[JsonPath, Any]]:
+    for pattern in patterns:
+        yield from _follow(value, path, pattern)
+
+
+def _follow(value: Any, path: JsonPath, pattern: Pattern) -> Iterator[tuple[JsonPath, Any]]:
+    if not pattern:
+        yield path, value
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head is None:
+        items = (
+            enumerate(value)
+            if isinstance(value, list)
+            else (value.items() if isinstance(value, dict) else ())
+        )
+        for key, item in items:
+            yield from _follow(item, (*path, key), rest)
+    elif isinstance(value, dict) and head in value:
+        yield from _follow(value[head], (*path, head), rest)

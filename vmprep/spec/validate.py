@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from vmprep.problems import Problem
-from vmprep.spec.checks import dotted
+from vmprep.problems import Problem, ref_name
+from vmprep.spec.checks import cut, dotted
 from vmprep.spec.load import JsonPath, Loaded
 from vmprep.spec.schema import schema, step_kinds, validator
 
@@ -61,6 +61,38 @@ def schema_problems(loaded: Loaded, definition: str | None = None) -> Iterator[P
             yield Problem(loaded.file, line, col, code, message, path=path, hint=hint)
 
 
+def variable_surprises(loaded: Loaded) -> Iterator[Problem]:
+    """Variables take strings, numbers and booleans, so the schema cannot catch `0755` (the
+    YAML 1.1 octal 493) or `yes` (true) there: flag such values as elsewhere. Plain `true`,
+    `false` and decimal numbers are what they look like."""
+    import re
+
+    for path, surprise in loaded.surprises.items():
+        if len(path) < 2 or path[-2] != "variables":
+            continue
+        text = surprise.text
+        if surprise.word == "a boolean" and text.lower() in ("true", "false"):
+            continue
+        if surprise.word == "a number" and re.fullmatch(_PLAIN_NUMBER, text):
+            continue
+        if surprise.word == "null":
+            continue  # the schema refuses null
+        line, col = loaded.value_position(path)
+        value = _value_at(loaded.data, path)
+        msg = f"{_dotted(path)}{surprise.explain(value)}"
+        hint = f"quote it: '{text}'"
+        yield Problem(loaded.file, line, col, "unquoted-string", msg, path=path, hint=hint)
+
+
+_PLAIN_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?"
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
 Explained = tuple[JsonPath, str, "str | None", bool]  # path, message, hint, point at the value
 
 
@@ -80,7 +112,7 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         for key in instance:
             if key not in known:
                 hint = _did_you_mean(key, known) or _belongs_under(key)
-                yield (*path, key), f"{where}unknown key '{key}'", hint, False
+                yield (*path, key), f"{where}unknown key '{cut(key)}'", hint, False
         return
     if keyword == "required":
         for key in error.validator_value:
@@ -96,6 +128,8 @@ def _explain(error: Any, loaded: Loaded) -> Iterator[Explained]:
         msg = f"{where}{_show(instance)} is not one of: {', '.join(choices)}"
         yield path, msg, hint, True
         return
+    if path and path[-1] in ("env", "file", "secret") and isinstance(instance, str):
+        instance = ref_name(str(path[-1]), instance)  # never echo what may be the secret
     message = _simple(keyword, error.validator_value, instance, path, error.schema)
     yield path, where + message, None, True
 
@@ -150,6 +184,8 @@ def _simple(
 ) -> str:
     if keyword == "type":
         types: list[str] = expected if isinstance(expected, list) else [expected]
+        if "integer" in types and isinstance(instance, float) and instance.is_integer():
+            return f"{instance!r} is not a whole number: write {int(instance)}"
         words = [_TYPE_WORDS.get(t, t) for t in types]
         return f"expected {_or(words)}, got {_kind(instance)}"
     if keyword == "const":
@@ -286,7 +322,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
+        text = cut(value)
         # Windows paths read better with single backslashes than repr()'s doubled ones.
         return f"'{text}'" if text.isprintable() and "'" not in text else repr(text)
     if isinstance(value, (int, float)) or value is None:

@@ -12,77 +12,39 @@ import re
 from functools import cache
 from pathlib import Path
 
-# ComputerName: "None of { } | ~ [ \ ] ^ ' : ; < = > ? @ ! " # $ % ` ( ) + / . , * & and no
-# spaces", at most 15 bytes, not only digits (microsoft-windows-shell-setup-computername).
-NETBIOS_FORBIDDEN = set("{}|~[\\]^':;<=>?@!\"#$%`()+/.,*& ")
-NETBIOS_MAX_BYTES = 15
+from vmprep.agent.names import computer_name_problem
+
+# Re-exported: the one path rule lives in winpath.
+from vmprep.spec.winpath import (
+    SETUPCOMPLETE_ALLOWED,
+    setupcomplete_path_problem,
+    windows_filename_problem,
+    windows_path_problem,
+)
+
+__all__ = [
+    "CMD_SPECIAL",
+    "SETUPCOMPLETE_ALLOWED",
+    "cmd_special_chars",
+    "computer_name_problem",
+    "identifier_problem",
+    "locale_problem",
+    "setupcomplete_path_problem",
+    "windows_filename_problem",
+    "windows_path_problem",
+    "windows_time_zones",
+    "windows_zone_for_iana",
+    "xml_unsafe_chars",
+]
+
 # Characters cmd.exe treats specially even inside a quoted path in SetupComplete.cmd.
 CMD_SPECIAL = set('%^&|<>!"')
-_PATH_FORBIDDEN = set('<>:"|?*')
 # Patterns as text: re compiles (and caches) each on first use, not when vmprep starts.
 _INPUT_LOCALE = r"(?i)^[0-9a-f]{4}:([0-9a-f]{8}|\{[0-9a-f-]{36}\}\{[0-9a-f-]{36}\})$"
-_DRIVE = r"[A-Za-z]:"
-_DRIVE_PATH = r"[A-Za-z]:\\"
-_UNC_PATH = r"\\\\[^\\/]+\\[^\\/]+"
-
-
-def computer_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a computer name, or None. `*` asks Windows for a random name."""
-    if name == "*":
-        return None
-    if not name:
-        return "is empty (write '*' for a random name)"
-    bad = sorted({c for c in name if c in NETBIOS_FORBIDDEN or not c.isprintable()})
-    if bad:
-        return f"contains {_chars(bad)}, which a computer name cannot hold"
-    if len(name.encode("utf-8")) > NETBIOS_MAX_BYTES:
-        return f"is {len(name.encode('utf-8'))} bytes long; a computer name has at most 15"
-    if name.isdigit():
-        return "is only digits; a computer name needs a letter or '-'"
-    return None
 
 
 def cmd_special_chars(text: str) -> list[str]:
     return sorted({c for c in text if c in CMD_SPECIAL or ord(c) < 32 or ord(c) == 127})
-
-
-# What a path inside SetupComplete.cmd may hold (validate's cmd-unsafe-path and render use this
-# one rule): `%` expands even inside quotes, `!` under delayed expansion, `" ^ & | < >` end or
-# redirect the command, and cmd.exe reads batch files in the OEM code page (so: ASCII only).
-SETUPCOMPLETE_ALLOWED = "ASCII letters, digits, spaces and . _ - ( ) + ~"
-_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._()+~-")
-
-
-def setupcomplete_path_problem(path: str) -> str | None:
-    """Why an absolute path cannot go into SetupComplete.cmd (interpreter, install_dir), or None."""
-    if len(path) > 240:
-        return "is longer than 240 characters"
-    parts = path.split("\\")
-    if len(parts) < 2 or not re.fullmatch(_DRIVE, parts[0]):
-        return "must be on a drive, like 'C:\\dir\\file' (not a network path)"
-    for part in parts[1:]:
-        if not part:
-            return "has an empty path component (a doubled or trailing backslash)"
-        bad = sorted({c for c in part if c not in _SAFE_CHARS})
-        if bad:
-            shown = ", ".join(repr(c) if c.isprintable() else f"U+{ord(c):04X}" for c in bad)
-            return f"contains {shown}; only {SETUPCOMPLETE_ALLOWED} are allowed"
-        if part in {".", ".."} or part != part.strip(" ") or part.endswith("."):
-            return f"has the component {part!r} (no '.', '..', or leading/trailing dots or spaces)"
-    return None
-
-
-def windows_path_problem(path: str) -> str | None:
-    """Why `path` is not an absolute Windows path (C:\\... or \\\\server\\share\\...), or None."""
-    if "/" in path and not re.match(_DRIVE_PATH, path) and not re.match(_UNC_PATH, path):
-        return "is not an absolute Windows path (use backslashes: 'C:\\...')"
-    if not (re.match(_DRIVE_PATH, path) or re.match(_UNC_PATH, path)):
-        return "is not an absolute Windows path like 'C:\\...' or '\\\\server\\share\\...'"
-    rest = path[2:]
-    bad = sorted({c for c in rest if c in _PATH_FORBIDDEN or ord(c) < 32})
-    if bad:
-        return f"contains {_chars(bad)}, which Windows does not allow in a path"
-    return None
 
 
 def locale_problem(tag: str, *, input_locale: bool = False) -> str | None:
@@ -156,3 +118,25 @@ def _chars(chars: list[str]) -> str:
     if " " in chars:
         shown = [s if s != "U+0020" else "a space" for s in shown]
     return ", ".join(shown)
+
+
+def identifier_problem(name: str) -> str | None:
+    """Why an account or group name could mislead a reviewer, or None: an invisible character
+    (zero-width, bidirectional control, a space other than U+0020) or letters from more than
+    one script (a Cyrillic `а` among Latin letters: UTS #39 mixed-script confusables,
+    https://www.unicode.org/reports/tr39/#Mixed_Script_Detection)."""
+    if name.isascii():
+        return None
+    import unicodedata
+
+    scripts = set()
+    for c in name:
+        category = unicodedata.category(c)
+        if category in ("Cf", "Cc", "Zl", "Zp") or (category == "Zs" and c != " "):
+            return f"contains the invisible character U+{ord(c):04X}"
+        if category.startswith("L"):
+            scripts.add(unicodedata.name(c, "UNKNOWN").split()[0])
+    scripts.discard("UNKNOWN")
+    if len(scripts) > 1:
+        return f"mixes letters of {len(scripts)} scripts ({', '.join(sorted(scripts))})"
+    return None

@@ -59,6 +59,7 @@ class Walker:
         self.duplicates: list[tuple[JsonPath, tuple[int, int], str]] = []
         self.soft: list[tuple[JsonPath, Refused]] = []  # reported; the text stands in
         self.nodes = 0
+        self.unprintable = False  # a string or key that is not printable (control-character)
         self.active: set[int] = set()  # ids of the collections being walked: cycles
 
     def value(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
@@ -73,6 +74,8 @@ class Walker:
         self.value_marks.setdefault(path, pos)
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:  # most values: nothing to convert or to check
+                if not node.value.isprintable():
+                    self.unprintable = True
                 return node.value
             try:
                 return self.scalar(node, path)
@@ -99,13 +102,21 @@ class Walker:
         self, node: yaml.Node, path: JsonPath, depth: int, out: dict[str, Any], *, explicit: bool
     ) -> None:
         merges: list[yaml.Node] = []
+        merge_seen = False
         for key_node, value_node in node.value:
             if key_node.tag == f"{_TAG}merge":  # `<<: *defaults`: explicit keys win
+                if merge_seen and explicit:  # two `<<` keys: PyYAML would merge both silently
+                    pos = node_pos(key_node)
+                    msg = "duplicate key '<<' (write one `<<: [*a, *b]` to merge several)"
+                    self.duplicates.append(((*path, "<<"), pos, msg))
+                merge_seen = True
                 merges.extend(
                     value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 )
                 continue
             key = _key(key_node)
+            if not key.isprintable():
+                self.unprintable = True
             if key in out and explicit:
                 pos = node_pos(key_node)
                 self.duplicates.append(((*path, key), pos, f"duplicate key {key!r}"))
@@ -139,7 +150,13 @@ class Walker:
         try:
             value = _CONSTRUCT.yaml_constructors[tag](_CONSTRUCT, node)
         except (ValueError, KeyError) as exc:  # a huge integer, a bad bool...
-            raise Refused(node, f"`{_cut(node.value)}` is not a valid {name}: {exc}") from None
+            if name == "int" and "digits" in str(exc):  # Python's int-to-string limit
+                raise Refused(
+                    node,
+                    f"the number `{node.value[:20]}...` has {len(node.value)} digits, far too many",
+                    "quote it if you meant a string",
+                ) from None
+            raise Refused(node, f"`{_cut(node.value)}` is not a valid {name}") from None
         if name == "int" and ":" in node.value:
             raise Refused(
                 node,
@@ -193,7 +210,7 @@ def _short(tag: str) -> str:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 40 else f"{text[:37]}... ({len(text)} characters)"
 
 
 def _show(value: Any) -> str:

@@ -4,6 +4,7 @@ keeps them out of every argv."""
 
 from __future__ import annotations
 
+from vmprep.agent.names import computer_name_problem
 from vmprep.agent.steps import Outcome, StepContext, StepError, from_process
 
 TYPE_CHECKING = False
@@ -36,8 +37,9 @@ def run_env(body: dict[str, Any], ctx: StepContext) -> Outcome:
 
 def run_rename_computer(body: dict[str, Any], ctx: StepContext) -> Outcome:
     name = ctx.fill(str(body["name"]))
-    if len(name) > 15:
-        raise StepError(f"computer name {name!r} is longer than 15 characters")
+    problem = computer_name_problem(name)  # validate checked what it could resolve; this is all
+    if problem is not None or name == "*":
+        raise StepError(f"computer name {name!r} {problem or 'is not a name'}")
     return from_process(ctx.platform.rename_computer(name, timeout=ctx.timeout), ctx)
 
 

@@ -131,7 +131,7 @@ class Run:
         if identity is None:
             return 1
         self.identity = identity
-        loaded = self.store.load(identity.instance_id)
+        loaded = self.store.load(identity.instance_id, clean=True)
         state = loaded if loaded is not None else new_state(identity.instance_id)
         self.state = state
         self.store.set_current(identity.instance_id)

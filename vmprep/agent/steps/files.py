@@ -8,7 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from vmprep.agent.atomic import write_atomic
+from vmprep.agent.atomic import FileBusyError, write_atomic
 from vmprep.agent.steps import Outcome, StepContext, StepError
 
 TYPE_CHECKING = False
@@ -29,8 +29,12 @@ def destination(raw: str) -> Path:
 
 
 def _write_atomic(path: Path, write: Any) -> None:
+    """Retried while another process holds the target open (Windows), then a clear error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, write)
+    try:
+        write_atomic(path, write)
+    except FileBusyError as exc:
+        raise StepError(exc.strerror or str(exc)) from None
 
 
 def run_file(body: dict[str, Any], ctx: StepContext) -> Outcome:

@@ -29,6 +29,8 @@ DEFAULT_RETRY_DELAY = 5.0
 # What a step sequence ended with.
 COMPLETED, FAILED, REBOOT, HALTED = "completed", "failed", "reboot", "halted"
 INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the service unreachable)
+REBOOT_FAILED = "reboot_failed"  # a step needs a reboot and the OS refused every request
+REBOOT_RETRY_WAITS = (5.0, 15.0, 30.0)
 
 
 def step_hash(step: dict[str, Any]) -> str:
@@ -111,6 +113,7 @@ class Engine:
         self.step_started = step_started  # called as each step starts (its state saved)
         self.sleep = sleep
         self.last_failure: dict[str, Any] | None = None
+        self.reboot_error: str | None = None
 
     @property
     def log(self) -> Log:
@@ -256,10 +259,30 @@ class Engine:
         self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot}); rebooting")
         if self.before_reboot is not None:
             self.before_reboot()
-        result = self.ctx.platform.reboot(reason)
-        if result.exit_code != 0:
-            self.log.error(f"the reboot command failed (exit {result.exit_code}): {result.output}")
-        return REBOOT
+        return REBOOT if self._request_reboot(reason) else REBOOT_FAILED
+
+    def _request_reboot(self, reason: str) -> bool:
+        """Ask the OS to reboot, again after a failure (shutdown.exe can fail while another
+        shutdown is in progress, 1115, or the machine is locked for a moment); False when every
+        attempt failed: the run then ends `failed` (`reboot_failed`) instead of waiting for a
+        reboot that will not come (#19)."""
+        waits = self.ctx.options.get("reboot_retry_waits", REBOOT_RETRY_WAITS)
+        for attempt, wait in enumerate((*(float(w) for w in waits), None)):
+            try:
+                result = self.ctx.platform.reboot(reason)
+                code, output = result.exit_code, result.output
+            except OSError as exc:
+                code, output = None, str(exc)
+            if code == 0:
+                return True
+            self.log.error(
+                f"the reboot command failed (attempt {attempt + 1}, exit {code}): {output}"
+            )
+            if wait is None:
+                self.reboot_error = f"the reboot command failed {attempt + 1} times (exit {code})"
+                return False
+            self.sleep(wait)
+        return False  # pragma: no cover
 
     def _phone_home(self, step: dict[str, Any], rec: dict[str, Any]) -> str | None:
         result = self.phone_home() if self.phone_home is not None else COMPLETED
@@ -267,7 +290,7 @@ class Engine:
         if result == COMPLETED:
             self._done(step, rec)
             return None
-        if result in (REBOOT, INCOMPLETE):
+        if result in (REBOOT, INCOMPLETE, REBOOT_FAILED):
             rec["status"] = "pending"  # fetched and resumed again at the next start
             self.save()
             return result

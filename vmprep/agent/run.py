@@ -18,6 +18,7 @@ from vmprep.agent.engine import (
     HALTED,
     INCOMPLETE,
     REBOOT,
+    REBOOT_FAILED,
     Engine,
     mark_interrupted,
 )
@@ -375,6 +376,10 @@ class Run:
             state["state"] = "failed"
             if error is None and state.get("error") is None:
                 error = self._step_error()
+        elif result == REBOOT_FAILED:  # reboot_pending stays: the next start is a new boot
+            state["state"] = "failed"
+            why = getattr(self.engine, "reboot_error", None) or "the reboot command failed"
+            error = {"code": "reboot_failed", "message": f"{why}; reboot the machine to go on"}
         else:
             self._cleanup()
             state["state"] = "done"

@@ -175,7 +175,6 @@ class Run:
                 variables=self.variables,
                 names={"role": cfg.role or "", "instance_id": identity.instance_id},
                 options=cfg.platform_options,
-                ca_bundle=(cfg.phone_home or {}).get("ca_bundle"),
             ),
             role=cfg.role,
             os_name=cfg.os,

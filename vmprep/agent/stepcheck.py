@@ -304,6 +304,7 @@ BODIES: dict[str, Check] = {
             "sha256": _pattern(_SHA256),
             "to": _any_str,
             "headers": _map_of(_str_or_secret),
+            "ca_bundle": _any_str,
         },
         ("url", "sha256", "to"),
     ),

@@ -218,6 +218,8 @@ def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str]]:
         kind = step_kind(step)
         if kind in fields and fields[kind] in step[kind]:
             yield (*path, kind, fields[kind]), step[kind][fields[kind]]
+        if kind == "download" and "ca_bundle" in step[kind]:
+            yield (*path, kind, "ca_bundle"), step[kind]["ca_bundle"]
         if kind == "wait_for" and "path" in step[kind]:
             yield (*path, kind, "path"), step[kind]["path"]
 

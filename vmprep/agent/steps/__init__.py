@@ -54,7 +54,6 @@ class StepContext:
         variables: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,  # role, instance_id
         options: dict[str, Any] | None = None,  # platform_options
-        ca_bundle: str | None = None,
     ) -> None:
         self.platform = platform
         self.vault = vault
@@ -64,7 +63,6 @@ class StepContext:
         self.variables = {} if variables is None else variables
         self.names = names or {}
         self.options = options or {}
-        self.ca_bundle = ca_bundle
 
     def fill(self, template: str) -> str:
         """`{name}` placeholders from the variables (and role, instance_id, computer_name)."""

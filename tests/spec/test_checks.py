@@ -434,6 +434,19 @@ CASES = [
         False,
     ),
     ("file-content", steps(r"{id: f, file: {path: 'C:\x.txt', content: 'not base64!'}}"), False),
+    # env-self-reference, env-mode (#19)
+    ("env-self-reference", steps(r"{id: e, env: {name: Path, value: '%Path%;C:\tools'}}"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: PATH, value: 'C:\t;%path%'}}"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: X, value: '%X%'}, }"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: Path, value: '%PathExt%;C:\t'}}"), False),
+    (
+        "env-self-reference",
+        steps(r"{id: e, env: {name: Path, value: 'C:\tools', mode: append}}"),
+        False,
+    ),
+    ("env-mode", steps("{id: e, env: {name: Path, state: absent, mode: remove}}"), True),
+    ("env-mode", steps("{id: e, env: {name: Path, mode: append}}"), True),
+    ("env-mode", steps(r"{id: e, env: {name: Path, value: 'C:\t', mode: remove}}"), False),
     # wait-for
     ("wait-for", steps("{id: w, wait_for: {tcp: 'db:99999'}}"), True),
     ("wait-for", steps("{id: w, wait_for: {tcp: 'db:0'}}"), True),

@@ -346,6 +346,7 @@ BODIES: dict[str, Check] = {
             "value": _str_or_secret,
             "scope": _enum("machine", "process"),
             "state": _PRESENT_ABSENT,
+            "mode": _enum("set", "append", "prepend", "remove"),
         },
         ("name",),
     ),

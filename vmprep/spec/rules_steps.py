@@ -105,3 +105,34 @@ def wait_for(doc: Doc) -> Iterator[Finding]:
             if not ok:
                 msg = f"{target['http']!r} is not an http:// or https:// URL with a host"
                 yield Finding((*path, "wait_for", "http"), msg)
+
+
+@check("env-self-reference", "spec", "roleConfig")
+def env_self_reference(doc: Doc) -> Iterator[Finding]:
+    """`Path: '%Path%;C:\\tools'` is stored as written: a variable never expands itself, so
+    the old Path (System32 with it) is gone from the next process on."""
+    for path, step in doc.steps():
+        env = step.get("env")
+        if not env or not isinstance(env.get("value"), str):
+            continue
+        name, value = env["name"], env["value"]
+        itself = f"%{name}%".casefold()
+        if itself not in value.casefold():
+            continue
+        rest = ";".join(e for e in value.split(";") if e.strip() and e.casefold() != itself)
+        hint = f"use mode: append (or prepend) and value: '{rest}'" if rest else None
+        msg = f"the value of {name} refers to %{name}% itself, which is never expanded"
+        yield Finding((*path, "env", "value"), msg, hint=hint)
+
+
+@check("env-mode", "spec", "roleConfig")
+def env_mode(doc: Doc) -> Iterator[Finding]:
+    """append/prepend/remove edit the entries of a list variable: they need a value."""
+    for path, step in doc.steps():
+        env = step.get("env")
+        if not env or env.get("mode", "set") == "set":
+            continue
+        if env.get("state") == "absent":
+            yield Finding((*path, "env", "mode"), f"mode {env['mode']} needs state: present")
+        elif "value" not in env:
+            yield Finding((*path, "env"), f"mode {env['mode']} needs `value` (the entries)")

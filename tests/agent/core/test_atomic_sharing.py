@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from vmprep.agent.steps import StepContext, StepError, runner
 
 def sharing_violation(winerror: int = 32) -> PermissionError:
     exc = PermissionError(13, "The process cannot access the file")
-    exc.winerror = winerror  # type: ignore[misc]  # what Windows CPython sets
+    setattr(exc, "winerror", winerror)  # noqa: B010 - what Windows CPython sets
     return exc
 
 
@@ -49,7 +50,7 @@ def test_the_rename_is_retried_while_windows_says_the_target_is_open(
 ) -> None:
     target = tmp_path / "s.json"
     target.write_bytes(b"old")
-    flaky, waits = FlakyReplace(3, winerror), []
+    flaky, waits = FlakyReplace(3, winerror), list[float]()
     write_atomic(target, lambda f: f.write(b"new"), replace=flaky, sleep=waits.append)
     assert target.read_bytes() == b"new"
     assert flaky.calls == 4
@@ -77,7 +78,7 @@ def test_a_target_held_open_for_good_fails_clearly_and_leaves_the_old_file(
 def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     plain = PermissionError(13, "denied")  # POSIX: no winerror, a real permission problem
     assert not is_sharing_violation(plain)
-    calls = []
+    calls: list[object] = []
 
     def refuse(src: Path, dst: Path) -> None:
         calls.append(dst)
@@ -133,7 +134,7 @@ def test_a_waiting_reader_rides_out_a_transient_unreadable_state(
     real = status_module.read_status
     monkeypatch.setattr(status_module, "read_status", lambda d: read(d))
 
-    def read(state_dir: Path):  # type: ignore[no-untyped-def]
+    def read(state_dir: Path) -> tuple[int, Any, str | None]:
         polls.append(1)
         if len(polls) == 2:
             state["state"] = "done"

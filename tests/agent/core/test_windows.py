@@ -323,17 +323,6 @@ def test_registry_bad_values_and_removal(tmp_path: Path) -> None:
     assert reg.calls[-2:] == [("OpenKeyEx", "HKCU", "S\\T", 0x20106), ("DeleteValue", "n")]
 
 
-def test_machine_env_goes_to_the_registry(tmp_path: Path, monkeypatch) -> None:
-    reg = FakeWinreg()
-    p = Recorder(tmp_path, winreg=reg)
-    monkeypatch.delenv("VMPREP_T", raising=False)
-    runner("env")({"name": "VMPREP_T", "value": "%SystemRoot%\\x"}, ctx_for(p, tmp_path))
-    assert reg.calls == [
-        ("CreateKeyEx", "HKLM", w.ENV_KEY, 0x20106),
-        ("SetValueEx", "VMPREP_T", 2, "%SystemRoot%\\x"),
-    ]
-
-
 def test_boot_identity_tolerates_jitter_not_reboots(tmp_path: Path) -> None:
     p = Recorder(tmp_path)
     assert p.same_boot("1800000000", "1800000003")

@@ -320,8 +320,23 @@ class WindowsPlatform(Platform):
         return super().run(resolve_argv(argv), timeout=timeout, env=env, cwd=cwd, stdin=stdin)
 
     def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
-        """cmd.exe runs a script file (a script in its command line has quoting rules)."""
-        return self.run_script_file(script.encode("utf-8"), ".cmd", cmd_argv, timeout=timeout)
+        """cmd.exe runs a script file (a script in its command line has quoting rules), written
+        in the code page cmd.exe reads it in (`codepage`): ValueError for a character outside."""
+        from vmprep.agent.codepage import encode_script
+
+        data = encode_script(script, self.cmd_code_page())
+        return self.run_script_file(data, ".cmd", cmd_argv, timeout=timeout)
+
+    def cmd_code_page(self) -> int:
+        """The console's code page, which a child cmd.exe inherits, else the OEM code page;
+        437 (the en-US OEM code page) off Windows, where only argvs are built."""
+        import ctypes
+
+        kernel32 = getattr(ctypes, "windll", None)
+        if kernel32 is None:
+            return 437
+        k = kernel32.kernel32
+        return int(k.GetConsoleOutputCP()) or int(k.GetOEMCP())
 
     def powershell(
         self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None

@@ -20,7 +20,8 @@ def test_minimal_first_boot_runs_to_done(prefix: Prefix) -> None:
     calls = [rec["cmdline"] for rec in prefix.records("schtasks.exe")]
     assert len(calls) == 2, calls
     assert "/Create /TN vmprep-agent /SC ONSTART /RU SYSTEM /RL HIGHEST /F /TR " in calls[0]
-    assert calls[1] == "schtasks.exe /Run /TN vmprep-agent"
+    # by absolute path from the Windows directory the OS reports, never through PATH (#19)
+    assert calls[1] == "C:\\windows\\System32\\schtasks.exe /Run /TN vmprep-agent"
     assert prefix.task_command() == (f'"{r.python}" -I -S "{r.pyz}" run --config "{r.config}"')
 
     prefix.run_task().check(0)

@@ -92,11 +92,19 @@ def generate_specs(directory: Path, count: int) -> None:
             else:
                 body = "      service: {name: W3SVC, start_type: automatic, state: running}\n"
             steps.append(f"    - id: step-{n}\n{body}")
+        os_name, zone = rng.choice(oses), rng.choice(zones)
+        # Windows 10/11 disable the built-in Administrator: a local admin account too.
+        admin = (
+            "  accounts: [{name: ops, groups: [Administrators]}]\n"
+            if os_name == "windows-10"
+            else ""
+        )
         text = (
-            f"version: 1\nimage:\n  name: bench-{i}\n  os: {rng.choice(oses)}\n"
-            f"setup:\n  computer_name: WEB-{i:04d}\n  timezone: {rng.choice(zones)}\n"
+            f"version: 1\nimage:\n  name: bench-{i}\n  os: {os_name}\n"
+            f"setup:\n  computer_name: WEB-{i:04d}\n  timezone: {zone}\n"
             f"  locale: en-US\n  organization: Contoso\n"
             "  administrator: {password: {env: VMPREP_ADMIN_PASSWORD}}\n"
+            f"{admin}"
             f"agent:\n  runtime: {{python: 'C:\\Python312\\python.exe'}}\n"
             f"  steps:\n{''.join(steps)}"
         )

@@ -22,3 +22,24 @@ def run_vmprep() -> Callable[..., Result]:
         return result
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def embed_files() -> dict[str, bytes]:
+    """The files of python.org's python-3.13.2-embed-amd64.zip (tests/embed.py)."""
+    from tests import embed
+
+    return embed.official_files()
+
+
+@pytest.fixture(scope="session")
+def embed_zip(tmp_path_factory: pytest.TempPathFactory, embed_files) -> tuple[Path, str]:
+    """python-3.13.2-embed-amd64.zip in the official layout, and its sha256."""
+    import hashlib
+
+    from tests import embed
+
+    path = tmp_path_factory.mktemp("embed") / f"python-{embed.VERSION}-embed-amd64.zip"
+    data = embed.build_zip(embed_files)
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()

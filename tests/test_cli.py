@@ -35,10 +35,19 @@ def test_schema_prints_one_definition_standalone(run_vmprep):
     assert "no definition 'nope'" in result.stderr
 
 
-def test_validate_minimal_example_warns_only_about_the_baked_password(run_vmprep):
-    result = run_vmprep("validate", str(MINIMAL))
+def _unaccepted_minimal(tmp_path):
+    """examples/minimal.yaml without its accept comment (the warning it accepts)."""
+    lines = MINIMAL.read_text(encoding="utf-8").splitlines(keepends=True)
+    spec = tmp_path / "minimal.yaml"
+    spec.write_text("".join(x for x in lines if "vmprep: accept" not in x), encoding="utf-8")
+    return spec
+
+
+def test_validate_minimal_example_warns_only_about_the_baked_password(run_vmprep, tmp_path):
+    spec = _unaccepted_minimal(tmp_path)
+    result = run_vmprep("validate", str(spec))
     assert result.stdout.splitlines()[0] == (
-        f"{MINIMAL}:9:15: warning: the administrator password will be stored in "
+        f"{spec}:9:15: warning: the administrator password will be stored in "
         "C:\\Windows\\Panther\\unattend.xml inside the image (Base64, not encrypted) "
         "(secret-in-image)"
     )
@@ -46,9 +55,72 @@ def test_validate_minimal_example_warns_only_about_the_baked_password(run_vmprep
     assert result.stderr == "1 file checked: 1 warning\n"
 
 
-def test_strict_turns_warnings_into_errors(run_vmprep):
-    result = run_vmprep("validate", "--strict", str(MINIMAL), expect=1)
-    assert f"{MINIMAL}:9:15: error: the administrator password" in result.stdout
+def test_strict_turns_warnings_into_errors(run_vmprep, tmp_path):
+    spec = _unaccepted_minimal(tmp_path)
+    result = run_vmprep("validate", "--strict", str(spec), expect=1)
+    assert f"{spec}:9:15: error: the administrator password" in result.stdout
+
+
+def test_strict_passes_the_examples_whose_known_warning_is_accepted(run_vmprep):
+    result = run_vmprep("validate", "--strict", *map(str, sorted(EXAMPLES.glob("*.yaml"))))
+    assert result.stdout == ""
+    assert "no problems" in result.stderr
+
+
+def test_warn_only_and_ignore_control_one_code(run_vmprep, tmp_path):
+    spec = _unaccepted_minimal(tmp_path)
+    soft = run_vmprep("validate", "--strict", "--warn-only", "secret-in-image", str(spec))
+    assert ":9:15: warning:" in soft.stdout
+    quiet = run_vmprep("validate", "--strict", "--ignore", "secret-in-image", str(spec))
+    assert quiet.stdout == ""
+    run_vmprep("validate", "--strict", "--ignore", "other-code", str(spec), expect=1)
+
+
+def test_an_accept_comment_covers_its_line_or_the_next_and_needs_a_reason(run_vmprep, tmp_path):
+    base = _unaccepted_minimal(tmp_path).read_text(encoding="utf-8")
+    line = "    password: {env: VMPREP_ADMIN_PASSWORD}"
+    trailing = tmp_path / "trailing.yaml"
+    trailing.write_text(base.replace(line, line + "  # vmprep: accept secret-in-image -- why"))
+    run_vmprep("validate", "--strict", str(trailing))
+    elsewhere = tmp_path / "elsewhere.yaml"  # on another line: covers nothing there
+    elsewhere.write_text("# vmprep: accept secret-in-image -- why\n" + base)
+    run_vmprep("validate", "--strict", str(elsewhere), expect=1)
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(base.replace(line, "    # vmprep: accept secret-in-image\n" + line))
+    result = run_vmprep("validate", str(bare))
+    assert "(accept-reason)" in result.stdout
+    assert "(secret-in-image)" in result.stdout
+
+
+def test_validate_reads_standard_input(tmp_path):
+    from click.testing import CliRunner
+
+    from vmprep import cli
+
+    text = _unaccepted_minimal(tmp_path).read_bytes()
+    result = CliRunner().invoke(cli.main, ["validate", "-"], input=text)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("<stdin>:9:15: warning:")
+    assert result.stderr == "1 file checked: 1 warning\n"
+
+
+def test_the_pre_commit_hooks_check_specs_not_every_yaml_file():
+    import re
+
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    for hook in hooks:
+        assert "types" not in hook
+
+        def checked(path, hook=hook):
+            excluded = re.search(hook["exclude"], path)
+            return bool(re.search(hook["files"], path)) and not excluded
+
+        for path in ("vmprep.yaml", "images/web.yaml", "configs/roles/web.yml", "a/b.vmprep.yml"):
+            assert checked(path), (hook["id"], path)
+        for path in (".github/workflows/ci.yml", "docker-compose.yaml", ".github/images/x.yaml"):
+            assert not checked(path), (hook["id"], path)
 
 
 def test_validate_reports_every_problem_sorted_with_hints(run_vmprep):
@@ -79,14 +151,15 @@ def test_validate_reports_schema_problem_with_position(run_vmprep, tmp_path):
     assert result.stdout.startswith(f"{spec}:4:7: error: image.os: 'windows-7' is not one of")
 
 
-def test_json_format_is_one_document(run_vmprep):
-    result = run_vmprep("validate", "--format", "json", str(PATHS), str(MINIMAL), expect=1)
+def test_json_format_is_one_document(run_vmprep, tmp_path):
+    minimal = _unaccepted_minimal(tmp_path)
+    result = run_vmprep("validate", "--format", "json", str(PATHS), str(minimal), expect=1)
     doc = json.loads(result.stdout)
     assert (doc["files"], doc["errors"], doc["warnings"]) == (2, 3, 1)
-    assert [p["file"] for p in doc["problems"]] == [str(PATHS)] * 3 + [str(MINIMAL)]
-    first = doc["problems"][-1]
+    assert [p["file"] for p in doc["problems"]] == [str(minimal)] + [str(PATHS)] * 3
+    first = doc["problems"][0]
     assert first == {
-        "file": str(MINIMAL),
+        "file": str(minimal),
         "line": 9,
         "column": 15,
         "severity": "warning",
@@ -112,7 +185,7 @@ def test_directories_are_searched_recursively_and_globs_expanded(run_vmprep, tmp
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / ".git").mkdir()
     good = (
-        "version: 1\nimage: {name: x, os: windows-11}\nsetup: {accounts: [{name: ops}]}\n"
+        "version: 1\nimage: {name: x, os: windows-11}\nsetup: {accounts: [{name: ops, groups: [Administrators]}]}\n"
         "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
     )
     (tmp_path / "a" / "one.yaml").write_text(good)
@@ -168,8 +241,14 @@ def test_init_writes_a_starter_that_validates_cleanly(run_vmprep, tmp_path):
     spec.write_text("changed")
     run_vmprep("init", "--force", str(spec))
     assert spec.read_text().startswith("# yaml-language-server")
-    assert "does not exist" in run_vmprep("init", str(tmp_path / "no" / "x.yaml"), expect=2).stderr
     assert list(tmp_path.iterdir()) == [spec]  # no temporary file left behind
+    nested = tmp_path / "images" / "web" / "x.yaml"
+    run_vmprep("init", str(nested))  # the parent directories are made
+    assert nested.read_text().startswith("# yaml-language-server")
+    (tmp_path / "file").write_text("")
+    assert (
+        "not a directory" in run_vmprep("init", str(tmp_path / "file" / "x.yaml"), expect=2).stderr
+    )
 
 
 def test_validate_in_a_real_process_loads_neither_rich_nor_the_server():
@@ -251,3 +330,11 @@ def test_every_option_of_every_command_says_what_it_does():
         if isinstance(param, click.Option) and not param.help
     ]
     assert missing == []
+
+
+def test_render_of_an_invalid_spec_shows_every_problem(run_vmprep, tmp_path):
+    result = run_vmprep("render", str(PATHS), "-o", str(tmp_path / "out"), expect=1)
+    shown = [x for x in result.stderr.splitlines() if x.startswith(f"{PATHS}:")]
+    assert len(shown) == 3
+    assert "more)" not in result.stderr
+    assert not (tmp_path / "out").exists()

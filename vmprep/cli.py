@@ -8,6 +8,7 @@ core function, report, pick the exit code. Loading them lazily keeps `vmprep --h
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -33,8 +34,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render a spec into image files: unattend.xml, the agent, ...",
     ),
     "init": ("vmprep.commands.init", "Write a commented starter spec."),
+    "plan": ("vmprep.commands.plan", "Show what a new instance will do at first boot."),
     "sysprep": ("vmprep.commands.sysprep", "Check this reference VM, then generalize it."),
+    "wheelhouse": (
+        "vmprep.commands.wheelhouse",
+        "Write vmprep and its dependencies as wheels, for offline installs.",
+    ),
 }
+
+
+UNWRAPPED = 1000  # columns for output that is not a terminal
+_COLOR_FLAGS = ("--color", "--no-color")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def color_choice(flag: bool | None) -> bool | None:
+    """--color/--no-color, else NO_COLOR (https://no-color.org: set and not empty), else auto."""
+    if flag is None and os.environ.get("NO_COLOR"):
+        return False
+    return flag
 
 
 class Output:
@@ -48,6 +72,8 @@ class Output:
 
         stream = sys.stderr if stderr else sys.stdout
         no_color = self._color is False or None
+        # Piped (Packer and WinRM logs): no wrapping at 80 columns; a table as wide as it needs.
+        piped = not self._color and not _isatty(stream) and "COLUMNS" not in os.environ
         return Console(
             file=stream,
             stderr=stderr,
@@ -55,6 +81,7 @@ class Output:
             force_terminal=True if self._color else None,
             highlight=False,
             soft_wrap=True,
+            width=UNWRAPPED if piped else None,
         )
 
     @cached_property
@@ -67,6 +94,13 @@ class Output:
 
 
 class VmprepGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`--color`/`--no-color` are the group's, but accepted after the subcommand too."""
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in _COLOR_FLAGS]
+        rest = [a for a in args[:end] if a not in _COLOR_FLAGS] + args[end:]
+        return super().parse_args(ctx, flags + rest)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -129,6 +163,8 @@ def main(ctx: click.Context, debug: bool, color: bool | None) -> None:
     Validate a customization spec, render unattend.xml, SetupComplete.cmd and the
     first-boot agent into an image, run Sysprep, and serve instance configuration.
     """
+    color = color_choice(color)
+    ctx.color = color
     ctx.obj = {"debug": debug, "color": color, "output": Output(color=color)}
 
 

@@ -38,6 +38,8 @@ def write_fake_agent(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "__init__.py").write_bytes(b'"""A stand-in agent for render tests."""\n')
     (directory / "cli.py").write_bytes(FAKE_CLI)
+    # every agent.pyz checks the interpreter first (the floor is not the agent's to fake)
+    (directory / "floor.py").write_bytes((REAL_AGENT.parent / "floor.py").read_bytes())
     return directory
 
 

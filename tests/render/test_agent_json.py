@@ -21,8 +21,9 @@ def agent_json(spec, environ=ENV) -> dict:
 def test_agent_json_has_the_documented_shape() -> None:
     doc = agent_json(load_spec(SPECS / "full.yaml"))
     assert list(doc) == [
-        "format", "vmprep_version", "image", "install_dir", "identity", "variables",
-        "keep_answer_files", "answer_files", "log_level", "phone_home", "steps", "secrets",
+        "format", "vmprep_version", "image", "install_dir", "runtime", "identity", "variables",
+        "keep_answer_files", "answer_files", "delete_answer_files", "log_level", "phone_home",
+        "steps", "secrets", "baked_secrets",
     ]  # fmt: skip
     assert doc["format"] == 1
     assert doc["vmprep_version"] == __version__
@@ -30,12 +31,18 @@ def test_agent_json_has_the_documented_shape() -> None:
         "name": "web-frontend",
         "os": "windows-server-2022",
         "architecture": "amd64",
+        "platform": "generic",  # always present: the contract with the agent
     }
     assert doc["install_dir"] == "C:\\ProgramData\\vmprep"
+    assert doc["runtime"] == {
+        "python": "C:\\Program Files\\Python312\\python.exe",
+        "bundled": False,
+    }
     assert doc["answer_files"] == [
-        "C:\\Windows\\Panther\\unattend.xml",
+        "C:\\Windows\\Panther\\unattend*.xml",
         "C:\\Windows\\System32\\Sysprep\\unattend.xml",
     ]
+    assert doc["delete_answer_files"] == "done"  # full.yaml logs on automatically
     assert doc["phone_home"]["url"] == ["https://config.example.com/v1/config/{role}/{instance_id}"]
     assert doc["phone_home"]["on_unreachable"] == "continue"  # defaults are filled in
     assert [step["id"] for step in doc["steps"]] == [
@@ -119,3 +126,27 @@ def test_the_agent_accepts_what_render_writes(tmp_path: Path) -> None:
     assert check_steps(config.steps) == []
     token = config.phone_home["token"]
     assert config.secrets[ref_name(token)] == "tok"
+
+
+@pytest.mark.parametrize(
+    ("setup", "when"),
+    [
+        ({}, "launch"),
+        ({"first_logon_commands": [{"command": "cmd /c echo"}]}, "done"),
+        ({"auto_logon": {"user": "Administrator"}}, "done"),
+    ],
+)
+def test_answer_files_go_at_launch_unless_the_first_logon_needs_them(
+    tmp_path: Path, setup: dict, when: str
+) -> None:
+    doc = base_doc()
+    doc.setdefault("setup", {}).update(setup)
+    assert agent_json(spec_from(tmp_path, doc))["delete_answer_files"] == when
+
+
+def test_baked_secrets_name_what_the_baked_steps_take_from_phone_home() -> None:
+    from tests.conftest import ROOT
+
+    doc = agent_json(load_spec(ROOT / "examples" / "domain-joined.yaml"))
+    assert doc["baked_secrets"] == ["join_password", "join_user", "svc_app_password"]
+    assert agent_json(load_spec(ROOT / "examples" / "minimal.yaml"))["baked_secrets"] == []

@@ -15,7 +15,12 @@ from vmprep.render.payload import PayloadError, build_payload, payload_files
 
 def test_payload_layout(agent_dir: Path) -> None:
     names = sorted(payload_files(agent_dir))
-    assert names[:3] == ["LICENSES/ecdsa.txt", "LICENSES/six.txt", "__main__.py"]
+    assert names[:4] == [
+        "LICENSES/ecdsa.txt",
+        "LICENSES/six.txt",
+        "LICENSES/vmprep.txt",
+        "__main__.py",
+    ]
     assert "vmprep/__init__.py" in names
     assert "vmprep/agent/cli.py" in names
     assert "six.py" in names
@@ -95,3 +100,11 @@ def test_payload_bytes_do_not_depend_on_the_platform_building_it(
     here = build_payload(agent_dir)
     monkeypatch.setattr(sys, "platform", "win32")  # zipfile marks entries by sys.platform
     assert build_payload(agent_dir) == here
+
+
+def test_vmprep_own_license_travels_with_the_agent(agent_dir: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    licence = payload_files(agent_dir)["LICENSES/vmprep.txt"]
+    assert licence == (root / "LICENSE").read_bytes()
+    assert b"Apache License" in licence
+    assert b"Version 2.0, January 2004" in licence

@@ -160,3 +160,17 @@ def test_interpreter_comes_from_option_then_spec_then_windows_base_python(tmp_pa
     with pytest.raises(RenderError) as caught:
         cmd_of(spec, platform="linux")
     assert "agent.runtime.python" in (caught.value.hint or "")
+
+
+def test_the_startup_task_command_is_checked_at_render_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent writes the startup task at first boot from the same three paths (#9)."""
+    from vmprep.agent.platform import taskxml
+    from vmprep.render.build import task_command_problem
+
+    python = "C:\\Program Files\\Python312\\python.exe"
+    assert task_command_problem(python, "C:\\ProgramData\\vmprep") is None
+    monkeypatch.setattr(taskxml, "MAX_COMMAND", len(python) - 1)  # a Windows with less room
+    with pytest.raises(RenderError, match=r"startup task cannot start the agent.*\(task-command\)"):
+        cmd_of(spec_from(tmp_path, base_doc()), python=python)

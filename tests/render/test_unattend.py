@@ -26,7 +26,8 @@ from vmprep.spec import load_spec
 NS = {"u": "urn:schemas-microsoft-com:unattend"}
 WCM = "{http://schemas.microsoft.com/WMIConfig/2002/State}"
 GOLDEN_SPECS = golden_specs()
-# Which passes each emitted setting is valid in (shared/reference/unattend-and-sysprep.md §3)
+# Which passes each emitted setting is valid in (each component's "Applicable configuration passes",
+# https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/)
 VALID = {
     ("Microsoft-Windows-PnpSysprep", "PersistAllDeviceInstalls"): {"generalize"},
     ("Microsoft-Windows-Security-SPP", "SkipRearm"): {"generalize"},
@@ -201,6 +202,7 @@ def test_rdp_off_denies_connections_and_skips_nla(tmp_path: Path) -> None:
 def test_components_carry_the_image_architecture(tmp_path: Path, arch: str) -> None:
     doc = base_doc()
     doc["image"].update(os="windows-10", architecture=arch)
+    doc["setup"]["auto_logon"] = {"user": "Administrator"}  # client-admin-account
     root = parse(unattend_of(spec_from(tmp_path, doc)))
     assert {
         c.get("processorArchitecture")

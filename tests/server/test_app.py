@@ -62,7 +62,7 @@ def test_a_config_is_signed_over_the_exact_body(client, service):
     assert json.loads(r.content)["target"] == {"role": "web"}
 
 
-def test_304_only_for_the_current_serial_and_204_for_an_unknown_role(client):
+def test_304_only_for_the_current_serial_and_404_unknown_role_for_an_unknown_role(client):
     serial = client.get("/v1/config/web/i-1", headers=AUTH).json()["serial"]
     r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Last-Serial": str(serial)})
     assert r.status_code == 304
@@ -72,9 +72,11 @@ def test_304_only_for_the_current_serial_and_204_for_an_unknown_role(client):
     r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Last-Serial": "x"})
     assert r.status_code == 400
     assert "Vmprep-Last-Serial" in r.json()["error"]
-    r = client.get("/v1/config/nothing-here/i-1", headers=AUTH)
-    assert r.status_code == 204
-    assert r.content == b""
+    for target in ("i-1", "_role"):  # never 204: the agent would finish without its config
+        r = client.get(f"/v1/config/nothing-here/{target}", headers=AUTH)
+        assert r.status_code == 404
+        assert r.headers["vmprep-error"] == "unknown-role"
+        assert r.json() == {"error": "this service knows no role 'nothing-here'"}
 
 
 def test_the_role_wide_document_is_served_at_role_too(client):
@@ -343,3 +345,37 @@ def test_a_failing_store_answers_500_with_a_json_error(service, monkeypatch):
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"error": "internal error; see the server's log"}
+
+
+def test_secrets_that_baked_steps_ask_for_are_delivered_when_the_role_declares_them(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TEST_JOIN_USER", "joiner")
+    configs = write_repo(tmp_path / "configs")
+    (configs / "roles" / "app.yaml").write_text(
+        "version: 1\nkind: RoleConfig\nrole: app\n"
+        "secrets: {join_user: {env: TEST_JOIN_USER}, svc: {env: TEST_JOIN_USER}}\n"
+        "steps: [{id: f, file: {path: 'C:\\\\a.txt', content: a}}]\n",
+        encoding="utf-8",
+    )
+    store = SqliteStore(tmp_path / "data")
+    tokens = Tokens((hash_token(FLEET),), (hash_token(ADMIN),))
+    app = create_app(Service(configs, store, [generate()], tokens))
+    client = AppClient(app, base_url="https://cfg.test")
+    try:
+        plain = client.get("/v1/config/app/i-1", headers=AUTH).json()
+        assert "secrets" not in plain  # never more than asked for or used
+        asked = {**AUTH, "Vmprep-Secrets": "join_user, svc"}
+        doc = client.get("/v1/config/app/i-1", headers=asked).json()
+        assert doc["secrets"] == {"join_user": "joiner", "svc": "joiner"}
+        r = client.get("/v1/config/app/i-1", headers={**AUTH, "Vmprep-Secrets": "svc, nope"})
+        assert r.status_code == 409
+        assert "role 'app' does not declare secret(s) 'nope'" in r.json()["error"]
+        r = client.get("/v1/config/app/i-1", headers={**AUTH, "Vmprep-Secrets": "a b"})
+        assert r.status_code == 400
+        assert "invalid secret name" in r.json()["error"]
+        # a secret declared for one instance only is delivered to that instance only
+        r = client.get("/v1/config/web/i-1", headers={**AUTH, "Vmprep-Secrets": "svc"})
+        assert r.status_code == 409
+    finally:
+        store.close()

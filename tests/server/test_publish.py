@@ -89,7 +89,7 @@ def test_publish_refuses_a_foreign_directory_and_documents_with_secrets(
     configs = write_repo(tmp_path / "configs", sql=True)
     monkeypatch.setenv("TEST_JOIN_USER", "joiner")
     out = tmp_path / "site"
-    r = run_vmprep(*cli(configs, keyfile, out), expect=2)
+    r = run_vmprep(*cli(configs, keyfile, out), expect=1)
     assert "the sql/_role document holds secrets" in r.stderr
     assert not out.exists()
     foreign = tmp_path / "home"
@@ -107,6 +107,21 @@ def test_publish_refuses_a_foreign_directory_and_documents_with_secrets(
         "--allow-secrets",
     )
     assert json.loads((out / DOCS / "sql/_role").read_bytes())["secrets"]["join_user"] == "joiner"
+
+
+def test_a_published_document_carries_every_secret_its_role_declares(tmp_path, monkeypatch):
+    """Baked steps may need any of them, and a static tree cannot ask (docs/protocol.md)."""
+    configs = write_repo(tmp_path / "configs", sql=True)
+    monkeypatch.setenv("TEST_JOIN_USER", "joiner")
+    sql = configs / "roles" / "sql.yaml"
+    sql.write_text(
+        sql.read_text().replace("secrets:\n", "secrets:\n  svc: {env: TEST_JOIN_USER}\n"),
+        encoding="utf-8",
+    )
+    out = tmp_path / "site"
+    publish(configs, [generate()], out, allow_secrets=True)
+    secrets = json.loads((out / DOCS / "sql/_role").read_bytes())["secrets"]
+    assert sorted(secrets) == ["join_password", "join_user", "svc"]
 
 
 def test_an_invalid_repository_is_refused_with_its_problems(run_vmprep, tmp_path, keyfile):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.server.conftest import write_repo
-from vmprep.server.repo import RepositoryError, load_repository, used_secrets
+from vmprep.server.repo import RepositoryError, load_repository
+from vmprep.spec.rules_secrets import phone_home_secrets as used_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +20,10 @@ def problems_of(root: Path, environ: dict[str, str] | None = None) -> list[str]:
 
 def test_the_example_repository_loads_with_its_secrets_resolved_in_memory():
     env = {"VMPREP_JOIN_USER": "CORP\\joiner", "VMPREP_JOIN_PASSWORD": "pw"}
+    env["VMPREP_SVC_APP_PASSWORD"] = "svc"
     repo = load_repository(ROOT / "examples" / "configs", env)
-    assert sorted(repo.roles) == ["sql", "web"]
+    assert sorted(repo.roles) == ["app", "sql", "web"]
+    assert sorted(repo.roles["app"].secrets) == ["join_password", "join_user", "svc_app_password"]
     assert repo.roles["sql"].secrets == {"join_user": "CORP\\joiner", "join_password": "pw"}
     assert repo.roles["sql"].ttl == 1800
     web = repo.roles["web"]
@@ -146,7 +149,7 @@ def test_a_short_ttl_and_a_secret_reference_to_the_service_itself_are_refused(tm
 
 def test_the_example_repository_passes_vmprep_validate(run_vmprep):
     files = sorted(str(p) for p in (ROOT / "examples" / "configs").rglob("*.yaml"))
-    assert len(files) == 2
+    assert len(files) == 3
     run_vmprep("validate", *files)
 
 

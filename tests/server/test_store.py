@@ -90,7 +90,7 @@ def test_tokens_file_holds_hashes_and_is_checked_line_by_line(tmp_path):
     assert tokens.is_admin("b")
     assert not Tokens().is_fleet("a")
     f.write_text("fleet plaintext-token\n")
-    with pytest.raises(InputError, match=r"tokens:1:1: expected `fleet <sha256 hex>`"):
+    with pytest.raises(InputError, match=r"tokens:1:1: expected `fleet <sha256 hex> \[roles="):
         load_tokens(f)
 
 

@@ -17,6 +17,7 @@ from vmprep.spec.model import check_bytes
 KEY = "'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"
 PH = f"phone_home: {{url: 'https://c.example.com/{{role}}/{{instance_id}}', role: web, trusted_keys: [{KEY}]}}"
 PATH_OK = r"'C:\Tools\a.msi'"
+EMB = "embedded: {zip: python-3.13.2-embed-amd64.zip, sha256: " + "a" * 64 + "}"
 SHA = "f9d35d43770d39092a663e665e82ae1d84a9e0da3d0d10c407acada6a40cd281"
 
 
@@ -25,6 +26,66 @@ def steps(*items: str, extra: str = "") -> str:
 
 
 CASES = [
+    # platform-setting (vmprep.spec.platforms: what each cloud owns)
+    ("platform-setting", "image: {name: t, platform: azure}\nsetup: {computer_name: WEB1}", True),
+    (
+        "platform-setting",
+        "image: {name: t, platform: aws}\nsetup: {product_key: " + "-".join(["ABCDE"] * 5) + "}",
+        True,
+    ),
+    ("platform-setting", "image: {name: t, platform: gce}\nsetup: {copy_profile: true}", True),
+    ("platform-setting", "image: {name: t, platform: azure}\nsysprep: {skip_rearm: false}", True),
+    ("platform-setting", "image: {name: t, platform: aws}\nsysprep: {vm_mode: true}", True),
+    ("platform-setting", "image: {name: t, platform: azure}\nsysprep: {vm_mode: true}", False),
+    ("platform-setting", "image: {name: t, platform: azure}\nsetup: {timezone: UTC}", False),
+    ("platform-setting", "image: {name: t, platform: hyperv}\nsetup: {computer_name: WEB1}", False),
+    ("platform-setting", "image: {name: t, platform: gce}\nsetup: {locale: {ui: de-DE}}", True),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nsetup: {locale: {system: de-DE, ui: de-DE}}",
+        True,
+    ),
+    ("platform-setting", "image: {name: t, platform: gce}\nsetup: {locale: de-DE}", False),
+    (
+        "platform-setting",
+        "image: {name: t, platform: azure}\nagent: {inputs: {sources: [aws-tags], keys: {site: {values: [a]}}}}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: azure}\nagent: {inputs: {sources: [azure-tags, file], file: 'C:\\i.txt', keys: {site: {values: [a]}}}}",
+        False,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t}\nagent: {inputs: {sources: [aws-tags, gce-attributes], keys: {site: {values: [a]}}}}",
+        False,
+    ),
+    # deprecated-setting
+    ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: true}}", True),
+    ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: false}}", False),
+    # client-admin-account
+    (
+        "client-admin-account",
+        "image: {name: t, os: windows-11}\nsetup: {administrator: {password: {env: P}}}",
+        True,
+    ),
+    (
+        "client-admin-account",
+        "image: {name: t, os: windows-10}\nsetup: {accounts: [{name: ops}]}",
+        True,
+    ),
+    (
+        "client-admin-account",
+        "image: {name: t, os: windows-11}\nsetup: {accounts: [{name: ops, groups: [Administrators]}]}",
+        False,
+    ),
+    (
+        "client-admin-account",
+        "image: {name: t, os: windows-11}\nsetup: {administrator: {password: {env: P}}, auto_logon: {user: Administrator}}",
+        False,
+    ),
+    ("client-admin-account", "setup: {administrator: {password: {env: P}}}", False),
     # computer-name
     ("computer-name", "setup: {computer_name: WEB.01}", True),
     ("computer-name", "setup: {computer_name: ABCDEFGHIJKLMNOP}", True),
@@ -49,6 +110,61 @@ CASES = [
         steps(
             "{id: r, rename_computer: {name: 'WEB-{site}-{number}'}}",
             extra="variables: {site: a, number: 1}, ",
+        ),
+        False,
+    ),
+    # rename-after-join: the join runs before the fetch, the rename needs the config's name
+    (
+        "rename-after-join",
+        steps(
+            "{id: j, join_domain: {domain: corp, credentials: {user: u, password: {env: P}}}}",
+            "{id: p, phone_home: {}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            extra=PH + ", ",
+        ),
+        True,
+    ),
+    (  # fetched first: the agent merges them into one Add-Computer -NewName call
+        "rename-after-join",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    (  # a baked name is known at the join
+        "rename-after-join",
+        steps(
+            "{id: j, join_domain: {domain: corp, credentials: {user: u, password: {env: P}}}}",
+            "{id: r, rename_computer: {name: 'WEB-{n}'}}",
+            extra="variables: {n: 1}, ",
+        ),
+        False,
+    ),
+    (  # name before domain
+        "rename-after-join",
+        steps(
+            "{id: p, phone_home: {}}",
+            "{id: r, rename_computer: {name: '{host}'}}",
+            "{id: j, join_domain: {domain: corp, credentials: remote}}",
+            extra=PH + ", ",
+        ),
+        False,
+    ),
+    # inputs (deploy-time inputs, docs/inputs.md)
+    ("inputs", f"agent: {{{PH}, inputs: {{sources: [aws-tags], keys: {{role: {{}}}}}}}}", True),
+    (
+        "inputs",
+        f"agent: {{{PH}, inputs: {{sources: [aws-tags], keys: {{role: {{values: [web]}}}}}}}}",
+        False,
+    ),
+    (
+        "placeholder",
+        steps(
+            "{id: r, rename_computer: {name: 'WEB-{site}'}}",
+            extra="inputs: {sources: [gce-attributes], keys: {site: {pattern: '[a-z]+'}}}, ",
         ),
         False,
     ),
@@ -103,6 +219,19 @@ CASES = [
     ("runtime", "agent: {install_dir: 'C:\\vmprep'}", True),
     ("runtime", "setup: {timezone: UTC}", True),
     ("runtime", r"agent: {runtime: {python: 'C:\Python312\python.exe'}}", False),
+    (
+        "runtime",
+        rf"agent: {{runtime: {{python: 'C:\Python312\python.exe', {EMB}}}}}",
+        True,
+    ),
+    ("runtime", f"agent: {{runtime: {{{EMB}}}}}", False),
+    # embedded-runtime (the zip itself: tests/spec/test_embedded.py)
+    (
+        "embedded-runtime",
+        f"agent: {{install_dir: 'C:\\{'x' * 230}', runtime: {{{EMB}}}}}",
+        True,
+    ),
+    ("embedded-runtime", f"agent: {{install_dir: 'C:\\vmprep', runtime: {{{EMB}}}}}", False),
     # timezone
     ("timezone", "setup: {timezone: Europe/Berlin}", True),
     ("timezone", "setup: {timezone: w. europe standard time}", True),
@@ -571,14 +700,15 @@ def test_an_unset_interpreter_is_a_warning_naming_the_key(problems):
     assert p.message.startswith("agent.runtime.python is not set: render off Windows fails")
     assert p.hint == (
         "set agent.runtime.python to python.exe on the image, "
-        "e.g. 'C:\\Program Files\\Python312\\python.exe'"
+        "e.g. 'C:\\Program Files\\Python312\\python.exe', "
+        "or bundle one with agent.runtime.embedded (docs/runtime.md)"
     )
 
 
 def test_an_iana_zone_gets_its_windows_id_as_hint(problems):
     (p,) = problems(
         "version: 1\nimage: {name: t, os: windows-11}\n"
-        "setup: {timezone: America/New_York, accounts: [{name: ops}]}\n"
+        "setup: {timezone: America/New_York, accounts: [{name: ops, groups: [Administrators]}]}\n"
         "agent: {runtime: {python: 'C:\\Python312\\python.exe'}}\n"
     )
     assert (p.code, p.line, p.column, p.hint) == (

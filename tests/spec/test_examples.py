@@ -10,11 +10,12 @@ from tests.conftest import EXAMPLES
 from vmprep.spec import load_spec
 from vmprep.spec.model import check_file
 
-VALID = sorted(EXAMPLES.glob("*.yaml"))
+VALID = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("platforms/*.yaml")])
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
 # The only warnings an example may carry, on purpose: the administrator password OOBE needs.
 EXPECTED_WARNINGS = {
-    name: ["secret-in-image"] for name in ("minimal.yaml", "web-role.yaml", "domain-joined.yaml")
+    name: ["secret-in-image"]
+    for name in ("minimal.yaml", "web-role.yaml", "domain-joined.yaml", "one-image-many-roles.yaml")
 }
 
 
@@ -26,6 +27,11 @@ def expected_codes(path: Path) -> set[str]:
 
 def test_there_are_examples():
     assert {p.name for p in VALID} >= {"minimal.yaml", "web-role.yaml", "domain-joined.yaml"}
+    assert {p.name for p in VALID if p.parent.name == "platforms"} == {
+        "azure.yaml",
+        "aws.yaml",
+        "gce.yaml",
+    }
     assert len(INVALID) >= 8
 
 
@@ -35,8 +41,9 @@ def test_valid_example(path):
     assert [p.code for p in problems] == EXPECTED_WARNINGS.get(path.name, [])
     assert not any(p.is_error for p in problems)
     assert load_spec(path).image["name"]
+    up = "../" * len(path.relative_to(EXAMPLES).parts)
     assert path.read_text(encoding="utf-8").startswith(
-        "# yaml-language-server: $schema=../vmprep/spec/schema.json\n"
+        f"# yaml-language-server: $schema={up}vmprep/spec/schema.json\n"
     )
 
 

@@ -25,6 +25,7 @@ def test_load_spec_fills_defaults_and_keeps_positions():
         "name": "web-frontend",
         "os": "windows-server-2022",
         "architecture": "amd64",
+        "platform": "generic",
     }
     assert spec.position(("agent", "steps", 1, "download", "url")) == (47, 9)
     assert spec.data["version"] == 1
@@ -40,7 +41,10 @@ def test_load_spec_raises_with_every_error(tmp_path):
         load_spec(bad)
     assert [p.code for p in info.value.problems] == ["computer-name", "timezone"]
     assert info.value.exit_code == ExitCode.PROBLEMS
-    assert "(and 1 more)" in str(info.value)
+    text = str(info.value)  # every problem, each with its hint, as `render` prints them
+    assert "(computer-name)" in text
+    assert "(timezone)" in text
+    assert "more)" not in text
 
 
 def test_warnings_do_not_stop_load_spec():

@@ -36,6 +36,7 @@ def clean_facts() -> dict:
         "rearm": {"remaining": 1000},
         "domain": {"part_of_domain": False, "domain": "WORKGROUP"},
         "services": [],
+        "dhcp": [{"adapter": "Microsoft Hyper-V Network Adapter", "dhcp": True}],
     }
 
 
@@ -49,6 +50,7 @@ def clean_platform_data(facts: dict | None = None) -> dict:
             {"match": "Get-AppxPackage", "stdout": json.dumps(facts or clean_facts())},
             {"match": "Remove-AppxPackage", "stdout": ""},
             {"match": "shutdown.exe", "stdout": ""},
+            {"match": "sys.version_info", "stdout": "3.12.8"},  # the agent's interpreter
         ],
         "interpreter": PYTHON,
     }

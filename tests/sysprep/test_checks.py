@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.sysprep.conftest import set_facts, set_platform
-from vmprep.sysprep.checks import CBS, CHAINED_SETUPCOMPLETE
+from tests.sysprep.conftest import PYTHON, clean_platform_data, set_facts, set_platform
+from vmprep.spec.platforms import PLATFORMS
+from vmprep.sysprep.checks import CBS, CHAINED_SETUPCOMPLETE, VERSION_PROBE
 from vmprep.sysprep.generalize import context
 from vmprep.sysprep.platform import FakePlatform
 from vmprep.sysprep.preflight import Status, check_ids, run_check, run_preflight
@@ -24,7 +25,8 @@ def run(request_for, drive):
 
 def test_a_clean_reference_vm_passes_every_check(request_for):
     results = run_preflight(context(request_for()))
-    assert [r.id for r in results] == check_ids()
+    assert [r.id for r in results] == check_ids(PLATFORMS["generic"])
+    assert not {"azure-agents", "ec2launch", "gce-agents"} & {r.id for r in results}
     assert {r.id: r.status for r in results if r.status is not Status.PASS} == {}
 
 
@@ -183,8 +185,9 @@ def test_bitlocker_fails_when_the_os_volume_is_encrypted(run, drive):
 
 def test_rearm_only_matters_when_skip_rearm_is_false(run, drive, spec):
     set_facts(drive, rearm={"remaining": 0})
-    assert run("rearm").status is Status.PASS  # skip_rearm defaults to true
-    spec.data["sysprep"]["skip_rearm"] = False
+    spec.data["sysprep"]["skip_rearm"] = True
+    assert run("rearm").status is Status.PASS
+    spec.data["sysprep"]["skip_rearm"] = False  # the default since SkipRearm=1 is off
     result = run("rearm")
     assert result.status is Status.FAIL
     assert "RemainingWindowsReArmCount" in result.reason
@@ -327,3 +330,36 @@ def test_an_already_sysprepped_vm_is_told_so(run, drive):
         "[State]\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\n"
     )
     assert "already sysprepped" in run("image-state").hint
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "words"),
+    [
+        ({"stdout": "3.8.0"}, Status.PASS, "(Python 3.8.0) exists"),
+        ({"stdout": "3.13.2\n"}, Status.PASS, "(Python 3.13.2) exists"),
+        (
+            {"stdout": "3.7.9"},
+            Status.FAIL,
+            "is Python 3.7.9, older than the agent's floor, Python 3.8",
+        ),
+        ({"stdout": "2.7.18"}, Status.FAIL, "older than the agent's floor"),
+        (
+            {"returncode": 1, "stderr": "boom\nThe code execution cannot proceed"},
+            Status.FAIL,
+            "does not run (exit 1: The code execution cannot proceed)",
+        ),
+        ({"stdout": "garbage"}, Status.FAIL, "does not run (exit 0: garbage)"),
+    ],
+)
+def test_python_checks_the_interpreters_version(run, drive, answer, status, words):
+    commands = clean_platform_data()["commands"]
+    set_platform(drive, commands=[{"match": "sys.version_info", **answer}, *commands])
+    result = run("python")
+    assert result.status is status
+    assert words in result.reason
+
+
+def test_python_runs_the_configured_interpreter_isolated(run, drive):
+    platform = FakePlatform.load(drive)
+    assert run("python", platform=platform).status is Status.PASS
+    assert platform.calls == [(PYTHON, "-I", "-S", "-c", VERSION_PROBE)]

@@ -105,6 +105,24 @@ def test_generalize_failures_exit_4_and_explain(sysprep, drive, name, needle):
     assert not (drive / "Windows/Setup/Scripts/SetupComplete.cmd").exists()
 
 
+def test_generalize_as_json_carries_the_final_outcome(sysprep, drive):
+    doc = json.loads(sysprep("--generalize", "--format", "json").stdout)
+    assert doc["ok"] is True
+    assert doc["outcome"]["state"] == "generalized"
+
+
+def test_a_failed_generalize_as_json_says_so_and_why(sysprep, drive):
+    scenario(drive, "exit")
+    result = sysprep("--generalize", "--format", "json", "--timeout", "500ms", expect=4)
+    doc = json.loads(result.stdout)  # one document: the preflight and the outcome
+    assert doc["ok"] is True  # the preflight passed
+    outcome = doc["outcome"]
+    assert outcome["state"] == "failed"
+    assert "every replaced file was restored" in outcome["error"]
+    assert any("BitLocker" in c["summary"] for c in outcome["causes"])
+    assert outcome["logs"]
+
+
 def test_generalize_refuses_with_exit_3_and_changes_nothing(sysprep, drive):
     set_platform(drive, processes=["TiWorker.exe"])
     sysprep("--generalize", expect=3)

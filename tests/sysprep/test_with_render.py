@@ -95,7 +95,7 @@ def test_generalize_installs_what_render_made(run_vmprep, drive, rendered_spec, 
     settings = json.loads((drive / agent_json[3:].replace("\\", "/")).read_text())
     assert set(settings["answer_files"]) >= {
         planned[ANSWER_KEY],
-        "C:\\Windows\\Panther\\unattend.xml",
+        "C:\\Windows\\Panther\\unattend*.xml",  # Sysprep's cached copy, and any beside it
     }
 
 
@@ -108,3 +108,52 @@ def test_a_failure_with_real_render_restores_the_drive(
     assert not (drive / ANSWER_KEY).exists()
     assert not (drive / ANSWER).exists()
     assert not (drive / "ProgramData/vmprep/agent.pyz").exists()
+
+
+def test_a_bundled_runtime_needs_no_interpreter_on_the_vm(
+    run_vmprep, drive, tmp_path, real_render, embed_zip
+):
+    """agent.runtime.embedded: the `python` check looks at the pinned zip and the Universal
+    CRT instead of an installed Python, and generalize lays the runtime under install_dir."""
+    zip_file, sha = embed_zip
+    (tmp_path / zip_file.name).write_bytes(zip_file.read_bytes())
+    spec = tmp_path / "bundled.yaml"
+    runtime = f"runtime: {{embedded: {{zip: {zip_file.name}, sha256: '{sha}'}}}}"
+    spec.write_text(
+        SPEC.replace("runtime: {python: 'C:\\Program Files\\Python312\\python.exe'}", runtime)
+    )
+    (drive / "Program Files/Python312/python.exe").unlink()  # no Python on this VM
+    checks = ["sysprep", "--check", "--format", "json", "--root", str(drive), str(spec)]
+    python = next(
+        c for c in json.loads(run_vmprep(*checks, expect=3).stdout)["checks"] if c["id"] == "python"
+    )
+    assert python["status"] == "fail"
+    assert python["reason"] == (
+        "the bundled CPython 3.13.2 amd64 needs the Universal CRT, and "
+        "C:\\Windows\\System32\\ucrtbase.dll is missing"
+    )
+    (drive / "Windows/System32/ucrtbase.dll").write_bytes(b"MZ")
+    python = next(
+        c for c in json.loads(run_vmprep(*checks).stdout)["checks"] if c["id"] == "python"
+    )
+    assert python == {
+        "id": "python",
+        "status": "pass",
+        "reason": "bundled runtime CPython 3.13.2 amd64 (34 files) goes to "
+        "C:\\ProgramData\\vmprep\\python\\python.exe; no interpreter needed on the VM",
+        "hint": None,
+        "details": [],
+    }
+    run_vmprep("sysprep", "--generalize", "--root", str(drive), str(spec))
+    runtime_dir = drive / "ProgramData/vmprep/python"
+    assert (runtime_dir / "python.exe").read_bytes()[:2] == b"MZ"
+    assert b"..\\agent.pyz" in (runtime_dir / "python313._pth").read_bytes()
+    setupcomplete = (drive / SETUPCOMPLETE).read_bytes()
+    assert b'"C:\\ProgramData\\vmprep\\python\\python.exe" -I -S' in setupcomplete
+    (tmp_path / zip_file.name).write_bytes(b"changed")  # the spec check reads it first
+    assert "but the spec pins" in run_vmprep(*checks, expect=1).stderr
+    (tmp_path / zip_file.name).unlink()  # validate leaves a missing zip to render: preflight
+    python = next(
+        c for c in json.loads(run_vmprep(*checks, expect=3).stdout)["checks"] if c["id"] == "python"
+    )
+    assert python["reason"].startswith("bundled runtime (agent.runtime.embedded): cannot read ")

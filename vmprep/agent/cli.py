@@ -9,7 +9,7 @@ from pathlib import Path
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing and argparse are not imported on the boot path: start-up time
     import argparse
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 USAGE_ERROR = 64  # not 2: `status` uses 2 for "running"
 
@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--lock-timeout", type=float, default=60.0, help="seconds to wait for another agent"
     )
+    # `launch`'s fallback only (docs/agent.md): no reboot; no step starts after N seconds
+    run.add_argument("--defer-reboots", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--stop-after", type=float, help=argparse.SUPPRESS)
     launch = sub.add_parser(
         "launch", help="SetupComplete.cmd: start `run` as the startup task and return at once"
     )
@@ -59,19 +62,26 @@ def _state_dir(args: argparse.Namespace) -> Path:
     return Path(sys.argv[0]).resolve().parent if sys.argv[0].endswith(".pyz") else Path.cwd()
 
 
-_PLAIN = {"run": ("--config", "--state-dir", "--lock-timeout"), "launch": ("--config",)}
+_PLAIN = {
+    "run": ("--config", "--state-dir", "--lock-timeout", "--stop-after"),
+    "launch": ("--config",),
+}
+_RUN_FLAGS = ("--defer-reboots",)
 
 
-def _plain_run(argv: list[str]) -> tuple[str, Path, Path | None, float] | None:
-    """`run --config X [--state-dir D] [--lock-timeout N]` and `launch --config X` without
-    argparse (it costs start-up time on every boot); anything else, help and errors included,
-    goes to argparse."""
+def _plain_run(argv: list[str]) -> tuple[str, Path, Path | None, dict[str, Any]] | None:
+    """`run --config X [--state-dir D] [--lock-timeout N] [--defer-reboots] [--stop-after N]`
+    and `launch --config X` without argparse (it costs start-up time on every boot); anything
+    else, help and errors included, goes to argparse."""
     if not argv or argv[0] not in _PLAIN:
         return None
     allowed = _PLAIN[argv[0]]
     opts: dict[str, str] = {}
     rest = iter(argv[1:])
     for arg in rest:
+        if argv[0] == "run" and arg in _RUN_FLAGS and arg not in opts:
+            opts[arg] = ""
+            continue
         key, eq, value = arg.partition("=")
         if key not in allowed or key in opts:
             return None
@@ -84,11 +94,17 @@ def _plain_run(argv: list[str]) -> tuple[str, Path, Path | None, float] | None:
         return None
     try:
         lock_timeout = float(opts.get("--lock-timeout", "60"))
+        stop_after = float(opts["--stop-after"]) if "--stop-after" in opts else None
     except ValueError:
         return None
     state_dir = opts.get("--state-dir")
     config = Path(opts["--config"])
-    return argv[0], config, None if state_dir is None else Path(state_dir), lock_timeout
+    extra = {
+        "lock_timeout": lock_timeout,
+        "defer_reboots": "--defer-reboots" in opts,
+        "stop_after": stop_after,
+    }
+    return argv[0], config, None if state_dir is None else Path(state_dir), extra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if plain is not None and plain[0] == "run":
         from vmprep.agent.run import run_agent
 
-        return run_agent(plain[1], plain[2], lock_timeout=plain[3])
+        return run_agent(plain[1], plain[2], **plain[3])
     if plain is not None:
         from vmprep.agent.launch import launch_agent
 
@@ -107,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from vmprep.agent.run import run_agent
 
-        return run_agent(args.config, args.state_dir, lock_timeout=args.lock_timeout)
+        return run_agent(
+            args.config,
+            args.state_dir,
+            lock_timeout=args.lock_timeout,
+            defer_reboots=args.defer_reboots,
+            stop_after=args.stop_after,
+        )
     if args.command == "launch":
         from vmprep.agent.launch import launch_agent
 

@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
+PLATFORMS = ("generic", "hyperv", "vmware", "azure", "aws", "gce")
 IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
 PHONE_HOME_DEFAULTS: dict[str, Any] = {
     "timeout": "30s",
@@ -39,12 +40,16 @@ class AgentConfig:
         variables: dict[str, Any],
         keep_answer_files: bool,
         answer_files: list[str],
+        delete_answer_files: str,
         log_level: str,
         phone_home: dict[str, Any] | None,
         steps: list[Any],
         secrets: dict[str, str],
         endpoints: dict[str, str],
         platform_options: dict[str, Any],
+        python: str | None = None,
+        baked_secrets: list[str] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.image = image
@@ -53,12 +58,17 @@ class AgentConfig:
         self.variables = variables
         self.keep_answer_files = keep_answer_files
         self.answer_files = answer_files
+        self.delete_answer_files = delete_answer_files  # "launch" or "done" (answerfiles.py)
         self.log_level = log_level
         self.phone_home = phone_home
         self.steps = steps
         self.secrets = secrets
         self.endpoints = endpoints
         self.platform_options = platform_options
+        self.python = python  # runtime.python: the interpreter the startup task starts
+        # The secret names the baked steps take from phone-home, computed by render.
+        self.baked_secrets = baked_secrets or []
+        self.inputs = inputs
 
     @property
     def role(self) -> str | None:
@@ -67,6 +77,11 @@ class AgentConfig:
     @property
     def os(self) -> str:
         return str(self.image.get("os", ""))
+
+    @property
+    def cloud(self) -> str:
+        """Where the image runs (`image.platform`, written by render): generic when absent."""
+        return str(self.image.get("platform") or "generic")
 
 
 _no_duplicates = no_duplicate_keys(ConfigError)
@@ -149,14 +164,32 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         "answer_files",
         "a list of paths",
     )
+    when = raw.get("delete_answer_files", "launch")
+    _expect(when in ("launch", "done"), "delete_answer_files", "launch or done")
     variables = raw.get("variables") or {}
     _expect(isinstance(variables, dict), "variables", "an object")
     image = raw.get("image") or {}
     _expect(isinstance(image, dict), "image", "an object")
+    # One of PLATFORMS; a name this agent does not know waits like `generic` (readiness.py)
+    # rather than refusing to run at all.
+    _expect(isinstance(image.get("platform", "generic"), str), "image.platform", "a name")
     endpoints = raw.get("endpoints") or {}
     _expect(isinstance(endpoints, dict), "endpoints", "an object")
+    baked_secrets = raw.get("baked_secrets") or []
+    _expect(
+        isinstance(baked_secrets, list) and all(isinstance(n, str) for n in baked_secrets),
+        "baked_secrets",
+        "a list of secret names",
+    )
     options = raw.get("platform_options") or {}
     _expect(isinstance(options, dict), "platform_options", "an object")
+    runtime = raw.get("runtime") or {}
+    _expect(
+        isinstance(runtime, dict) and isinstance(runtime.get("python", ""), str),
+        "runtime",
+        'an object with "python", the path of python.exe',
+    )
+    inputs = _inputs(raw.get("inputs"))
     return AgentConfig(
         path=path,
         image=image,
@@ -165,10 +198,38 @@ def _build(path: Path, raw: Any) -> AgentConfig:
         variables=variables,
         keep_answer_files=bool(raw.get("keep_answer_files", False)),
         answer_files=answer_files,
+        delete_answer_files=str(when),
         log_level=str(raw.get("log_level", "info")),
         phone_home=_phone_home(raw.get("phone_home")),
         steps=steps,
         secrets=secrets,
         endpoints=endpoints,
         platform_options=options,
+        python=runtime.get("python") or None,
+        baked_secrets=list(baked_secrets),
+        inputs=inputs,
     )
+
+
+def _inputs(raw: Any) -> dict[str, Any] | None:
+    """agent.inputs as render wrote it (the spec's schema checked it); its shape again here,
+    since the agent must not act on a hand-edited file it misreads."""
+    if raw is None:
+        return None
+    from vmprep.agent.inputs import SOURCES
+
+    _expect(isinstance(raw, dict), "inputs", "an object")
+    sources = raw.get("sources")
+    _expect(
+        isinstance(sources, list) and bool(sources) and set(sources) <= set(SOURCES),
+        "inputs.sources",
+        f"a non-empty list of {', '.join(SOURCES)}",
+    )
+    keys = raw.get("keys")
+    _expect(
+        isinstance(keys, dict) and bool(keys) and all(isinstance(v, dict) for v in keys.values()),
+        "inputs.keys",
+        "an object of key declarations",
+    )
+    _expect(is_duration(raw.get("timeout", "2s")), "inputs.timeout", "a duration")
+    return dict(raw)

@@ -1,4 +1,4 @@
-"""The config document's checks (PROTOCOL.md "The config document"), run after the signature.
+"""The config document's checks (docs/protocol.md "The config document"), run after the signature.
 
 Strict JSON: UTF-8 without a byte-order mark, exactly one object, no duplicate keys, no
 `NaN`/`Infinity` (nor a number too large for a float), at most 64 levels deep (the outermost
@@ -30,7 +30,7 @@ _TIME = re.compile(
 
 
 class DocumentError(Exception):
-    """A refused document; `code` is the PROTOCOL error code."""
+    """A refused document; `code` is the protocol's error code."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -162,7 +162,7 @@ def check_document(
     now: float,
     accepted: tuple[int, str] | None,
 ) -> dict[str, Any]:
-    """The document, checked; `DocumentError` with the PROTOCOL code otherwise."""
+    """The document, checked; `DocumentError` with the protocol's code otherwise."""
     doc = parse_strict(body)
     _fields(doc)
     issued = parse_time(doc["issued_at"], "issued_at")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from vmprep.agent import naming, restarts
 from vmprep.agent.durations import parse_duration
-from vmprep.agent.logs import Log, utc_now
+from vmprep.agent.logs import utc_now
 from vmprep.agent.platform.base import TAIL_BYTES, NotSupported
 from vmprep.agent.secrets import SecretError, Vault
 from vmprep.agent.stepcheck import step_kind
 from vmprep.agent.steps import Outcome, StepContext, StepError, runner
+from vmprep.agent.steps.system import run_join_domain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
@@ -27,10 +29,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 NOT_IDEMPOTENT = frozenset({"exec", "cmd", "powershell", "msi"})
 DEFAULT_RETRY_DELAY = 5.0
 # What a step sequence ended with.
-COMPLETED, FAILED, REBOOT, HALTED = "completed", "failed", "reboot", "halted"
+COMPLETED, FAILED, HALTED = "completed", "failed", "halted"
+REBOOT = restarts.REBOOT
+REBOOT_FAILED = restarts.REBOOT_FAILED
 INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the service unreachable)
-REBOOT_FAILED = "reboot_failed"  # a step needs a reboot and the OS refused every request
-REBOOT_RETRY_WAITS = (5.0, 15.0, 30.0)
 
 
 def step_hash(step: dict[str, Any]) -> str:
@@ -83,7 +85,7 @@ def condition_holds(
     )
 
 
-class Engine:
+class Engine(restarts.RestartPlan):
     def __init__(
         self,
         *,
@@ -97,7 +99,10 @@ class Engine:
         before_reboot: Callable[[], None] | None = None,
         defer_reboots: bool = False,
         step_started: Callable[[], None] | None = None,
+        before_step: Callable[[str], None] | None = None,
+        deadline: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        restore: Callable[[], None] | None = None,
     ) -> None:
         self.state = state
         self.save = save
@@ -111,13 +116,18 @@ class Engine:
         # recorded as needing one and the run stops; the next start is after the next boot.
         self.defer_reboots = defer_reboots
         self.step_started = step_started  # called as each step starts (its state saved)
+        # called with the kind before a step is marked running; may raise to stop the run
+        # with the step untouched (Run: wait for Windows Setup before a step that may reboot)
+        self.before_step = before_step
+        # time.monotonic() after which no step starts (`launch`'s fallback time limit): the run
+        # ends INCOMPLETE (state running) and the startup task goes on at the next boot
+        self.deadline = deadline
         self.sleep = sleep
+        # Called when a phone_home step done in an earlier boot is passed over: the document's
+        # variables and secrets live in memory only, and the steps after it may need them.
+        self.restore = restore
         self.last_failure: dict[str, Any] | None = None
-        self.reboot_error: str | None = None
-
-    @property
-    def log(self) -> Log:
-        return self.ctx.log
+        self._frames: list[list[Any]] = []  # [steps, source, index] of each run() in progress
 
     @property
     def vault(self) -> Vault:
@@ -125,11 +135,23 @@ class Engine:
 
     def run(self, steps: list[dict[str, Any]], source: str) -> str:
         """Run a checked list of steps in order; COMPLETED, FAILED, REBOOT or HALTED."""
-        for step in steps:
-            result = self._one(step, source)
-            if result is not None:
-                return result
+        frame: list[Any] = [steps, source, 0]
+        self._frames.append(frame)
+        try:
+            for index, step in enumerate(steps):
+                frame[2] = index
+                result = self._one(step, source)
+                if result is not None:
+                    return result
+        finally:
+            self._frames.pop()
         return COMPLETED
+
+    def upcoming(self) -> Iterator[tuple[dict[str, Any], str, dict[str, Any] | None]]:
+        """The steps after the current one in run order (inner lists first), with records."""
+        for steps, source, index in reversed(self._frames):
+            for step in steps[index + 1 :]:
+                yield step, source, self.state["steps"].get(f"{source}:{step['id']}")
 
     def _record(self, step: dict[str, Any], source: str) -> dict[str, Any]:
         key = f"{source}:{step['id']}"
@@ -168,6 +190,9 @@ class Engine:
         if status == "done" and (
             policy == "once_per_instance" or rec.get("boot") == self.state["boot"]
         ):
+            if rec["kind"] == "phone_home" and self.restore is not None:
+                restore, self.restore = self.restore, None
+                restore()
             return None
         if status == "interrupted":
             self.log.error(f"step {step['id']}: {rec.get('error')}")
@@ -175,6 +200,16 @@ class Engine:
                 return None
             self.last_failure = rec
             return FAILED
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.log.warning(
+                f"step {step['id']}: not started, the time limit is reached; the startup task "
+                "goes on at the next boot"
+            )
+            return INCOMPLETE
+        if self.before_step is not None:
+            self.before_step(rec["kind"])
+        if restarts.due(self.state) and restarts.needs_restart_first(step, rec["kind"]):
+            return self._restart_first(step, rec)
         rec.update(status="running", started_at=utc_now(), finished_at=None, error=None)
         rec.update(boot=self.state["boot"], attempts=0, exit_code=None, output_tail="")
         self.save()
@@ -183,29 +218,66 @@ class Engine:
             self.step_started()
         if rec["kind"] == "phone_home":
             return self._phone_home(step, rec)
-        outcome = self._attempts(step, rec)
+        merge = self._merge(step, rec)
+        outcome = self._attempts(step, rec, merge)
         rec["exit_code"] = outcome.exit_code
         tail = self.vault.redact(outcome.output).encode("utf-8")[-TAIL_BYTES:]
         rec["output_tail"] = tail.decode("utf-8", "ignore")  # at most 4 KiB, redacted
         if not outcome.ok:
             return self._failed(step, rec, outcome.message or "failed")
+        if merge is not None:
+            self._partner_done(step, rec, merge)
+        elif rec["kind"] == "rename_computer" and outcome.reboot:
+            self.state["pending_name"] = self.ctx.fill(str(step["rename_computer"]["name"]))
         if outcome.reboot:
             return self._reboot(step, rec, outcome)
         self._done(step, rec)
         return None
 
-    def _attempts(self, step: dict[str, Any], rec: dict[str, Any]) -> Outcome:
+    def _merge(self, step: dict[str, Any], rec: dict[str, Any]) -> Any:
+        if rec["kind"] not in naming.PAIR:
+            return None
+        merge = naming.plan(
+            step,
+            self.ctx,
+            self.upcoming(),
+            self.state.get("pending_name"),
+            lambda cond: condition_holds(cond, self.role, self.os_name, self.ctx.variables),
+        )
+        if merge is not None:
+            with_ = f"step {merge.partner['id']}" if merge.partner else "the pending rename"
+            self.log.info(
+                f"step {step['id']}: renames to {merge.name!r} and joins "
+                f"{merge.join['domain']} in one operation, with {with_}"
+            )
+        return merge
+
+    def _partner_done(self, step: dict[str, Any], rec: dict[str, Any], merge: Any) -> None:
+        """The partner of a merged rename + join is done too (saved with this step's record)."""
+        if merge.partner is None:
+            return
+        other = self._record(merge.partner, merge.partner_source)
+        now = utc_now()
+        other.update(status="done", started_at=rec["started_at"], finished_at=now)
+        other.update(boot=self.state["boot"], attempts=rec["attempts"], exit_code=rec["exit_code"])
+        other["output_tail"] = f"done by step {step['id']} (one Add-Computer -NewName call)"
+
+    def _attempts(self, step: dict[str, Any], rec: dict[str, Any], merge: Any = None) -> Outcome:
         kind = rec["kind"]
         retries = int(step.get("retries", 0))
         delay = parse_duration(step.get("retry_delay", DEFAULT_RETRY_DELAY))
         self.ctx.timeout = parse_duration(step["timeout"]) if "timeout" in step else None
+        self.ctx.step_key = f"{rec['source']}-{rec['id']}"
         outcome = Outcome(False)
         for attempt in range(retries + 1):
             rec["attempts"] = attempt + 1
             if attempt:
                 self.save()
             try:
-                outcome = runner(kind)(step[kind], self.ctx)
+                if merge is not None:
+                    outcome = run_join_domain(merge.join, self.ctx, merge.name)
+                else:
+                    outcome = runner(kind)(step[kind], self.ctx)
             except (StepError, SecretError, NotSupported, OSError, ValueError) as exc:
                 outcome = Outcome(False, message=str(exc))
             except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the agent
@@ -246,43 +318,16 @@ class Engine:
         rec["finished_at"] = utc_now()
         # 3011: the step runs again after the reboot; otherwise it is done.
         rec["status"] = "pending" if outcome.reboot == "rerun" else "done"
-        self.state["reboot_pending"] = {"step": f"{rec['source']}:{rec['id']}", "at": utc_now()}
-        self.save()  # recorded before asking, so the reboot never looks like an interruption
-        self.notify()
-        if self.defer_reboots:
-            self.log.warning(
-                f"step {step['id']}: needs a reboot ({outcome.reboot}); not rebooting inside "
-                "Windows Setup: the run goes on at the next start"
-            )
-            return REBOOT
+        key = f"{rec['source']}:{rec['id']}"
+        if restarts.timing(step, rec["kind"], outcome.reboot) == restarts.DEFERRED:
+            restarts.defer(self.state, key)
+            self.save()  # the restart is recorded in the very save that marks the step done
+            self.notify()
+            self.log.info(f"step {step['id']}: done; its restart is deferred")
+            return None
         reason = str(step.get("reboot", {}).get("reason") or f"vmprep: step {step['id']}")
-        self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot}); rebooting")
-        if self.before_reboot is not None:
-            self.before_reboot()
-        return REBOOT if self._request_reboot(reason) else REBOOT_FAILED
-
-    def _request_reboot(self, reason: str) -> bool:
-        """Ask the OS to reboot, again after a failure (shutdown.exe can fail while another
-        shutdown is in progress, 1115, or the machine is locked for a moment); False when every
-        attempt failed: the run then ends `failed` (`reboot_failed`) instead of waiting for a
-        reboot that will not come (#19)."""
-        waits = self.ctx.options.get("reboot_retry_waits", REBOOT_RETRY_WAITS)
-        for attempt, wait in enumerate((*(float(w) for w in waits), None)):
-            try:
-                result = self.ctx.platform.reboot(reason)
-                code, output = result.exit_code, result.output
-            except OSError as exc:
-                code, output = None, str(exc)
-            if code == 0:
-                return True
-            self.log.error(
-                f"the reboot command failed (attempt {attempt + 1}, exit {code}): {output}"
-            )
-            if wait is None:
-                self.reboot_error = f"the reboot command failed {attempt + 1} times (exit {code})"
-                return False
-            self.sleep(wait)
-        return False  # pragma: no cover
+        self.log.info(f"step {step['id']}: reboot requested ({outcome.reboot})")
+        return self._restart(reason, key)
 
     def _phone_home(self, step: dict[str, Any], rec: dict[str, Any]) -> str | None:
         result = self.phone_home() if self.phone_home is not None else COMPLETED

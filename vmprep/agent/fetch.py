@@ -1,4 +1,4 @@
-"""Fetching the remote config: PROTOCOL.md "Fetching a config", "The signature" and the
+"""Fetching the remote config: docs/protocol.md "Fetching a config", "The signature" and the
 outcome table, end to end. The signature is verified over the exact body bytes before the
 document is parsed.
 
@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -38,6 +38,7 @@ log = logging.getLogger("vmprep.agent.fetch")
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 SIDECAR_MAX_BYTES = 4096
 TRANSIENT = frozenset({408, 429})
+ROLE_DOCUMENT = "_role"  # the role-wide document's name in a URL (docs/protocol.md)
 _PLACEHOLDER = re.compile(r"\{(role|instance_id|computer_name|mac)\}")
 
 
@@ -90,7 +91,11 @@ def _reveal(token: object) -> str:
 
 
 def request_headers(
-    identity: Identity, role: str, agent_version: str, last_completed_serial: int | None
+    identity: Identity,
+    role: str,
+    agent_version: str,
+    last_completed_serial: int | None,
+    secrets: Sequence[str] = (),
 ) -> dict[str, str]:
     headers = {
         "User-Agent": f"vmprep-agent/{agent_version}",
@@ -101,6 +106,8 @@ def request_headers(
     }
     if last_completed_serial is not None:
         headers["Vmprep-Last-Serial"] = str(last_completed_serial)
+    if secrets:
+        headers["Vmprep-Secrets"] = ", ".join(sorted(set(secrets)))
     return headers
 
 
@@ -162,6 +169,7 @@ def fetch_config(
     last_completed_serial: int | None,
     accepted: tuple[int, str] | None,
     agent_version: str,
+    secrets: Sequence[str] = (),
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[float, float], float] | None = None,
@@ -191,21 +199,35 @@ def fetch_config(
         on_retry=lambda n, wait, why: log.warning("retry %d in %.1fs: %s", n + 1, wait, why),
         rand=rand or random.uniform,
     )
-    headers = request_headers(identity, role, agent_version, last_completed_serial)
+    headers = request_headers(identity, role, agent_version, last_completed_serial, secrets)
     fetch = _Fetch(session, retrier, headers, max_bytes)
     try:
-        return _fetch(fetch, targets, keys, identity, role, last_completed_serial, accepted, now)
+        outcome = retrier.run(  # whole passes over the URL list (docs/protocol.md)
+            lambda: _walk(
+                fetch, targets, keys, identity, role, last_completed_serial, accepted, now
+            )
+        )
+        if outcome.document is not None:
+            _check_secrets(outcome.document, secrets)
+        return outcome
     except _Refused as exc:
         return FetchOutcome("refused", error_code=exc.code, message=str(exc))
     except BudgetSpent as exc:
         return FetchOutcome(
             "unreachable",
-            error_code="unreachable",
+            error_code="unknown_role" if isinstance(exc.last, UnknownRole) else "unreachable",
             message=f"gave up after {exc.attempts} attempt(s): {exc}",
         )
 
 
-def _fetch(
+def unknown_role(response: Response) -> bool:
+    """docs/protocol.md "No such role": `Vmprep-Error: unknown-role` on a 404, or a 404 for a
+    role-wide `.../_role` URL (a published tree holds `_role` for every role it knows)."""
+    said = (response.header("Vmprep-Error") or "").strip().lower()
+    return said == "unknown-role" or urlsplit(response.url).path.endswith("/" + ROLE_DOCUMENT)
+
+
+def _walk(
     fetch: _Fetch,
     targets: list[str],
     keys: dict[str, bytes],
@@ -215,10 +237,14 @@ def _fetch(
     accepted: tuple[int, str] | None,
     now: Callable[[], float],
 ) -> FetchOutcome:
+    """One pass over the URL list; `Transient` when a service said it knows no such role."""
+    unknown: str | None = None
     for url in targets:
         response = fetch.get(url, fetch.max_bytes)
         status = response.status
         if status == 404:
+            if unknown is None and unknown_role(response):
+                unknown = url
             continue
         if status == 204:
             return FetchOutcome("none", message=f"HTTP 204 from {url}")
@@ -228,10 +254,43 @@ def _fetch(
             return FetchOutcome("not_modified", message=f"serial {last_serial} is current")
         if status in (401, 403):
             raise _Refused("unauthorized", f"HTTP {status} from {url}")
+        if status == 409:
+            raise _Refused("missing_secrets", f"HTTP 409 from {url}: {_error_text(response)}")
         if status != 200:
             raise _Refused("unreachable", f"unexpected HTTP {status} from {url}")
         return _accept(fetch, response, keys, identity, role, accepted, now)
+    if unknown is not None:
+        # Not "nothing for me": a renamed or briefly missing role file must not let the
+        # instance finish without its configuration. Retried until the budget is spent.
+        raise UnknownRole(f"{unknown}: the service knows no role {role!r}")
     return FetchOutcome("none", message="HTTP 404 from every URL")
+
+
+class UnknownRole(Transient):
+    """A service answered that it knows no such role (retried like a transient failure)."""
+
+
+def _error_text(response: Response) -> str:
+    """The `error` of a JSON error answer, shortened; a fixed text when there is none."""
+    import json
+
+    try:
+        message = json.loads(response.body.decode("utf-8")).get("error")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message)[:300] if isinstance(message, str) else "the service gave no reason"
+
+
+def _check_secrets(doc: Mapping[str, Any], wanted: Sequence[str]) -> None:
+    """Every secret the baked steps asked for came with the document, or it is refused."""
+    missing = sorted(set(wanted) - set(doc.get("secrets") or {}))
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise _Refused(
+            "missing_secrets",
+            f"the document does not hold secret(s) {names}, which the baked steps need: "
+            "declare them under the role's `secrets:`",
+        )
 
 
 def _accept(

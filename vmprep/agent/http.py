@@ -1,9 +1,9 @@
-"""One HTTP(S) request as PROTOCOL.md wants it, on `http.client` alone.
+"""One HTTP(S) request as docs/protocol.md wants it, on `http.client` alone.
 
 - `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
   the headers and the body. Every read from the socket gets the time left until a monotonic
   deadline, so a server that drips one byte at a time still ends at the deadline.
-- The body is read only for 2xx answers, in pieces, and reading stops as soon as it passes
+- The body is read only for 2xx answers (and a 409's JSON error, up to 4 KiB), in pieces, and reading stops as soon as it passes
   `max_bytes` (a larger `Content-Length` is refused before reading anything).
 - Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
   any other `Content-Encoding` is refused.
@@ -15,8 +15,15 @@
   request into a GET without a body; the other codes keep the method and body.
 - No proxies (environment proxy variables are ignored: the agent talks to its service directly).
 
-Errors are `HttpError`: `transient` ones (connection refused, timeout, a body cut short, TLS
-failures) are worth a retry; the others carry the PROTOCOL `error.code` of the refusal.
+Errors are `HttpError`: `transient` ones (connection refused, timeout, a body cut short, a
+certificate not yet valid) are worth a retry; the others carry the protocol's `error.code` of
+the refusal.
+
+A certificate that fails verification is retried only when waiting can heal it: "not yet
+valid" is what a first-boot clock that is not synchronized yet sees (a VM often starts with
+the host's or the image's idea of the time, and Windows sets it later). An unknown CA, a
+self-signed certificate, a name that does not match, or an expired certificate will not heal
+by waiting: the request is refused at once and the message says which it was.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
+ERROR_BODY_MAX = 4096
 
 
 def trust_context(cafile: str | None) -> ssl.SSLContext:
@@ -49,12 +57,34 @@ def trust_context(cafile: str | None) -> ssl.SSLContext:
 
 
 class HttpError(Exception):
-    """A request that gave no usable answer; `code` is the PROTOCOL error code."""
+    """A request that gave no usable answer; `code` is the protocol's error code."""
 
     def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.transient = transient
+
+
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID (include/openssl/x509_vfy.h;
+# https://docs.openssl.org/master/man3/X509_STORE_CTX_get_error/).
+CERT_NOT_YET_VALID = 9
+
+
+def tls_error(url: str, exc: ssl.SSLCertVerificationError) -> HttpError:
+    """A failed certificate verification: transient only when the clock may be to blame."""
+    reason = exc.verify_message or exc.reason or str(exc)
+    if exc.verify_code == CERT_NOT_YET_VALID:
+        return HttpError(
+            "unreachable",
+            f"TLS certificate of {url} is not yet valid ({reason}): this clock may not be "
+            "synchronized yet; retrying",
+            transient=True,
+        )
+    return HttpError(
+        "unreachable",
+        f"TLS verification failed for {url}: {reason}; not retried (waiting does not fix "
+        "an untrusted CA, a wrong host name or an expired certificate)",
+    )
 
 
 class Response:
@@ -79,7 +109,9 @@ class Response:
         return ", ".join(str(v) for v in values)
 
 
-Origin = tuple[str, str, int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `tuple[...]` at run time needs Python 3.9; the agent's floor is 3.8
+    Origin = tuple[str, str, int]
 
 
 def origin(url: str) -> Origin | None:
@@ -250,15 +282,13 @@ class Session:
             data = b""
             if 200 <= status < 300 and status != 204:
                 data = _read_body(response, url, cap)
+            elif status == 409:  # its JSON error names the refused secrets (docs/protocol.md)
+                data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
             return status, response.msg, data
         except HttpError:
             raise
         except ssl.SSLCertVerificationError as exc:
-            raise HttpError(
-                "unreachable",
-                f"TLS verification failed for {url}: {exc.verify_message}",
-                transient=True,
-            ) from None
+            raise tls_error(url, exc) from None
         except (ValueError, http.client.InvalidURL) as exc:
             if not sent:  # a header or URL that http cannot carry: no use retrying
                 raise HttpError("unreachable", f"cannot send a request to {url}: {exc}") from None

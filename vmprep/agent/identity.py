@@ -65,7 +65,7 @@ class Identity:
     computer_name: str
 
     def __init__(self, instance_id: str, source: str, mac: str | None, computer_name: str) -> None:
-        for name, value in zip(_FIELDS, (instance_id, source, mac, computer_name), strict=True):
+        for name, value in zip(_FIELDS, (instance_id, source, mac, computer_name)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -81,9 +81,7 @@ class Identity:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in zip(_FIELDS, self._key(), strict=True)
-        )
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self._key()))
         return f"Identity({fields})"
 
 

@@ -1,4 +1,4 @@
-"""Status reports (PROTOCOL.md "Status reports"): build, POST, spool what cannot be sent.
+"""Status reports (docs/protocol.md "Status reports"): build, POST, spool what cannot be sent.
 
 - `send` fills `apiVersion`, `kind`, a fresh `report_id`, `instance_id`, `role`,
   `computer_name`, `agent_version` and `sent_at`, redacts every string with the run's redactor,
@@ -15,6 +15,11 @@
   same `report_id`, which the service stores once.
 - 400 and 413 mean the service will never take that body: it is dropped (and logged).
 - At most 100 reports are kept in the spool; the oldest go first.
+- Before the agent exits, `deliver` sends the spool once more, this time with the fetch's retry
+  rules (full-jitter waits from `retry.initial` up to `retry.max`, `Retry-After`,
+  `retry.attempts` per report) within at most `FINAL_DEADLINE` seconds (or `retry.deadline`
+  when shorter), whatever the cool-down says: the run's last report is the one the service
+  most needs. What is still unsent after that stays in the spool for the next start.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ REPORT_DEADLINE = 30.0
 REPORT_MAX_WAIT = 5.0
 REPORT_TIMEOUT = 10.0
 REPORT_COOLDOWN = 60.0
+FINAL_DEADLINE = 120.0  # the budget of the delivery before exit, in seconds
 _REJECTED = frozenset({400, 413})
 
 
@@ -133,6 +139,12 @@ class Reporter:
             max=min(retry.max, REPORT_MAX_WAIT),
             deadline=min(retry.deadline or REPORT_DEADLINE, REPORT_DEADLINE),
         )
+        self.final_policy = Policy(
+            attempts=retry.attempts,
+            initial=retry.initial,
+            max=retry.max,
+            deadline=min(retry.deadline or FINAL_DEADLINE, FINAL_DEADLINE),
+        )
         reveal = getattr(token, "reveal", None)
         secret = str(reveal()) if callable(reveal) else (None if token is None else str(token))
         self.session = Session(
@@ -209,12 +221,40 @@ class Reporter:
             sent += 1
         return sent
 
-    def _post(self, body: bytes) -> bool:
+    def unsent(self) -> int:
+        """How many reports wait in the spool."""
+        return len(self._spool_files())
+
+    def deliver(self) -> int:
+        """The delivery before exit: the spool, oldest first, under `final_policy` (one
+        deadline for all of it, the cool-down ignored). How many reports are still unsent."""
+        if self.url is None:
+            return 0
+        retrier = Retrier(
+            self.final_policy,
+            sleep=self._sleep,
+            now=self._now,
+            on_retry=lambda n, wait, why: log.info(
+                "report retry %d in %.1fs: %s", n + 1, wait, why
+            ),
+        )
+        for path in self._spool_files():
+            try:
+                body = path.read_bytes()
+            except OSError:
+                continue
+            if not self._post(body, retrier):
+                break
+            path.unlink(missing_ok=True)
+        return self.unsent()
+
+    def _post(self, body: bytes, retrier: Retrier | None = None) -> bool:
         """True when sent or rejected for good (nothing more to do with it); False to keep it."""
         assert self.url is not None
         url = self.url
-        policy = self.policy if self._down_at is None else Policy(1, 0.1, 0.1, None)
-        retrier = Retrier(policy, sleep=self._sleep, now=self._now)
+        if retrier is None:
+            policy = self.policy if self._down_at is None else Policy(1, 0.1, 0.1, None)
+            retrier = Retrier(policy, sleep=self._sleep, now=self._now)
 
         def attempt() -> None:
             try:

@@ -50,6 +50,10 @@ class BackgroundReporter:
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._make = make
         self._log = log
+        self._deliver = False
+        self._closing = False
+        # Reports left in the spool once the worker stopped; None while it still works.
+        self.unsent: int | None = None
         self._thread = threading.Thread(target=self._work, name="reports", daemon=True)
         self._thread.start()
 
@@ -63,6 +67,10 @@ class BackgroundReporter:
             report = self._queue.get()
             try:
                 if report is None:
+                    if reporter is None or reporter.url is None:
+                        self.unsent = 0  # reports are off: nothing will ever send them
+                    else:
+                        self.unsent = reporter.deliver() if self._deliver else reporter.unsent()
                     return
                 if reporter is not None:
                     reporter.send(report)
@@ -82,6 +90,11 @@ class BackgroundReporter:
     def send(self, report: dict[str, Any]) -> None:
         self._queue.put(report)
 
-    def close(self, timeout: float = 300.0) -> None:
-        self._queue.put(None)
+    def close(self, timeout: float = 300.0, *, deliver: bool = False) -> None:
+        """Send what is queued, then (with `deliver`) the spool under the final budget, and
+        stop the worker; waits at most `timeout`. A second call only waits."""
+        if self._thread.is_alive() and not self._closing:
+            self._closing = True
+            self._deliver = deliver
+            self._queue.put(None)
         self._thread.join(timeout)

@@ -1,4 +1,4 @@
-"""Retries with full-jitter exponential backoff, as PROTOCOL.md "Retries" says.
+"""Retries with full-jitter exponential backoff, as docs/protocol.md "Retries" says.
 
 After failed attempt n (from 0) the agent waits `max(100 ms, uniform(0, min(max, initial * 2^n)))`.
 A valid `Retry-After` (delay-seconds, or an HTTP date in the future) replaces that wait, clamped
@@ -38,9 +38,10 @@ class Transient(Exception):
 class BudgetSpent(Exception):
     """Every attempt failed, or the deadline came; the message is the last failure."""
 
-    def __init__(self, message: str, attempts: int) -> None:
+    def __init__(self, message: str, attempts: int, last: Transient | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.last = last  # the last failure, for a caller that tells kinds of failure apart
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,16 @@ class Retrier:
         """`op()`'s result; `Transient` from it is retried; `BudgetSpent` when out of budget."""
         attempt = 0
         while True:
-            started = self._monotonic()
+            started, before = self._monotonic(), self.spent
             try:
                 return op()
             except Transient as exc:
                 last = exc
             finally:
-                self.spent += max(0.0, self._monotonic() - started)
+                # `op` may run requests of its own through this Retrier (a URL list retried
+                # as a whole): what they counted is part of this attempt, not extra to it.
+                elapsed = max(0.0, self._monotonic() - started)
+                self.spent = before + max(elapsed, self.spent - before)
             if attempt + 1 >= self.policy.attempts:
                 break
             wait = wait_after(attempt, self.policy, last.retry_after, self._now(), self._rand)
@@ -152,4 +156,4 @@ class Retrier:
             self._sleep(wait)
             self.spent += wait
             attempt += 1
-        raise BudgetSpent(str(last), attempt + 1)
+        raise BudgetSpent(str(last), attempt + 1, last)

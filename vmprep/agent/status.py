@@ -88,6 +88,8 @@ def render_text(code: int, state: dict[str, Any] | None, problem: str | None) ->
             if state.get("agent_running")
             else "no agent running now (waiting for a reboot or the next start)"
         )
+    for key, got in sorted((state.get("inputs") or {}).items()):
+        lines.append(f"input {key} = {got['value']!r} (from {got['source']})")
     document = state.get("document")
     if document:
         lines.append(f"config serial {document['serial']}")
@@ -111,6 +113,7 @@ def render_json(code: int, state: dict[str, Any] | None, problem: str | None) ->
             finished_at=state.get("finished_at"),
             config_serial=(state.get("document") or {}).get("serial"),
             error=state.get("error"),
+            inputs=state.get("inputs") or {},
             steps=report_steps(state),
         )
     else:

@@ -45,6 +45,8 @@ COMMON = (
     "run",
     "on_interrupt",
     "reboot_budget",
+    "reboot_timing",
+    "after_reboot",
     "when",
 )
 
@@ -382,6 +384,8 @@ _COMMON_CHECKS: dict[str, Check] = {
     "run": _enum("once_per_instance", "every_boot"),
     "on_interrupt": _enum("rerun", "fail"),
     "reboot_budget": _int_range(0, 50),
+    "reboot_timing": _enum("now", "deferred"),
+    "after_reboot": _bool,
     "when": _condition,
 }
 

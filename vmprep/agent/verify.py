@@ -1,4 +1,4 @@
-"""Ed25519 signatures over the exact body bytes, as PROTOCOL.md "The signature" says.
+"""Ed25519 signatures over the exact body bytes, as docs/protocol.md "The signature" says.
 
 - A public key is `ed25519:<standard base64, padded, of the 32 raw bytes>`; its key id is the
   first 16 characters of the lower-case hex SHA-256 of those bytes.

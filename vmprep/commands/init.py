@@ -5,7 +5,12 @@ from pathlib import Path
 import click
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep init
+  vmprep init images/web.yaml   # makes images/"""
+)
 @click.argument("path", type=click.Path(path_type=Path), default=Path("vmprep.yaml"))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 def init(path: Path, force: bool) -> None:

@@ -5,7 +5,12 @@ from pathlib import Path
 import click
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep keygen -o fleet
+  vmprep keygen -o keys/2027   # keys/ must exist"""
+)
 @click.option(
     "-o",
     "--output",

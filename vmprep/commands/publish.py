@@ -7,7 +7,12 @@ import click
 from vmprep.commands.serve import configs_option, keys_option
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep publish --configs configs --key fleet.pem -o site
+  vmprep publish --configs configs --key old.pem --key new.pem -o site --base fleet"""
+)
 @configs_option
 @keys_option
 @click.option(

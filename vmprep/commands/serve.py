@@ -5,12 +5,13 @@ from pathlib import Path
 import click
 
 P = click.Path(path_type=Path)
+D = click.Path(exists=True, file_okay=False, path_type=Path)
 F = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 # Shared with `publish`: both read a config repository and sign with one or more keys.
 configs_option = click.option(
-    "--configs", type=P, required=True, help="The config repository directory."
+    "--configs", type=D, required=True, help="The config repository directory."
 )
 keys_option = click.option(
     "--key",
@@ -22,7 +23,12 @@ keys_option = click.option(
 )
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep serve --configs configs --key fleet.pem
+  vmprep serve --configs configs --key fleet.pem --tokens tokens.txt --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem"""
+)
 @configs_option
 @keys_option
 @click.option(
@@ -69,6 +75,36 @@ keys_option = click.option(
     is_flag=True,
     help="Serve without a fleet token on a non-loopback address (anyone reaching it reads "
     "every config).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send a request's headers (then 408 and closed).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send a request's body after its headers (then closed).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Open connections in all; past it a new one gets a fast 503 (capped by the "
+    "open-file limit).",
+)
+@click.option(
+    "--max-connections-per-client",
+    "max_per_client",
+    type=click.IntRange(min=0),
+    default=256,
+    show_default=True,
+    help="Open connections from one address (0: no cap, e.g. a fleet behind one NAT).",
 )
 def serve(**options: object) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""

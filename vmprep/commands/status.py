@@ -9,7 +9,12 @@ import click
 from vmprep.cli import output
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep status --server https://cfg.example.com --token "$VMPREP_ADMIN_TOKEN"
+  vmprep status --server http://127.0.0.1:8080 --format json"""
+)
 @click.option("--server", required=True, help="The `vmprep serve` URL, e.g. https://cfg:8443.")
 @click.option("--token", envvar="VMPREP_ADMIN_TOKEN", help="Admin token (or VMPREP_ADMIN_TOKEN).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until Ctrl-C.")

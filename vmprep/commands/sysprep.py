@@ -17,9 +17,22 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+def complete_check_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of --skip-check: the preflight check ids."""
+    from vmprep.sysprep.preflight import check_ids
+
+    return [i for i in check_ids() if i.startswith(incomplete)]
+
+
 @click.command(
-    epilog="Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed), "
-    "4 sysprep failed (files restored). See docs/sysprep.md."
+    epilog="""\b
+Examples:
+  vmprep sysprep --check vmprep.yaml
+  vmprep sysprep --generalize --dry-run vmprep.yaml
+  vmprep sysprep --generalize --no-shutdown --format json vmprep.yaml
+\b
+Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed),
+4 sysprep failed (files restored). See docs/sysprep.md."""
 )
 @click.argument(
     "spec_path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -34,7 +47,14 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     default="text",
     help="A table (default) or one JSON document on stdout.",
 )
-@click.option("--skip-check", "skip", multiple=True, metavar="ID", help="Skip one check (loudly).")
+@click.option(
+    "--skip-check",
+    "skip",
+    multiple=True,
+    metavar="ID",
+    shell_complete=complete_check_id,
+    help="Skip one check (loudly).",
+)
 @click.option("--fix-appx", is_flag=True, help="Remove per-user AppX packages that block Sysprep.")
 @click.option("--dry-run", is_flag=True, help="Show checks, files and command; change nothing.")
 @click.option("--no-shutdown", is_flag=True, help="Leave the VM running (for Packer).")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -8,7 +10,18 @@ if TYPE_CHECKING:
     from vmprep.report import Format
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  vmprep validate vmprep.yaml
+  vmprep validate --strict images/ configs/
+  vmprep validate --strict --warn-only secret-in-image 'images/**/*.yaml'
+  cat spec.yaml | vmprep validate -
+\b
+Accept one known warning in the spec, with the reason (counts neither as a warning nor
+under --strict):
+  password: {env: ADMIN_PW}  # vmprep: accept secret-in-image -- rotated at first boot"""
+)
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
@@ -18,15 +31,43 @@ if TYPE_CHECKING:
     help="Lines (default), one JSON document, or GitHub Actions annotations.",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
+@click.option(
+    "--ignore", "ignore", multiple=True, metavar="CODE", help="Drop problems with this code."
+)
+@click.option(
+    "--warn-only",
+    "warn_only",
+    multiple=True,
+    metavar="CODE",
+    help="Report problems with this code as warnings, even under --strict.",
+)
+@click.option(
+    "--config-repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A config repository (as for serve): check each spec against the role it names.",
+)
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[str, ...], fmt: Format, strict: bool) -> None:
-    """Check specs and config-repository files: files, directories (recursively) or globs."""
+def validate(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: Format,
+    strict: bool,
+    ignore: tuple[str, ...],
+    warn_only: tuple[str, ...],
+    config_repo: Path | None,
+) -> None:
+    """Check specs and config-repository files: files, directories (recursively), globs, or
+    `-` for standard input."""
     from vmprep import report
-    from vmprep.spec.discover import check_paths, expand_paths
+    from vmprep.spec.accept import apply_accepts, select
+    from vmprep.spec.discover import check_paths, check_stdin, expand_paths
 
-    files = expand_paths(paths)
-    problems = check_paths(files)
+    files = expand_paths(p for p in paths if p != "-")
+    problems = apply_accepts(check_paths(files, config_repo), files)
+    if "-" in paths:
+        problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems
+    problems = select(problems, ignore=ignore, warn_only=warn_only)
     color = (ctx.find_root().obj or {}).get("color")
-    report.show(problems, fmt=fmt, files=len(files), color=color)
+    report.show(problems, fmt=fmt, files=len(files) + ("-" in paths), color=color)
     ctx.exit(report.exit_code(problems))

@@ -9,18 +9,32 @@ from typing import Any
 from vmprep import __version__
 from vmprep.render.secrets import SecretRef
 from vmprep.spec import Spec
+from vmprep.spec.rules_secrets import phone_home_secrets
 
 FORMAT = 1
+# Where Windows Setup caches the answer file (`unattend.xml`, and the copies some tools leave
+# beside it) and where `vmprep sysprep` installs it; `*` matches in the last component.
 ANSWER_FILES = [
-    "C:\\Windows\\Panther\\unattend.xml",
+    "C:\\Windows\\Panther\\unattend*.xml",
     "C:\\Windows\\System32\\Sysprep\\unattend.xml",
 ]
 
 
-def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) -> dict[str, Any]:
+def agent_settings(
+    spec: Spec,
+    refs: list[SecretRef],
+    values: dict[str, str],
+    baked: list[dict[str, Any]] | None = None,
+    runtime: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The agent.json object. `refs` (all under `agent`) stay as written, so the steps keep
     the schema's shape; the values of the env/file ones go into the top-level `secrets` map
-    under `env:NAME` / `file:<path as written>`, where the agent looks them up."""
+    under `env:NAME` / `file:<path as written>`, where the agent looks them up. `baked` are the
+    platform's steps (vmprep.render.platformsteps), run before the spec's own. `runtime`
+    ({"python": ..., "bundled": ...}) is the interpreter SetupComplete.cmd starts: the agent
+    registers its startup task with it.
+
+    `image.platform` is always present (the agent treats a missing one as `generic`)."""
     agent = copy.deepcopy(spec.agent)
     secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
@@ -29,17 +43,33 @@ def agent_settings(spec: Spec, refs: list[SecretRef], values: dict[str, str]) ->
     return {
         "format": FORMAT,
         "vmprep_version": __version__,
-        "image": {key: spec.image[key] for key in ("name", "os", "architecture")},
+        "image": {key: spec.image[key] for key in ("name", "os", "architecture", "platform")},
         "install_dir": agent["install_dir"],
+        **({"runtime": runtime} if runtime is not None else {}),
         "identity": agent["identity"],
         "variables": agent["variables"],
+        **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
         "answer_files": list(ANSWER_FILES),
+        "delete_answer_files": answer_files_deleted_at(spec),
         "log_level": agent["log_level"],
         "phone_home": phone_home,
-        "steps": agent["steps"],
+        "steps": [*(baked or []), *agent["steps"]],
         "secrets": dict(sorted(secrets.items())),
+        # What the baked steps take from phone-home: the agent asks for these names with
+        # every fetch (the Vmprep-Secrets header, docs/protocol.md).
+        "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
+
+
+def answer_files_deleted_at(spec: Spec) -> str:
+    """When the agent deletes the answer files: as it starts ("launch"), or when its run is
+    done ("done") if the first logon after Setup still reads them (AutoLogon and
+    FirstLogonCommands are oobeSystem settings Windows acts on at that logon). docs/agent.md"""
+    setup = spec.setup
+    if "auto_logon" in setup or setup.get("first_logon_commands"):
+        return "done"
+    return "launch"
 
 
 def render_agent_json(settings: dict[str, Any]) -> bytes:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from vmprep import __version__
 from vmprep.render import payload, secrets
-from vmprep.render.build import SETUPCOMPLETE, UNATTEND, plan_launch
+from vmprep.render.build import UNATTEND, load_bundle, plan_launch
+from vmprep.render.hooks import hook_script
+from vmprep.render.platformsteps import platform_steps
 from vmprep.render.tree import MANIFEST
 from vmprep.render.unattend import render_unattend
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
+from vmprep.spec.platforms import EC2LAUNCH_TASK_FILE, GCE_TASK_FILE, GCE_TASK_NAME, platform_of
 
 
 @dataclass(frozen=True)
@@ -30,20 +34,30 @@ def explain(
     *,
     platform: str = sys.platform,
     base_python: str | None = None,
+    embedded: tuple[Path, str] | None = None,
 ) -> list[Row]:
-    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python)
+    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python, embedded)
+    bundled = load_bundle(spec, launch)
     refs = {ref.path: ref for ref in secrets.find_refs(spec)}
-    _, settings = render_unattend(spec, lambda path: "")
+    rules = platform_of(spec.data)
+    settings = render_unattend(spec, lambda path: "")[1] if rules.answer_file else []
     unattend = _target(UNATTEND)
-    rows = []
+    where = _source(spec, ("image", "platform"))
+    rows = [
+        Row("(first boot)", f"platform {rules.name}", line, where)
+        for line in rules.flow(spec.agent["install_dir"])
+    ]
     for s in settings:
         value = f"encoded {refs[s.source].describe()}" if s.source in refs else s.value
         component = s.component.removeprefix("Microsoft-Windows-")
         what = f"{s.pass_name} {component}/{s.setting}"
         rows.append(Row(unattend, what, value, _source(spec, s.source)))
-    cmd = _target(SETUPCOMPLETE)
+    cmd = hook_script(rules, launch.install_dir)
     runtime: JsonPath = ("agent", "runtime", "python")
-    python_source = _source(spec, runtime) if launch.python_source == "agent.runtime.python" else ""
+    if launch.python_source == "agent.runtime.embedded":
+        runtime = ("agent", "runtime", "embedded")
+    spec_key = launch.python_source in ("agent.runtime.python", "agent.runtime.embedded")
+    python_source = _source(spec, runtime) if spec_key else ""
     rows.append(Row(cmd, "interpreter", launch.python, python_source or launch.python_source))
     rows.append(
         Row(cmd, "install_dir", launch.install_dir, _source(spec, ("agent", "install_dir")))
@@ -51,13 +65,26 @@ def explain(
     if launch.chain is not None:
         rows.append(Row(cmd, "chained script", launch.chain, "--chain-setupcomplete"))
     base = f"C:\\{launch.install_dir[3:]}"
+    if rules.hook == "ec2launch-task":
+        task = "executeScript, postReady, frequency once, runAs localSystem: calls the launcher"
+        rows.append(Row(f"{base}\\{EC2LAUNCH_TASK_FILE}", "EC2Launch v2 task", task, where))
+    elif rules.hook == "startup-task":
+        task = f"{GCE_TASK_NAME}: at boot, SYSTEM, priority 5; runs the launcher, then goes"
+        rows.append(Row(f"{base}\\{GCE_TASK_FILE}", "scheduled task", task, where))
     vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
     rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
+    if bundled is not None:
+        source = python_source or launch.python_source
+        rows.append(Row(f"{base}\\python", "bundled runtime", bundled.details(), source))
     agent_json = f"{base}\\agent.json"
     for key in ("identity", "variables", "keep_answer_files", "log_level", "phone_home"):
         if key in spec.agent:
             value = _short(spec.agent[key])
             rows.append(Row(agent_json, key, value, _source(spec, ("agent", key))))
+    rows.extend(
+        Row(agent_json, step["id"], step["description"], where)
+        for step in platform_steps(spec, rules)
+    )
     for index, step in enumerate(spec.agent["steps"]):
         path: JsonPath = ("agent", "steps", index)
         rows.append(Row(agent_json, f"steps[{index}]", step["id"], _source(spec, path)))
@@ -90,3 +117,15 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def explain_json(spec: Spec, rows: list[Row]) -> dict[str, object]:
+    """`render --explain --format json`: one document, a row per setting, in table order."""
+    return {
+        "version": 1,
+        "spec": str(spec.path),
+        "rows": [
+            {"file": r.target, "setting": r.what, "value": r.value, "source": r.source}
+            for r in rows
+        ],
+    }

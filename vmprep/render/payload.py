@@ -3,7 +3,7 @@
 Layout (docs/internals.md): `__main__.py` (generated: runs `vmprep.agent.cli.main()`),
 `vmprep/__init__.py` (generated: the version only), `vmprep/agent/**.py`, and the vendored
 pure-Python packages `ecdsa/` and `six.py` at the top level with their licenses under
-`LICENSES/`.
+`LICENSES/`, beside vmprep's own (`LICENSES/vmprep.txt`).
 
 Deterministic by construction: entries sorted by name, POSIX-style names, every timestamp
 1980-01-01 00:00, mode 0644, "created on Unix", and entries *stored* rather than deflated
@@ -55,6 +55,12 @@ sys.path_hooks[:] = [
 ]
 sys.path_importer_cache.pop(sys.path[0], None)  # made for this file, before the swap
 
+# Before any of the agent's code: an interpreter older than the agent's floor gets one line and
+# exit 5 (any Python parses this file, vmprep/agent/floor.py and the two package __init__s).
+from vmprep.agent.floor import refuse_old  # noqa: E402
+
+refuse_old()
+
 from vmprep.agent.cli import main  # noqa: E402
 
 raise SystemExit(main())
@@ -86,7 +92,19 @@ def payload_files(agent_dir: Path | None = None) -> dict[str, bytes]:
     files.update(_tree(agent_dir, "vmprep/agent"))
     for name in VENDORED:
         files.update(_vendored(name))
+    files["LICENSES/vmprep.txt"] = own_license()
     return files
+
+
+@cache
+def own_license() -> bytes:
+    """vmprep's LICENSE: the checkout's (a source tree or an editable install), else the one the
+    wheel put into vmprep's `.dist-info`."""
+    root = Path(__file__).resolve().parents[2]
+    checkout = root / "LICENSE"
+    if checkout.is_file() and (root / "setup.cfg").is_file():
+        return checkout.read_bytes()
+    return _distribution_by_metadata("vmprep")[1]
 
 
 def vendored_versions() -> dict[str, str]:

@@ -23,8 +23,24 @@ CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chain
 LOG_NAME = "setupcomplete.log"
 
 
-def render_setupcomplete(python: str, install_dir: str, chain: str | None = None) -> bytes:
-    """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF)."""
+def render_setupcomplete(
+    python: str,
+    install_dir: str,
+    chain: str | None = None,
+    *,
+    name: str = "SetupComplete.cmd",
+    delete_task: str | None = None,
+) -> bytes:
+    """The launcher, CRLF line endings (cmd.exe misparses labels and GOTO with bare LF).
+
+    `name` is the launcher's own file name (a fixed vmprep constant, never a spec value), for
+    its log line: SetupComplete.cmd, SetupComplete2.cmd (Azure) or firstboot.cmd.
+    `delete_task` (a vmprep constant too) names the scheduled task that ran this launcher: once
+    the agent launcher succeeds, the agent's own startup task takes over and this one goes."""
+    if name not in ("SetupComplete.cmd", "SetupComplete2.cmd", "firstboot.cmd"):
+        raise ValueError(f"unexpected launcher name {name!r}")  # a bug
+    if delete_task is not None and not delete_task.replace("-", "").isalnum():
+        raise ValueError(f"unexpected task name {delete_task!r}")  # a bug
     for value in (python, install_dir, chain):
         if value is not None and setupcomplete_path_problem(value) is not None:
             raise ValueError(f"unchecked path {value!r}")  # a bug: callers check first
@@ -36,7 +52,7 @@ def render_setupcomplete(python: str, install_dir: str, chain: str | None = None
         "rem it may reboot) and returns at once. Always exits 0: Windows ignores the exit code,",
         "rem and the agent itself reports how the setup went.",
         "setlocal EnableExtensions DisableDelayedExpansion",
-        f"echo [%DATE% %TIME%] SetupComplete.cmd started >> {log} 2>&1",
+        f"echo [%DATE% %TIME%] {name} started >> {log} 2>&1",
     ]
     if chain is not None:
         lines += [
@@ -57,6 +73,13 @@ def render_setupcomplete(python: str, install_dir: str, chain: str | None = None
             f' --config "{install_dir}\\agent.json" >> {log} 2>&1'
         ),
         f"echo [%DATE% %TIME%] the agent launcher exited with %ERRORLEVEL% >> {log} 2>&1",
+    ]
+    if delete_task is not None:
+        lines += [
+            "if errorlevel 1 goto done",
+            f'"%SystemRoot%\\System32\\schtasks.exe" /Delete /TN "{delete_task}" /F >> {log} 2>&1',
+        ]
+    lines += [
         ":done",
         "exit /b 0",
     ]

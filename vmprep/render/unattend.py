@@ -1,8 +1,8 @@
 """unattend.xml: the spec's `setup` and `sysprep` sections as a Windows answer file.
 
 Every component, setting and pass is one the Unattended Windows Setup Reference lists for that
-pass (see shared/reference/unattend-and-sysprep.md §3 and docs/render.md). Values only
-ever reach the file through ElementTree, so they are escaped by construction.
+pass (docs/render.md; https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/).
+Values only ever reach the file through ElementTree, so they are escaped by construction.
 """
 
 from __future__ import annotations
@@ -233,9 +233,10 @@ def _oobe(xml: AnswerFile, shell: Any, oobe: dict[str, Any]) -> None:
         ("hide_wireless_setup", "HideWirelessSetupInOOBE"),
         ("network_location", "NetworkLocation"),
         ("protect_your_pc", "ProtectYourPC"),
-        ("skip_machine_oobe", "SkipMachineOOBE"),
     ):
         xml.value(element, tag, oobe[key], ("setup", "oobe", key))
+    if oobe["skip_machine_oobe"]:  # deprecated: written only when asked for (validate warns)
+        xml.value(element, "SkipMachineOOBE", True, ("setup", "oobe", "skip_machine_oobe"))
 
 
 def _user_accounts(xml: AnswerFile, shell: Any, spec: Spec, passwords: Passwords) -> None:

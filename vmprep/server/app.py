@@ -1,4 +1,4 @@
-"""The HTTP API (PROTOCOL.md; docs/openapi.json): handlers parse, call the core, answer."""
+"""The HTTP API (docs/protocol.md; docs/openapi.json): handlers parse, call the core, answer."""
 
 from __future__ import annotations
 
@@ -9,20 +9,27 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vmprep.server.documents import ROLE_TARGET
+from vmprep.server.documents import ROLE_TARGET, MissingSecrets
+from vmprep.server.fleet import Served
+from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport
 
 if TYPE_CHECKING:
     from vmprep.server.service import Service
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # PROTOCOL.md "Names and keys"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # docs/protocol.md "Names and keys"
+SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the schema's secret names
 MAC = re.compile(r"^[0-9a-fA-F]{2}([-:][0-9a-fA-F]{2}){5}$")
 _JSON = "application/json"
+UNKNOWN_ROLE_HEADER = "Vmprep-Error"  # value `unknown-role`: docs/protocol.md "No such role"
+
+
+disconnects = RateLimitedWarning("a client disconnected before its report was read (from %s)")
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -76,11 +83,28 @@ def _secure(request: Request) -> bool:
         return False
 
 
+def _wanted_secrets(request: Request) -> frozenset[str]:
+    """`Vmprep-Secrets`: the names the agent's baked steps need (docs/protocol.md)."""
+    value = request.headers.get("vmprep-secrets", "")
+    names = frozenset(n.strip() for n in value.split(",") if n.strip())
+    bad = sorted(n for n in names if not SECRET_NAME.match(n))
+    if bad:
+        raise HTTPException(400, f"Vmprep-Secrets: invalid secret name {bad[0]!r}")
+    return names
+
+
 async def get_config(request: Request) -> Response:
     denied = _denied(request, admin=False)
     if denied is not None:
         return denied
     role = _name(request.path_params["role"], "role")
+    token = _bearer(request)
+    if (
+        token is not None
+        and _service(request).tokens.fleet
+        and not _service(request).tokens.may_fetch(token, role)
+    ):
+        return error(403, f"this token may not fetch configs for role {role!r}")
     instance_id = request.path_params["instance_id"]
     if instance_id != ROLE_TARGET:
         _name(instance_id, "instance id")
@@ -95,14 +119,24 @@ async def get_config(request: Request) -> Response:
     role_config = issuer.repo.roles.get(role)
     if not computer_name and role_config and any(o.kind == "name" for o in role_config.overrides):
         computer_name = service.store.computer_name(instance_id)  # as last reported
-    content = issuer.content(role, instance_id, mac, computer_name)
+    try:
+        content = issuer.content(role, instance_id, mac, computer_name, _wanted_secrets(request))
+    except MissingSecrets as exc:
+        return error(409, str(exc))
     if content is None:
-        return Response(status_code=204)
+        # Not 204: an instance must never finish "done" because a role file was renamed,
+        # mistyped or briefly missing (docs/protocol.md "No such role"). The agent retries this
+        # like a transient failure until its deadline, then follows on_unreachable.
+        return error(
+            404, f"this service knows no role {role!r}", **{UNKNOWN_ROLE_HEADER: "unknown-role"}
+        )
     signed = issuer.signed(content)
     if last is not None and issuer.is_current(int(last), content, signed):
         return Response(status_code=304)
     if signed.has_secrets and not _secure(request):
         return error(403, "this document holds secrets: fetch it over TLS")
+    if instance_id != ROLE_TARGET:  # the dashboard's "documents served"
+        service.writer.served(Served(instance_id, role, signed.serial, time.time()))
     return Response(
         signed.body,
         media_type=_JSON,
@@ -124,11 +158,17 @@ async def post_report(request: Request) -> Response:
     if int(length) > MAX_REPORT_BYTES:
         raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REPORT_BYTES:
-            raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REPORT_BYTES:
+                raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer: one rate-limited warning, not an ERROR with a traceback
+        # per client (a flood of them would bury everything else in the log).
+        disconnects.warn(request.client.host if request.client else "?")
+        return Response(status_code=400)
     body = b"".join(chunks)
     try:
         report, sent = parse_report(body, instance_id)
@@ -171,7 +211,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    """A bug or a failing store: still a JSON error (PROTOCOL.md), and no detail leaked.
+    """A bug or a failing store: still a JSON error (docs/protocol.md), and no detail leaked.
 
     Starlette logs the exception and re-raises it after sending this answer."""
     return error(500, "internal error; see the server's log")
@@ -188,8 +228,14 @@ ROUTES = [
 ]
 
 
+def _routes() -> list[Route]:
+    from vmprep.server.dashboard import ROUTES as DASHBOARD
+
+    return [*ROUTES, *DASHBOARD]
+
+
 def create_app(service: Service, **options: Any) -> Starlette:
     handlers = {HTTPException: _http_error, Exception: _internal_error}
-    app = Starlette(routes=ROUTES, exception_handlers=handlers, **options)
+    app = Starlette(routes=_routes(), exception_handlers=handlers, **options)
     app.state.service = service
     return app

@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vmprep.server.keys import SigningKey, signature_header
-from vmprep.server.repo import Override, Repository, Role, used_secrets
+from vmprep.server.repo import Override, Repository, Role
 from vmprep.server.store import Issue, Store
+from vmprep.spec.rules_secrets import phone_home_secrets
 
 ROLE_TARGET = "_role"  # the role-wide document's target, as in the static layout
 
@@ -35,6 +36,18 @@ def canonical(value: Any) -> bytes:
 
 def rfc3339(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MissingSecrets(Exception):
+    """An agent asked for secrets its role does not declare (docs/protocol.md)."""
+
+    def __init__(self, role: str, names: list[str]) -> None:
+        listed = ", ".join(repr(n) for n in names)
+        super().__init__(
+            f"role {role!r} does not declare secret(s) {listed}, which this instance's baked "
+            "steps need: declare them under the role's `secrets:`"
+        )
+        self.names = names
 
 
 @dataclass(frozen=True)
@@ -54,16 +67,28 @@ class Content:
         return self.instance_id or ROLE_TARGET
 
 
+def declared_secrets(role: Role, override: Override | None) -> set[str]:
+    """The secret names a document for this target may carry."""
+    return set(role.secrets) | set(override.secrets if override is not None else ())
+
+
 def build_content(
-    role: Role, override: Override | None, instance_id: str | None, digest_key: bytes
+    role: Role,
+    override: Override | None,
+    instance_id: str | None,
+    digest_key: bytes,
+    wanted: frozenset[str] | None = frozenset(),
 ) -> Content:
+    """`wanted`: secret names the agent's baked steps need (docs/protocol.md), delivered
+    besides those the document's own steps use; None for every declared one (publish)."""
     variables, secrets, steps = dict(role.variables), dict(role.secrets), list(role.steps)
     if override is not None:
         variables.update(override.variables)
         secrets.update(override.secrets)
         steps += override.steps  # after the role's steps; ids never clash (checked on load)
-    used = used_secrets(steps)
-    secrets = {k: v for k, v in secrets.items() if k in used}
+    if wanted is not None:
+        used = phone_home_secrets(steps) | wanted
+        secrets = {k: v for k, v in secrets.items() if k in used}
     body = {
         "target": [role.name, instance_id],
         "ttl": role.ttl,
@@ -149,23 +174,33 @@ class Issuer:
             name: build_content(role, None, None, self.digest_key)
             for name, role in repo.roles.items()
         }
-        self._contents: dict[tuple[str, str, int], Content] = {}
+        self._contents: dict[tuple[str, str | None, int, frozenset[str]], Content] = {}
         self._lock = threading.Lock()
 
     def content(
-        self, role: str, instance_id: str, mac: str | None = None, name: str | None = None
+        self,
+        role: str,
+        instance_id: str,
+        mac: str | None = None,
+        name: str | None = None,
+        wanted: frozenset[str] = frozenset(),
     ) -> Content | None:
-        """What `instance_id` gets, or None when nothing is configured for the role."""
+        """What `instance_id` gets, or None when nothing is configured for the role.
+        `wanted`: the secrets its baked steps ask for; MissingSecrets if any is not declared."""
         r = self.repo.roles.get(role)
         if r is None:
             return None
         ov = None if instance_id == ROLE_TARGET else find_override(r, instance_id, mac, name)
-        if ov is None:
+        missing = wanted - declared_secrets(r, ov)
+        if missing:
+            raise MissingSecrets(role, sorted(missing))
+        if ov is None and not wanted:
             return self._roles[role]
-        key = (role, instance_id, id(ov))
+        target = None if ov is None else instance_id
+        key = (role, target, id(ov), wanted)
         cached = self._contents.get(key)
         if cached is None:
-            cached = build_content(r, ov, instance_id, self.digest_key)
+            cached = build_content(r, ov, target, self.digest_key, wanted)
             self._contents[key] = cached
         return cached
 

@@ -1,4 +1,4 @@
-"""Ed25519 signing keys in the forms PROTOCOL.md fixes (key id, `ed25519:` public form)."""
+"""Ed25519 signing keys in the forms docs/protocol.md fixes (key id, `ed25519:` public form)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,11 @@ def write_keypair(name: Path) -> SigningKey:
             hint="e.g. vmprep keygen -o fleet (or -o keys/fleet)",
         )
     pem_path, pub_path = Path(f"{name}.pem"), Path(f"{name}.pub")
+    if not pem_path.parent.is_dir():  # a path on the command line that names nothing: usage
+        raise UsageError(
+            f"-o {str(name)!r}: the directory {str(pem_path.parent)!r} does not exist",
+            hint=f"create it first: mkdir -p {pem_path.parent}",
+        )
     for p in (pem_path, pub_path):
         if p.exists() or p.is_symlink():
             raise UsageError(f"{p} already exists; refusing to overwrite it")

@@ -1,6 +1,6 @@
 """`vmprep publish`: every role's and instance's signed document as static files.
 
-Layout (PROTOCOL.md "Static hosting"): `<base>/v1/config/<role>/_role` (role-wide),
+Layout (docs/protocol.md "Static hosting"): `<base>/v1/config/<role>/_role` (role-wide),
 `<base>/v1/config/<role>/<instance_id>` (an `instances:` entry matched by instance_id) and
 `<base>/v1/config/<role>/<mac>` (matched by MAC, for a `{mac}` URL), each with a `.sig`
 sidecar. Computer-name globs cannot be looked up statically and are skipped (reported).
@@ -88,9 +88,11 @@ def publish(
                 instance_id = override.pattern if override.kind == "instance_id" else None
                 targets.append((override.pattern, override, instance_id))
         for path_name, ov, iid in targets:
-            content = build_content(role, ov, iid, dkey)
+            # Every declared secret: a static tree cannot tell which ones an agent's baked
+            # steps ask for (docs/protocol.md, "Secrets for baked steps").
+            content = build_content(role, ov, iid, dkey, wanted=None)
             if content.secrets and not allow_secrets:
-                raise UsageError(
+                raise InputError(
                     f"{role.file}: the {name}/{path_name} document holds secrets, and static "
                     "files cannot keep them to TLS and a fleet token",
                     hint="serve secrets with `vmprep serve`, or pass --allow-secrets when the "

@@ -16,7 +16,8 @@ from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
 from vmprep.problems import Problem
 from vmprep.spec.load import JsonPath, Loaded, load_file
-from vmprep.spec.rules_secrets import secret_refs
+from vmprep.spec.roles import yaml_files
+from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 MIN_TTL = 60
@@ -65,15 +66,6 @@ class Repository:
     roles: dict[str, Role]
     fingerprint: Fingerprint
     secret_files: tuple[Path, ...] = ()
-
-
-def yaml_files(root: Path) -> list[Path]:
-    """Every *.yaml / *.yml under root, hidden directories (.git) skipped, in a stable order."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml")))
-    return sorted(found)
 
 
 def fingerprint(root: Path, extra: tuple[Path, ...] = ()) -> Fingerprint:
@@ -246,19 +238,3 @@ def _step_checks(
                     f"secret {name!r} is not declared under the role's `secrets:`",
                     hint="a secret under instances: serves only that instance's steps",
                 )
-
-
-REMOTE_JOIN_SECRETS = ("join_user", "join_password")
-
-
-def used_secrets(steps: list[dict[str, Any]]) -> set[str]:
-    """The secret names steps use: {secret: NAME} refs, and join_domain's `remote` pair."""
-    used = {
-        ref["secret"]
-        for i, step in enumerate(steps)
-        for _, ref in secret_refs(step, (i,))
-        if "secret" in ref
-    }
-    if any(s.get("join_domain", {}).get("credentials") == "remote" for s in steps):
-        used.update(REMOTE_JOIN_SECRETS)
-    return used

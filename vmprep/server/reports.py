@@ -1,4 +1,4 @@
-"""Checking a StatusReport body (PROTOCOL.md, "Status reports" and "Fine print")."""
+"""Checking a StatusReport body (docs/protocol.md "Status reports")."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "config_serial": (int, type(None)),
     "boot": (int, type(None)),
     "error": (dict, type(None)),
+    "inputs": dict,  # deploy-time inputs: {key: {value, source}} (docs/inputs.md)
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vmprep.errors import ExternalToolError, InputError, UsageError
+from vmprep.server.guard import Limits, guarded_protocol, raise_open_file_limit
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
 from vmprep.server.store import SqliteStore
@@ -35,6 +36,21 @@ class ServeOptions:
     access_log: bool = False
     log_level: str = "info"
     allow_anonymous: bool = False  # serve without a fleet token on a non-loopback address
+    header_timeout: float = 10.0  # vmprep.server.guard: slow and greedy clients
+    body_timeout: float = 30.0
+    max_connections: int = 4096
+    max_per_client: int = 256
+
+    def limits(self, open_files: int | None) -> Limits:
+        """The guard's limits; the connection cap leaves room under the open-file limit for
+        the store, the repository's files and the listening socket."""
+        cap = self.max_connections
+        if open_files is not None:
+            cap = max(1, min(cap, open_files - RESERVED_FDS))
+        return Limits(self.header_timeout, self.body_timeout, cap, self.max_per_client)
+
+
+RESERVED_FDS = 64
 
 
 def _is_loopback(host: str) -> bool:
@@ -116,6 +132,8 @@ def serve(opts: ServeOptions) -> None:
     from vmprep.server.app import create_app
 
     logging.basicConfig(level=opts.log_level.upper(), format="%(levelname)s: %(message)s")
+    files = raise_open_file_limit()
+    limits = opts.limits(files[0] if files else None)
     service = build_service(opts)
     if not service.tokens.fleet:
         log.warning("no fleet token configured: any client may fetch configs and report")
@@ -127,6 +145,14 @@ def serve(opts: ServeOptions) -> None:
         if hup is not None:
             loop.add_signal_handler(hup, lambda: loop.run_in_executor(None, service.reload))
         watch = asyncio.create_task(_watch(service, opts.poll)) if opts.poll > 0 else None
+        log.info(
+            "at most %d connection(s), %s per client; %gs for headers, %gs for a body%s",
+            limits.max_connections,
+            limits.max_per_client or "no cap",
+            limits.header_timeout,
+            limits.body_timeout,
+            f"; open-file limit {files[0]}" if files else "",
+        )
         keys = ", ".join(k.key_id for k in service.keys)
         log.info(
             "serving %d role(s) from %s, signing with %s",
@@ -154,6 +180,7 @@ def serve(opts: ServeOptions) -> None:
         access_log=opts.access_log,
         log_level=opts.log_level,
         server_header=False,
+        http=guarded_protocol(limits),
         timeout_keep_alive=5,
         backlog=2048,
     )

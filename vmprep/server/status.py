@@ -62,6 +62,13 @@ def age(iso: str | None, now: float) -> str:
     return f"{seconds}s ago"
 
 
+def _role(inst: dict[str, Any]) -> str:
+    """The role, and where it came from when a deploy-time input chose it (docs/inputs.md)."""
+    role = str(inst.get("role"))
+    source = ((inst.get("inputs") or {}).get("role") or {}).get("source")
+    return f"{role} (from {source})" if source else role
+
+
 def rows(instances: list[dict[str, Any]], now: float | None = None) -> list[tuple[str, ...]]:
     now = time.time() if now is None else now
     out: list[tuple[str, ...]] = []
@@ -71,7 +78,7 @@ def rows(instances: list[dict[str, Any]], now: float | None = None) -> list[tupl
         out.append(
             (
                 str(inst.get("instance_id")),
-                str(inst.get("role")),
+                _role(inst),
                 "-" if serial is None else str(serial),
                 str(inst.get("state")),
                 f"{steps.get('done', 0)}/{steps.get('total', 0)}",

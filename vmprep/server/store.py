@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from vmprep.errors import InputError
+from vmprep.server import fleet
+from vmprep.server.fleet import Served
+from vmprep.server.fleet import iso as _iso
 
-MIN_RETENTION = 86400  # PROTOCOL.md: report_ids are remembered for at least 24 hours
+MIN_RETENTION = 86400  # docs/protocol.md: report_ids are remembered for at least 24 hours
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), serial INTEGER);
@@ -30,7 +32,7 @@ CREATE INDEX IF NOT EXISTS reports_by_instance ON reports (instance_id, sent);
 CREATE TABLE IF NOT EXISTS instances (instance_id TEXT PRIMARY KEY, role TEXT,
     computer_name TEXT, agent_version TEXT, config_serial INTEGER, state TEXT,
     steps_done INTEGER, steps_failed INTEGER, steps_total INTEGER, error TEXT,
-    report_id TEXT, sent_at TEXT, received_at REAL, sent REAL);
+    report_id TEXT, sent_at TEXT, received_at REAL, sent REAL, inputs TEXT);
 INSERT OR IGNORE INTO counter (id, serial) VALUES (1, 0);
 """
 
@@ -64,18 +66,27 @@ class Store(Protocol):
 
     def prune(self, now: float) -> int: ...
 
+    def add_served(self, batch: list[Served]) -> None:
+        """Record documents served: (instance, serial) first/last time and how often."""
+
+    def fleet(self, **query: Any) -> dict[str, Any]:
+        """Counts per role and state, and one page of instances (vmprep.server.fleet)."""
+
+    def timeline(self, instance_id: str) -> dict[str, Any]:
+        """One instance's reports as a timeline and the documents it was served."""
+
     def close(self) -> None: ...
 
 
 _COLUMNS = (
     "instance_id, role, computer_name, agent_version, config_serial, state, steps_done, "
-    "steps_failed, steps_total, error, report_id, sent_at, received_at, sent"
+    "steps_failed, steps_total, error, report_id, sent_at, received_at, sent, inputs"
 )
 
 
 _EXCLUDED = ", ".join(f"excluded.{c.strip()}" for c in _COLUMNS.split(","))
 _UPSERT = (
-    f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' * 14)}) ON CONFLICT (instance_id)"
+    f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join('?' * 15)}) ON CONFLICT (instance_id)"
     f" DO UPDATE SET ({_COLUMNS}) = ({_EXCLUDED}) WHERE excluded.sent >= sent"
 )
 
@@ -105,6 +116,7 @@ def _summary_row(item: NewReport) -> tuple[Any, ...]:
         report["sent_at"],
         item.now,
         item.sent,
+        json.dumps(report["inputs"], sort_keys=True) if report.get("inputs") else None,
     )
 
 
@@ -119,6 +131,8 @@ class SqliteStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(_SCHEMA)
+            _add_column(self.db, "instances", "inputs", "TEXT")  # a store from before #20
+            self.db.executescript(fleet.SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"{data_dir}: cannot open the status store: {exc}") from None
         self.retention = max(retention, MIN_RETENTION)
@@ -236,13 +250,34 @@ class SqliteStore:
             )
         return cur.rowcount
 
+    def add_served(self, batch: list[Served]) -> None:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                fleet.record_served(self.db, batch)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def fleet(self, **query: Any) -> dict[str, Any]:
+        with self._lock:
+            return fleet.fleet_page(self.db, **query)
+
+    def timeline(self, instance_id: str) -> dict[str, Any]:
+        with self._lock:
+            return fleet.instance_detail(self.db, instance_id)
+
     def close(self) -> None:
         with self._lock:
             self.db.close()
 
 
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+def _add_column(db: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    """Add a column a newer vmprep needs to a store an older one created (idempotent)."""
+    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    if column not in have:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -258,4 +293,5 @@ def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
         "report_id": row[10],
         "sent_at": row[11],
         "received_at": _iso(row[12]),
+        "inputs": None if row[14] is None else json.loads(row[14]),
     }

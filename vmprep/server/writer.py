@@ -11,17 +11,20 @@ import queue
 import threading
 from typing import Any
 
+from vmprep.server.fleet import Served
 from vmprep.server.store import NewReport, Store
 
 log = logging.getLogger("vmprep.server")
 MAX_BATCH = 256
 _Item = tuple[NewReport, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+# A document served: recorded for the dashboard, nobody waits for it.
+_Any = _Item | Served
 
 
 class ReportWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
@@ -32,6 +35,11 @@ class ReportWriter:
         self._ensure_thread()
         self._queue.put((item, loop, future))
         return await future
+
+    def served(self, item: Served) -> None:
+        """Record a served document in the background (never blocks a fetch)."""
+        self._ensure_thread()
+        self._queue.put(item)
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -44,9 +52,18 @@ class ReportWriter:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get())  # only this thread takes from the queue
+            taken = [self._queue.get()]
+            while len(taken) < MAX_BATCH and not self._queue.empty():
+                taken.append(self._queue.get())  # only this thread takes from the queue
+            served = [item for item in taken if isinstance(item, Served)]
+            if served:
+                try:
+                    self.store.add_served(served)
+                except Exception:  # the dashboard misses them; fetches are unaffected
+                    log.exception("recording %d served document(s) failed", len(served))
+            batch = [item for item in taken if not isinstance(item, Served)]
+            if not batch:
+                continue
             try:
                 results: list[Any] = self.store.add_reports([item for item, _, _ in batch])
             except Exception as exc:  # each waiting request answers 500; the thread goes on

@@ -1,13 +1,14 @@
 """Semantic checks beyond the schema: small generators registered under a stable code.
 
 Each check gets a schema-valid document (defaults applied) and yields `Finding`s; codes are
-documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent`, `rules_steps`
-and `rules_secrets`; this module is the registry and the runner.
+documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent`, `rules_runtime`,
+`rules_steps` and `rules_secrets`; this module is the registry and the runner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from vmprep.problems import Problem, Severity
@@ -24,11 +25,21 @@ class Finding(NamedTuple):
 
 
 class Doc:
-    """What a check sees: the document with defaults applied, and which kind of file it is."""
+    """What a check sees: the document with defaults applied, which kind of file it is, and
+    the directory of the file (None when the document came from elsewhere): relative paths in
+    a spec that name files on the rendering machine (`agent.runtime.embedded.zip`) start there."""
 
-    def __init__(self, data: dict[str, Any], kind: Kind = "spec") -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        kind: Kind = "spec",
+        raw: Any = None,
+        base: Path | None = None,
+    ) -> None:
         self.data = data
         self.kind = kind
+        self.raw = data if raw is None else raw  # the document as written, without defaults
+        self.base = base
         self._steps = list(self._find_steps())
 
     def steps(self) -> list[tuple[JsonPath, dict[str, Any]]]:
@@ -66,15 +77,21 @@ def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
     return register
 
 
-def run_checks(loaded: Loaded, data: dict[str, Any], kind: Kind = "spec") -> Iterator[Problem]:
+def run_checks(
+    loaded: Loaded, data: dict[str, Any], kind: Kind = "spec", base: Path | None = None
+) -> Iterator[Problem]:
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
+        rules_inputs,
+        rules_order,
+        rules_platform,
+        rules_runtime,
         rules_secrets,
         rules_setup,
         rules_steps,
     )
 
-    doc = Doc(data, kind)
+    doc = Doc(data, kind, loaded.data, base)
     for code, (fn, kinds) in CHECKS.items():
         if kind not in kinds:
             continue

@@ -18,9 +18,9 @@ class SpecError(InputError):
     """A spec with errors; `problems` holds all of them, sorted."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{first}{more}", hint="run `vmprep validate` to see every problem")
+        # Every problem, each with its hint, as `vmprep validate` prints them (docs/render.md).
+        lines = [f"{p}\n  hint: {p.hint}" if p.hint else str(p) for p in problems]
+        super().__init__("\n".join(lines))
         self.problems = problems
 
 
@@ -62,9 +62,12 @@ def definition_for(data: Any) -> str | None:
     return None
 
 
-def check_loaded(loaded: Loaded) -> tuple[list[Problem], dict[str, Any] | None]:
+def check_loaded(
+    loaded: Loaded, base: Path | None = None
+) -> tuple[list[Problem], dict[str, Any] | None]:
     """Every problem of a loaded document, sorted, and its data with defaults when it has no
-    errors before the semantic checks. Dispatches on `kind` (see `definition_for`)."""
+    errors before the semantic checks. Dispatches on `kind` (see `definition_for`). `base` is
+    the file's directory, where the spec's relative local paths start (None: not from a file)."""
     from vmprep.spec.checks import run_checks
     from vmprep.spec.validate import schema_problems
 
@@ -78,13 +81,13 @@ def check_loaded(loaded: Loaded) -> tuple[list[Problem], dict[str, Any] | None]:
         return sorted(problems), None
     data = apply_defaults(loaded.data, definition)
     kind: Kind = "roleConfig" if definition else "spec"
-    problems.extend(run_checks(loaded, data, kind))
+    problems.extend(run_checks(loaded, data, kind, base))
     return sorted(problems), data
 
 
 def check_file(path: Path) -> list[Problem]:
     """Every problem of one file (a spec or a config-repository file), sorted."""
-    return check_loaded(load_file(path))[0]
+    return check_loaded(load_file(path), path.parent)[0]
 
 
 def check_bytes(raw: bytes, file: str) -> list[Problem]:
@@ -99,7 +102,7 @@ def check_data(data: Any, file: str = "<data>") -> list[Problem]:
 def load_spec(path: Path) -> Spec:
     """Load, validate and fill in defaults; raises SpecError (exit 1) with every error."""
     raw, loaded = _read(path)
-    problems, data = check_loaded(loaded)
+    problems, data = check_loaded(loaded, path.parent)
     if data is not None and definition_for(data):
         where = Problem(str(path), 1, 1, "kind", "this is a config-repository file, not a spec")
         problems = [where]

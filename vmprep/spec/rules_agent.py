@@ -42,9 +42,13 @@ def unique_step_ids(doc: Doc) -> Iterator[Finding]:
 
 @check("when", "spec", "roleConfig")
 def when(doc: Doc) -> Iterator[Finding]:
+    from vmprep.spec.rules_inputs import declared_roles, role_can_be
+
+    deployed = declared_roles(doc) if doc.kind == "spec" else None
     if doc.kind == "spec":
         role = (doc.phone_home or {}).get("role")
         known_vars = set(doc.data.get("agent", {}).get("variables", {}))
+        known_vars |= set((doc.data["agent"].get("inputs") or {}).get("keys") or {}) - {"role"}
     else:
         role = doc.data["role"]
         known_vars = set(doc.data.get("variables", {}))
@@ -61,6 +65,13 @@ def when(doc: Doc) -> Iterator[Finding]:
         if roles and role is None:
             msg = "when.role can never match: agent.phone_home.role is not set"
             yield Finding((*where, "role"), msg, hint="set agent.phone_home.role")
+        elif roles and deployed is not None:  # the role is decided at deploy time
+            if not any(role_can_be(doc, r) for r in roles):
+                msg = (
+                    f"when.role {_j(map(quoted, roles))} never matches a role that "
+                    "agent.inputs.keys.role allows"
+                )
+                yield Finding((*where, "role"), msg, Severity.WARNING)
         elif roles and role not in roles:
             msg = f"when.role {_j(map(quoted, roles))} never matches: the role here is {role!r}"
             yield Finding((*where, "role"), msg)
@@ -276,6 +287,7 @@ def placeholder(doc: Doc) -> Iterator[Finding]:
     (agent.variables, role, instance_id; the config document's after a phone_home step)."""
     if doc.kind == "spec":
         known = set(doc.data["agent"]["variables"]) | _BUILT_IN_NAMES
+        known |= set((doc.data["agent"].get("inputs") or {}).get("keys") or {})
         where_defined = "agent.variables"
     else:
         known = set(doc.data["variables"]) | _BUILT_IN_NAMES
@@ -298,9 +310,16 @@ def placeholder(doc: Doc) -> Iterator[Finding]:
 
 @check("runtime")
 def runtime(doc: Doc) -> Iterator[Finding]:
-    """Without agent.runtime.python render fails off Windows (the same code as render's)."""
-    if "python" not in doc.data["agent"]["runtime"]:
+    """One interpreter: python (on the image) or embedded (bundled). Without either, render
+    fails off Windows (the same code as render's)."""
+    runtime = doc.data["agent"]["runtime"]
+    if "python" in runtime and "embedded" in runtime:
+        msg = "agent.runtime has both python and embedded; the agent runs on one interpreter"
+        hint = "keep python (installed on the image) or embedded (bundled with the agent)"
+        yield Finding(("agent", "runtime", "embedded"), msg, hint=hint)
+    elif "python" not in runtime and "embedded" not in runtime:
         msg = "agent.runtime.python is not set: render off Windows fails, on Windows it uses the "
         msg += "interpreter vmprep runs under, which may not exist on the image"
         hint = "set agent.runtime.python to python.exe on the image, e.g. " + _PYTHON_EXAMPLE
+        hint += ", or bundle one with agent.runtime.embedded (docs/runtime.md)"
         yield Finding(("agent", "runtime"), msg, Severity.WARNING, hint=hint)

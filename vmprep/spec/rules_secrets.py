@@ -16,7 +16,7 @@ from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import runtime_schema
 
 UNATTEND = "C:\\Windows\\Panther\\unattend.xml"
-_REMOTE_JOIN = ("join_user", "join_password")
+REMOTE_JOIN_SECRETS = ("join_user", "join_password")
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "token", "key", "secret", "password")
 
 
@@ -47,6 +47,21 @@ def secret_refs(
     elif isinstance(node.get("items"), dict):
         for i, item in enumerate(value):
             yield from secret_refs(item, (*path, i), node["items"])
+
+
+def phone_home_secrets(steps: list[dict[str, Any]]) -> set[str]:
+    """The secret names schema-valid steps take from phone-home: {secret: NAME} refs, and
+    join_domain's `remote` pair. For baked steps, render writes them to agent.json
+    (`baked_secrets`) and the agent asks for them with every fetch (docs/protocol.md)."""
+    used = {
+        ref["secret"]
+        for i, step in enumerate(steps)
+        for _, ref in secret_refs(step, (i,))
+        if "secret" in ref
+    }
+    if any(s.get("join_domain", {}).get("credentials") == "remote" for s in steps):
+        used.update(REMOTE_JOIN_SECRETS)
+    return used
 
 
 def _describe(ref: dict[str, str]) -> str:
@@ -148,7 +163,7 @@ def secret_ref(doc: Doc) -> Iterator[Finding]:
         ]
         if step_kind(step) == "join_domain" and step["join_domain"]["credentials"] == "remote":
             cred = (*step_path, "join_domain", "credentials")
-            needed += [(cred, name) for name in _REMOTE_JOIN]
+            needed += [(cred, name) for name in REMOTE_JOIN_SECRETS]
         for path, name in needed:
             if doc.kind == "spec" and not doc.phone_home:
                 msg = f"secret {name!r} is delivered by phone-home, but agent.phone_home is not set"

@@ -217,6 +217,10 @@ def oobe_account(doc: Doc) -> Iterator[Finding]:
     setup = doc.data.get("setup", {})
     if "administrator" in setup:  # its password is required by the schema
         return
+    from vmprep.spec.platforms import platform_of
+
+    if not platform_of(doc.data).answer_file:
+        return  # the cloud's own answer file finishes OOBE (platform-setting)
     os = doc.data["image"]["os"]
     server = os.startswith("windows-server")
     if not server and setup.get("accounts"):

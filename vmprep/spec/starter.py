@@ -20,8 +20,9 @@ def write_starter(path: Path, *, force: bool = False) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to replace it")
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"the directory {directory} does not exist")
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)  # `vmprep init images/web.yaml` makes images/
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
         os.chmod(tmp, _mode(path))  # mkstemp's 0600 would hide a spec from the team

@@ -38,6 +38,8 @@ _PATTERN_WORDS = {
     "^[A-Z][A-Z0-9_.]*$": "an MSI public property name (upper case, e.g. ADDLOCAL)",
     "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a feature name (letters, digits, '.', '_' and '-')",
     "^[A-Za-z_][A-Za-z0-9_()]*$": "an environment variable name (letters, digits, '_', '()')",
+    "^[a-z][a-z0-9_]{0,31}$": "an input key: lower-case letters, digits and '_', starting "
+    "with a letter, at most 32 characters",
     "^(HKLM|HKEY_LOCAL_MACHINE|HKCU|HKEY_CURRENT_USER|HKU|HKEY_USERS|HKCR|HKEY_CLASSES_ROOT)"
     "(\\\\[^\\\\]+)+$": "a registry key like 'HKLM\\SOFTWARE\\Contoso' (a hive, then a path)",
 }

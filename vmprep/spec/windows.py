@@ -1,8 +1,8 @@
 """Windows naming rules the semantic checks (and render) rely on.
 
-Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales), as
-summarised in the team's shared/reference/unattend-and-sysprep.md, and the cmd.exe parsing
-rules for SetupComplete.cmd.
+Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales),
+https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/,
+and the cmd.exe parsing rules for SetupComplete.cmd.
 """
 
 from __future__ import annotations

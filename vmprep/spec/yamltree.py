@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import yaml
 from yaml.constructor import SafeConstructor
 
-MAX_DEPTH = 64  # as PROTOCOL.md's limit for config documents
+MAX_DEPTH = 64  # as docs/protocol.md's limit for config documents
 MAX_NODES = 200_000  # after alias expansion: a billion-laughs file stops here
 
 JsonPath = tuple[str | int, ...]

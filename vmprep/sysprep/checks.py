@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import PureWindowsPath
 
+from vmprep.agent.floor import MINIMUM
 from vmprep.sysprep import probes, state
+from vmprep.sysprep.bundled import bundled_runtime
 from vmprep.sysprep.install import find_unfinished
 from vmprep.sysprep.platform import host_path
 from vmprep.sysprep.preflight import CheckContext, CheckResult, check, failed, passed, warned
@@ -22,6 +24,9 @@ PENDING_KEYS = (
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
 SERVICING_PROCESSES = ("trustedinstaller.exe", "tiworker.exe")
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
+# The agent's interpreter says its version; this parses on any Python (no f-string).
+VERSION_PROBE = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
+AZURE_SETUPCOMPLETE2 = "Windows/OEM/SetupComplete2.cmd"  # docs/platforms/azure.md
 # Agreed with render in docs/internals.md: an existing SetupComplete.cmd moves here, and
 # ours calls it first.
 CHAINED_SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.vmprep-chained.cmd"
@@ -163,7 +168,7 @@ def bitlocker_off(ctx: CheckContext) -> CheckResult:
 
 @check("rearm")
 def rearm_left(ctx: CheckContext) -> CheckResult:
-    if ctx.sysprep.get("skip_rearm", True):
+    if ctx.sysprep.get("skip_rearm", False):
         return passed("rearm", "not needed (sysprep.skip_rearm is true)")
     remaining = probes.parse_rearm(ctx.facts())
     if remaining > 0:
@@ -177,7 +182,10 @@ def rearm_left(ctx: CheckContext) -> CheckResult:
 
 @check("cloud-agents")
 def cloud_agents_running(ctx: CheckContext) -> CheckResult:
-    services = probes.parse_services(ctx.facts())
+    if ctx.rules.name == "azure":
+        return passed("cloud-agents", "checked by azure-agents (image.platform azure)")
+    all_services = probes.parse_services(ctx.facts())
+    services = {n: s for n, s in all_services.items() if n in probes.AZURE_AGENT_SERVICES}
     stopped = sorted(name for name, status in services.items() if status != "Running")
     if stopped:
         return failed(
@@ -194,6 +202,8 @@ def cloud_agents_running(ctx: CheckContext) -> CheckResult:
 
 @check("python")
 def interpreter_in_image(ctx: CheckContext) -> CheckResult:
+    if "embedded" in ctx.agent.get("runtime", {}):
+        return bundled_runtime(ctx)
     configured = ctx.agent.get("runtime", {}).get("python")
     python = configured or ctx.platform.interpreter
     where = "agent.runtime.python" if configured else "the interpreter running vmprep"
@@ -226,7 +236,33 @@ def interpreter_in_image(ctx: CheckContext) -> CheckResult:
         return failed(
             "python", f"{python} ({where}) does not exist", "install it or fix the spec's path"
         )
-    return passed("python", f"agent interpreter {python} exists on the system drive")
+    return _interpreter_version(ctx, python, where)
+
+
+def _interpreter_version(ctx: CheckContext, python: str, where: str) -> CheckResult:
+    """The agent refuses an interpreter older than its floor (vmprep/agent/floor.py) at every
+    boot; say so now, on the reference VM, rather than in every instance's first boot."""
+    floor = ".".join(map(str, MINIMUM))
+    result = ctx.platform.run([python, "-I", "-S", "-c", VERSION_PROBE], timeout=60)
+    parts = result.stdout.strip().split(".")
+    if result.returncode != 0 or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        return failed(
+            "python",
+            f"{python} ({where}) does not run (exit {result.returncode}: {detail[0]})",
+            "repair or reinstall it; the agent runs on it at every first boot",
+        )
+    version = ".".join(parts)
+    if tuple(int(p) for p in parts[:2]) < MINIMUM:
+        return failed(
+            "python",
+            f"{python} ({where}) is Python {version}, older than the agent's floor, Python {floor}",
+            f"install Python {floor} or newer on the system drive and point "
+            "agent.runtime.python at it",
+        )
+    return passed(
+        "python", f"agent interpreter {python} (Python {version}) exists on the system drive"
+    )
 
 
 @check("answer-files")
@@ -256,6 +292,15 @@ def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
             "delete them (they may also hold passwords): " + "; ".join(leftovers) + note,
             tuple(leftovers),
         )
+    if replaced and not ctx.rules.answer_file:
+        return warned(
+            "answer-files",
+            f"leftover answer file(s) are removed (image.platform {ctx.rules.name} provisions "
+            "with its own): " + ", ".join(replaced),
+            "nothing to do: they are backed up, put back if Sysprep fails, and deleted with the "
+            "backups when it succeeds",
+            tuple(replaced),
+        )
     if replaced:
         return warned(
             "answer-files",
@@ -276,6 +321,17 @@ def _matches(name: str, pattern: str) -> bool:
 
 @check("setupcomplete")
 def setupcomplete_chained(ctx: CheckContext) -> CheckResult:
+    if ctx.rules.hook == "setupcomplete2":  # Azure: its SetupComplete.cmd calls this one
+        if (ctx.platform.root / AZURE_SETUPCOMPLETE2).is_file():
+            return warned(
+                "setupcomplete",
+                "an existing Windows\\OEM\\SetupComplete2.cmd is kept: it moves to "
+                "SetupComplete2.vmprep-chained.cmd and ours calls it first",
+                None,
+            )
+        return passed("setupcomplete", "no existing Windows\\OEM\\SetupComplete2.cmd")
+    if ctx.rules.hook != "setupcomplete":
+        return passed("setupcomplete", f"not used on {ctx.rules.name} (docs/platforms/)")
     if (ctx.platform.root / SETUPCOMPLETE).is_file():
         return warned(
             "setupcomplete",

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
+from vmprep.spec.platforms import PlatformRules, platform_of
 from vmprep.sysprep import install, panther, state
-from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
+from vmprep.sysprep.checks import AZURE_SETUPCOMPLETE2, CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
+from vmprep.sysprep.flows import leftover_answer_files, plan_flow
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.preflight import (
     SYSPREP_ANSWER_FILE,
@@ -89,6 +91,10 @@ class Plan:
     expect: str = ""
     shutdown: list[str] | None = None
     not_planned: str | None = None  # dry run with failed checks: why files/command are unknown
+    platform: str = "generic"
+    remove: list[str] = field(default_factory=list)  # leftover answer files: backed up, deleted
+    before: list[list[str]] = field(default_factory=list)  # commands run before sysprep
+    undo: list[list[str]] = field(default_factory=list)  # commands run when sysprep fails
 
     @property
     def refused(self) -> bool:
@@ -127,9 +133,19 @@ def parse_duration(value: str | float) -> float:
 
 
 def context(req: Request) -> CheckContext:
-    return CheckContext(
-        req.platform, req.spec.sysprep, req.spec.agent, req.sysprep_exe, req.state_dir
+    rules = platform_of(req.spec.data)
+    ctx = CheckContext(
+        req.platform,
+        req.spec.sysprep,
+        req.spec.agent,
+        req.sysprep_exe,
+        req.state_dir,
+        rules=rules,
+        spec_dir=req.spec.path.parent,
     )
+    if not rules.answer_file:  # leftovers are removed (backed up): they cannot win
+        ctx.replaced = frozenset(rel.casefold() for rel in leftover_answer_files(ctx.platform.root))
+    return ctx
 
 
 def check(req: Request) -> Plan:
@@ -179,18 +195,54 @@ def prepare(req: Request) -> Plan:
     return plan
 
 
+AZURE_CHAINED = "Windows/OEM/SetupComplete2.vmprep-chained.cmd"
+
+
+def _chain(rules: PlatformRules) -> tuple[str, str] | None:
+    """(the hook script a platform runs, where an existing one moves to be chained), if any."""
+    if rules.hook == "setupcomplete":
+        return SETUPCOMPLETE, CHAINED_SETUPCOMPLETE
+    if rules.hook == "setupcomplete2":
+        return AZURE_SETUPCOMPLETE2, AZURE_CHAINED
+    return None  # EC2Launch's task and the startup task replace nothing
+
+
 def _plan_install(req: Request, plan: Plan) -> None:
     root = req.platform.root
-    original = root / SETUPCOMPLETE
-    chain = windows_path(req.platform, CHAINED_SETUPCOMPLETE) if original.is_file() else None
-    # The spec's interpreter wins inside render; else the Python running vmprep on the VM.
-    python = None if req.spec.agent.get("runtime", {}).get("python") else req.platform.interpreter
+    rules = platform_of(req.spec.data)
+    plan.platform = rules.name
+    hook = _chain(rules)
+    original = root / hook[0] if hook else None
+    chained = hook[1] if hook and original is not None and original.is_file() else None
+    chain = windows_path(req.platform, chained) if chained else None
+    # The spec's runtime (an interpreter, or a bundled one) wins inside render; else the
+    # Python running vmprep on the VM.
+    runtime = req.spec.agent.get("runtime", {})
+    python = None if {"python", "embedded"} & set(runtime) else req.platform.interpreter
     overlay = (req.renderer or render_overlay)(req.spec, python, chain)
     files = dict(overlay.files)
     targets = dict(overlay.targets)
-    if chain is not None:
-        files[CHAINED_SETUPCOMPLETE] = original.read_bytes()
-        targets[CHAINED_SETUPCOMPLETE] = chain
+    if chained is not None and chain is not None and original is not None:
+        files[chained] = original.read_bytes()
+        targets[chained] = chain
+    sysprep: dict[str, Any] = req.spec.sysprep
+    plan.expect = state.target_state(
+        generalize=bool(sysprep.get("generalize", True)), oobe=bool(sysprep.get("oobe", True))
+    )
+    plan.shutdown = None if req.no_shutdown else shutdown_argv(str(sysprep.get("shutdown")))
+    if not rules.answer_file:
+        flow = plan_flow(req.platform, rules, req.sysprep_exe, sysprep, files)
+        files.update(flow.files)
+        plan.overlay = files
+        plan.targets = {rel: targets.get(rel) or windows_path(req.platform, rel) for rel in files}
+        plan.files = install.plan(files, root)
+        plan.argv, plan.remove, plan.before, plan.undo = (
+            flow.argv,
+            flow.remove,
+            flow.before,
+            flow.undo,
+        )
+        return
     plan.overlay = files
     # The overlay's answer file is laid out for offline injection (Setup reads its Panther
     # cache); on a running VM it goes next to sysprep.exe, and Sysprep caches it itself.
@@ -203,11 +255,6 @@ def _plan_install(req: Request, plan: Plan) -> None:
         unattend_arg(req.platform, root / SYSPREP_ANSWER_FILE),
         req.spec.sysprep,
     )
-    sysprep: dict[str, Any] = req.spec.sysprep
-    plan.expect = state.target_state(
-        generalize=bool(sysprep.get("generalize", True)), oobe=bool(sysprep.get("oobe", True))
-    )
-    plan.shutdown = None if req.no_shutdown else shutdown_argv(str(sysprep.get("shutdown")))
 
 
 def _answer_file(files: Collection[str]) -> str:
@@ -222,15 +269,23 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
     """Install, run sysprep, wait, shut down. Raises SysprepError after restoring on failure."""
     root = req.platform.root
     offsets = panther.log_sizes(root)
-    record = install.install(plan.overlay, root, req.state_dir, plan.remap)
+    record = install.install(plan.overlay, root, req.state_dir, plan.remap, plan.remove)
     log(f"installed {len(plan.files)} file(s); install record {record}")
+    for rel in plan.remove:
+        log(f"removed the leftover answer file {rel} (backed up until Sysprep succeeds)")
     timeout = (
         req.timeout
         if req.timeout is not None
         else parse_duration(req.spec.sysprep.get("timeout", "30m"))
     )
-    log(f"running {' '.join(plan.argv)} (timeout {timeout:g}s)")
     try:
+        for argv in plan.before:
+            log(f"running {' '.join(argv)}")
+            before = req.platform.run(argv, timeout=300)
+            if before.returncode != 0:
+                detail = (before.stderr or before.stdout).strip()
+                raise SysprepFailed(f"{' '.join(argv)} failed ({before.returncode}): {detail}")
+        log(f"running {' '.join(plan.argv)} (timeout {timeout:g}s)")
         result = run_sysprep(
             req.platform,
             plan.argv,
@@ -240,6 +295,8 @@ def execute(req: Request, plan: Plan, log: Callable[[str], None]) -> RunResult:
             settle=req.settle,
         )
     except SysprepFailed as failure:
+        for argv in plan.undo:
+            req.platform.run(argv, timeout=120)
         restored = install.restore(record)
         raise SysprepError(failure, panther.diagnose(root, offsets), restored) from None
     except BaseException:

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -113,10 +113,12 @@ def install(
     root: Path,
     state_dir: Path,
     targets: Mapping[str, str] | None = None,
+    remove: Sequence[str] = (),
 ) -> Path:
     """Back up, then write every file; on any error undo what was done. Returns the record.
 
-    `targets` remaps overlay paths as in `plan`.
+    `targets` remaps overlay paths as in `plan`. `remove` names drive-relative files to back up
+    and delete (leftover answer files on platforms without one of ours); restore puts them back.
     """
     record_path = state_dir / RECORD
     if find_unfinished(state_dir):
@@ -152,9 +154,22 @@ def install(
                 entry["backup"] = backup.relative_to(state_dir).as_posix()
                 entry["sha256_before"] = _sha256(backup.read_bytes())
             entries.append(entry)
+        for rel in remove:
+            dest = root.joinpath(*_safe_rel(rel).parts)
+            if not dest.is_file():
+                continue
+            backup = backup_dir.joinpath(*PurePosixPath(rel).parts)
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(dest, backup)
+            entries.append(
+                {"path": rel, "removed": True, "backup": backup.relative_to(state_dir).as_posix()}
+            )
         _save(record_path, record)
         for entry in entries:
             dest = root.joinpath(*PurePosixPath(entry["path"]).parts)
+            if entry.get("removed"):
+                dest.unlink()
+                continue
             _make_parents(dest.parent, root, record["created_dirs"])
             _write_atomic(dest, files[entry["overlay"]])
             entry["written"] = True

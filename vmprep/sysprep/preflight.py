@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vmprep.errors import UsageError
+from vmprep.spec.platforms import PLATFORMS, PlatformRules
 from vmprep.sysprep.platform import Platform
 from vmprep.sysprep.probes import ProbeError, facts_argv, parse_facts
 
@@ -71,6 +72,8 @@ class CheckContext:
     sysprep_exe: Path
     state_dir: Path  # where install keeps its record and backups
     replaced: frozenset[str] = frozenset({SYSPREP_ANSWER_FILE.casefold()})
+    rules: PlatformRules = PLATFORMS["generic"]  # the spec's image.platform
+    spec_dir: Path | None = None  # where the spec's relative local paths start (runtime zip)
     _facts: dict[str, Any] | ProbeError | None = field(default=None, repr=False)
 
     def facts(self) -> dict[str, Any]:
@@ -90,20 +93,29 @@ class CheckContext:
 
 CheckFunction = Callable[[CheckContext], CheckResult]
 CHECKS: dict[str, CheckFunction] = {}
+PLATFORM_ONLY: dict[str, str] = {}  # check id -> the platform it belongs to
 
 
-def check(id: str) -> Callable[[CheckFunction], CheckFunction]:
+def check(id: str, platform: str | None = None) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check; with `platform`, it runs only for specs with that image.platform."""
+
     def register(function: CheckFunction) -> CheckFunction:
         CHECKS[id] = function
+        if platform is not None:
+            PLATFORM_ONLY[id] = platform
         return function
 
     return register
 
 
-def check_ids() -> list[str]:
-    import vmprep.sysprep.checks  # noqa: F401  (registers the checks)
+def check_ids(rules: PlatformRules | None = None) -> list[str]:
+    """Every check id, or (with `rules`) the ones that run for that platform, in order."""
+    import vmprep.sysprep.checks
+    import vmprep.sysprep.platform_checks  # noqa: F401  (both register their checks)
 
-    return list(CHECKS)
+    if rules is None:
+        return list(CHECKS)
+    return [id for id in CHECKS if PLATFORM_ONLY.get(id, rules.name) == rules.name]
 
 
 def run_check(id: str, ctx: CheckContext) -> CheckResult:
@@ -126,7 +138,7 @@ def run_preflight(ctx: CheckContext, skip: Collection[str] = ()) -> list[CheckRe
             hint=f"the checks are: {', '.join(ids)}",
         )
     results = []
-    for id in ids:
+    for id in check_ids(ctx.rules):
         if id in skip:
             results.append(
                 CheckResult(id, Status.SKIP, "SKIPPED at your request (--skip-check); not verified")

@@ -27,7 +27,10 @@ POWERSHELL = (
 )
 
 # Azure's agents: sysprep racing them leaves IMAGE_STATE_UNDEPLOYABLE (hashicorp/packer#9261).
-CLOUD_AGENT_SERVICES = ("RdAgent", "WindowsAzureGuestAgent")
+AZURE_AGENT_SERVICES = ("RdAgent", "WindowsAzureGuestAgent")
+# Google's guest agent (github.com/GoogleCloudPlatform/guest-agent): the `gce-agents` check.
+GCE_AGENT_SERVICES = ("GCEAgent",)
+CLOUD_AGENT_SERVICES = (*AZURE_AGENT_SERVICES, *GCE_AGENT_SERVICES)
 
 FACTS_SCRIPT = "\n".join(
     [
@@ -72,6 +75,12 @@ FACTS_SCRIPT = "\n".join(
         + " -ErrorAction SilentlyContinue | ForEach-Object {",
         "    [pscustomobject]@{ name = $_.Name; status = [string]$_.Status } })",
         "} catch { $r.services = @{ error = $_.Exception.Message } }",
+        # Azure needs DHCP on every adapter (prepare-for-upload-vhd-image).
+        "try {",
+        "  $r.dhcp = @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration"
+        + " -Filter 'IPEnabled=True' | ForEach-Object {",
+        "    [pscustomobject]@{ adapter = [string]$_.Description; dhcp = [bool]$_.DHCPEnabled } })",
+        "} catch { $r.dhcp = @{ error = $_.Exception.Message } }",
         "ConvertTo-Json -InputObject $r -Depth 6 -Compress",
     ]
 )
@@ -187,6 +196,17 @@ def parse_domain(facts: dict[str, Any]) -> str | None:
     if not isinstance(value, dict):
         raise ProbeError(f"domain: unexpected answer {value!r}")
     return str(value.get("domain") or "?") if value.get("part_of_domain") else None
+
+
+def parse_dhcp(facts: dict[str, Any]) -> list[str]:
+    """The IP-enabled adapters without DHCP (a static address)."""
+    static = []
+    for item in _as_list(_section(facts, "dhcp")):
+        if not isinstance(item, dict):
+            raise ProbeError(f"dhcp: unexpected entry {item!r}")
+        if not item.get("dhcp"):
+            static.append(str(item.get("adapter") or "?"))
+    return static
 
 
 def parse_services(facts: dict[str, Any]) -> dict[str, str]:

@@ -44,6 +44,9 @@ def plan_json(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
             }
             for p in plan.files
         ]
+        doc["platform"] = plan.platform
+        doc["remove"] = list(plan.remove)
+        doc["before"] = [list(argv) for argv in plan.before]
         doc["command"] = plan.argv or None
         doc["expect"] = plan.expect or None
         doc["shutdown"] = plan.shutdown
@@ -93,6 +96,11 @@ def show_plan(plan: Plan, out: Console, *, with_files: bool) -> None:
         target = escape(plan.targets.get(p.rel) or "")
         table.add_row(escape(p.rel), target, str(len(plan.overlay[p.rel])), existing)
     out.print(table)
+    out.print(f"platform: {escape(plan.platform)}")
+    for rel in plan.remove:
+        out.print(f"remove (backed up): {escape(rel)}")
+    for argv in plan.before:
+        out.print(f"first: {escape(command_line(argv))}", soft_wrap=True)
     out.print("command:")
     out.print(f"  {escape(command_line(plan.argv))}", soft_wrap=True)
     out.print(f"then wait for ImageState = {plan.expect}")
@@ -116,6 +124,26 @@ def show_diagnosis(diagnosis: Diagnosis, restored: list[str], err: Console) -> N
     for cause in diagnosis.causes:
         err.print(f"[bold]cause:[/] {escape(cause.summary)}")
         err.print(f"  fix: {escape(cause.hint)}")
+
+
+def failure_json(exc: Any) -> dict[str, Any]:
+    """The `outcome` of `sysprep --generalize --format json` when Sysprep failed (exit 4)."""
+    diagnosis = exc.diagnosis
+    return {
+        "state": "failed",
+        "error": str(exc),
+        "hint": exc.hint,
+        "restored": list(exc.restored),
+        "causes": [
+            {"id": c.id, "summary": c.summary, "hint": c.hint, "evidence": list(c.evidence)}
+            for c in diagnosis.causes
+        ],
+        "log_lines": [
+            {"file": ln.file, "line": ln.number, "level": ln.level, "message": ln.message}
+            for ln in diagnosis.lines
+        ],
+        "logs": [str(path) for path in diagnosis.logs],
+    }
 
 
 def dump_json(doc: dict[str, Any], out: Console) -> None:

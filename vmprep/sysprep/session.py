@@ -19,7 +19,6 @@ from vmprep.sysprep.generalize import (
     restore_last,
 )
 from vmprep.sysprep.platform import default_platform
-from vmprep.sysprep.run import default_sysprep_exe
 
 if TYPE_CHECKING:
     from vmprep.cli import Output
@@ -52,11 +51,14 @@ def run(opts: Options, output: Output) -> int:
     if opts.spec_path is None:
         raise UsageError(f"--{opts.mode} needs a SPEC")
     from vmprep.spec import load_spec
+    from vmprep.spec.platforms import platform_of
+    from vmprep.sysprep.flows import default_tool
 
+    spec = load_spec(opts.spec_path)
     req = Request(
-        spec=load_spec(opts.spec_path),
+        spec=spec,
         platform=platform,
-        sysprep_exe=opts.sysprep_exe or default_sysprep_exe(platform),
+        sysprep_exe=opts.sysprep_exe or default_tool(platform, platform_of(spec.data)),
         skip=frozenset(opts.skip),
         fix_appx=opts.fix_appx,
         dry_run=opts.dry_run,
@@ -68,9 +70,11 @@ def run(opts: Options, output: Output) -> int:
         output.err.print(f"ran: {report.command_line(plan.appx_fix)}", markup=False)
     showing_plan = opts.dry_run and opts.mode == "generalize"
     report.warn_skipped(plan.checks, output.err)
-    if opts.fmt == "json":
-        report.dump_json(report.plan_json(plan, dry_run=showing_plan), output.out)
-    else:
+    doc = report.plan_json(plan, dry_run=showing_plan)
+    generalizing = opts.mode != "check" and not opts.dry_run and not plan.refused
+    if opts.fmt == "json" and not generalizing:
+        report.dump_json(doc, output.out)
+    elif opts.fmt == "text":
         report.show_checks(plan.checks, output.out)
         if showing_plan or (plan.appx_fix and opts.dry_run):
             report.show_plan(plan, output.out, with_files=showing_plan)
@@ -82,7 +86,12 @@ def run(opts: Options, output: Output) -> int:
         execute(req, plan, lambda message: output.err.print(message, markup=False))
     except SysprepError as exc:
         report.show_diagnosis(exc.diagnosis, exc.restored, output.err)
+        if opts.fmt == "json":  # the final outcome, not only the preflight
+            report.dump_json({**doc, "outcome": report.failure_json(exc)}, output.out)
         raise
+    if opts.fmt == "json":
+        outcome = {"state": "generalized", "shutdown": plan.shutdown}
+        report.dump_json({**doc, "outcome": outcome}, output.out)
     output.err.print(
         "done: the image is generalized" + ("" if plan.shutdown else "; still running")
     )

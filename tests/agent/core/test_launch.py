@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,7 @@ from vmprep.agent.run import run_agent
 
 PY = "C:\\Program Files\\Python312\\python.exe"
 PYZ = "C:\\ProgramData\\vmprep\\agent.pyz"
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
 
 @pytest.fixture
@@ -28,7 +30,9 @@ def windows_agent(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process looks like `"<python>" -I -S "<install_dir>\\agent.pyz" launch ...`."""
     monkeypatch.setattr(sys, "executable", PY)
     monkeypatch.setattr(sys, "argv", [PYZ, "launch"])
-    monkeypatch.setattr(sys, "flags", SimpleNamespace(isolated=1, no_site=1))
+    flags = {name: getattr(sys.flags, name) for name in dir(sys.flags) if name[0] != "_"}
+    flags.update(isolated=1, no_site=1)  # the rest stays: importing a module reads them
+    monkeypatch.setattr(sys, "flags", SimpleNamespace(**flags))
 
 
 def launch_with(tmp_path: Path, platform: Any) -> tuple[int, list[dict[str, Any]]]:
@@ -48,13 +52,15 @@ def test_windows_registers_the_task_starts_it_and_returns(tmp_path: Path, window
     code, runs = launch_with(tmp_path, p)
     assert (code, runs) == (0, [])
     config = tmp_path.resolve() / "agent.json"
-    command = f'"{PY}" -I -S "{PYZ}" run --config "{config}"'  # -I -S carried over
-    create = w.startup_task_argv([PY, "-I", "-S", PYZ, "run", "--config", str(config)])
-    assert create[-2:] == ["/TR", command]  # the rest of it: test_windows pins the builder
-    assert [argv for argv, _ in p.calls] == [
-        create,
-        ["schtasks.exe", "/Run", "/TN", "vmprep-agent"],
-    ]
+    create, run = (argv for argv, _ in p.calls)
+    assert create == w.create_task_argv(create[3])  # the XML's content: test_taskxml
+    assert run == ["schtasks.exe", "/Run", "/TN", "vmprep-agent"]
+    assert create[3] == str(tmp_path.resolve() / "startup-task.xml")  # kept, for debugging
+    action = ET.fromstring(p.task_xml.decode("utf-16")).find("t:Actions/t:Exec", NS)
+    assert action is not None
+    assert action.findtext("t:Command", namespaces=NS) == PY
+    arguments = f"-I -S {PYZ} run --config {config}"  # -I -S carried over
+    assert action.findtext("t:Arguments", namespaces=NS) == arguments
     log = (tmp_path / "logs" / "agent.log").read_text()
     assert "the agent runs as the startup task" in log
 
@@ -72,10 +78,10 @@ def test_windows_falls_back_to_running_here_with_reboots_deferred(
     p = Recorder(tmp_path, codes=codes)
     code, runs = launch_with(tmp_path, p)
     assert [argv[1] for argv, _ in p.calls] == tried
-    assert (code, runs) == (
-        2,
-        [{"config": tmp_path.resolve() / "agent.json", "defer_reboots": True}],
-    )
+    assert code == 2
+    assert [(r["config"], r["defer_reboots"], r["time_limit"]) for r in runs] == [
+        (tmp_path.resolve() / "agent.json", True, 300.0)  # the default limit: 5 minutes
+    ]
     assert why in (tmp_path / "logs" / "agent.log").read_text()
     assert not any(argv[0] == "shutdown.exe" for argv, _ in p.calls)
 
@@ -120,3 +126,44 @@ def test_an_unreadable_agent_json_starts_nothing(tmp_path: Path, capsys) -> None
     assert launch_agent(tmp_path / "agent.json", platform=lambda *a: p) == 4
     assert p.calls == []
     assert "agent.json" in capsys.readouterr().err
+
+
+def test_the_fallback_starts_no_step_after_its_time_limit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = {"launch_time_limit": "0s", "launch_kill_grace": "60s"}
+    a = make_agent(
+        tmp_path, [counter_step("a", out), counter_step("b", out)], platform_options=options
+    )
+    a.write()
+    assert launch_agent(a.config_path, platform=CannotStart) == 2  # running: resumable
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert (state["state"], state["steps"]["baked:a"]["status"], lines(out)) == (
+        "running",
+        "pending",
+        0,
+    )
+    assert "the time limit is reached" in (tmp_path / "logs" / "agent.log").read_text()
+    assert run_agent(a.config_path, None, lock_timeout=5) == 0  # the task, at the next boot
+    assert lines(out) == 2
+
+
+def test_a_step_still_running_after_the_limit_is_killed_and_resumed_next_boot(
+    tmp_path: Path,
+) -> None:
+    out, marker = tmp_path / "out", tmp_path / "slow-done"
+    slow = f'[ -e "{marker}" ] && exit 0; touch "{marker}"; sleep 10'
+    steps = [
+        {"id": "slow", "exec": {"argv": ["/bin/sh", "-c", slow]}, "on_interrupt": "rerun"},
+        counter_step("after", out),
+    ]
+    options = {"launch_time_limit": "5s", "launch_kill_grace": "500ms"}
+    a = make_agent(tmp_path, steps, platform_options=options)
+    a.write()
+    assert launch_agent(a.config_path, platform=CannotStart) == 2
+    state = json.loads((tmp_path / "state" / f"{UUID}.json").read_text())
+    assert (state["state"], state["steps"]["baked:slow"]["status"]) == ("running", "running")
+    assert lines(out) == 0
+    assert "stopping it (its state stays resumable" in (tmp_path / "logs" / "agent.log").read_text()
+    a.new_boot()
+    assert run_agent(a.config_path, None, lock_timeout=5) == 0  # interrupted: rerun, then on
+    assert lines(out) == 1

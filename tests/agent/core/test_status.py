@@ -108,15 +108,25 @@ def test_version() -> None:
     assert out.stdout.strip() == "vmprep-agent 0.1.0"
 
 
+def opts(**changed: object) -> dict[str, object]:
+    return {"lock_timeout": 60.0, "defer_reboots": False, "stop_after": None, **changed}
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["run", "--config", "a.json"], ("run", Path("a.json"), None, 60.0)),
+        (["run", "--config", "a.json"], ("run", Path("a.json"), None, opts())),
         (
             ["run", "--config=a.json", "--state-dir", "s", "--lock-timeout", "2.5"],
-            ("run", Path("a.json"), Path("s"), 2.5),
+            ("run", Path("a.json"), Path("s"), opts(lock_timeout=2.5)),
         ),
-        (["launch", "--config", "a.json"], ("launch", Path("a.json"), None, 60.0)),
+        (
+            ["run", "--config", "a.json", "--stop-after", "300", "--defer-reboots"],
+            ("run", Path("a.json"), None, opts(defer_reboots=True, stop_after=300.0)),
+        ),
+        (["launch", "--config", "a.json"], ("launch", Path("a.json"), None, opts())),
+        (["launch", "--config", "a.json", "--defer-reboots"], None),
+        (["run", "--config", "a", "--defer-reboots", "--defer-reboots"], None),
         (["launch", "--config", "a.json", "--state-dir", "s"], None),
         (["launch"], None),
         (["run"], None),

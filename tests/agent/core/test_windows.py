@@ -29,6 +29,17 @@ def decode(argv: list[str]) -> str:
     return base64.b64decode(argv[6]).decode("utf-16-le")
 
 
+class SetupDone:
+    """A registry without Setup's state values: Windows Setup counts as finished."""
+
+    HKEY_LOCAL_MACHINE = "HKLM"
+    KEY_READ = 0x20019
+    KEY_WOW64_64KEY = 0x100
+
+    def OpenKeyEx(self, hive: str, sub: str, reserved: int, access: int) -> Any:
+        raise FileNotFoundError(sub)
+
+
 class Recorder(w.WindowsPlatform):
     """The Windows platform with processes recorded instead of run."""
 
@@ -39,12 +50,16 @@ class Recorder(w.WindowsPlatform):
         codes: list[int] | None = None,
         winreg: Any = None,
     ) -> None:
-        super().__init__(tmp, {}, image_os, winreg=winreg)
-        self.calls: list[tuple[list[str], dict[str, str] | None]] = []
+        super().__init__(tmp, {}, image_os, winreg=winreg if winreg is not None else SetupDone())
+        self.calls: list[tuple[Any, dict[str, str] | None]] = []
         self.codes = list(codes or [])
+        self.task_xml = b""
 
     def run(self, argv, *, timeout=None, env=None, cwd=None, stdin=None) -> ProcResult:  # type: ignore[override]
-        self.calls.append((list(argv), None if env is None else dict(env)))
+        command = argv if isinstance(argv, str) else list(argv)  # a string: msiexec's own line
+        self.calls.append((command, None if env is None else dict(env)))
+        if command[:3] == ["schtasks.exe", "/Create", "/XML"]:
+            self.task_xml = Path(command[3]).read_bytes()
         return ProcResult(self.codes.pop(0) if self.codes else 0, "")
 
 
@@ -68,29 +83,19 @@ def test_powershell_argv_is_utf16le_base64() -> None:
     assert argv[6] == base64.b64encode(script.encode("utf-16-le")).decode()
 
 
-def test_msi_argv_and_3010(tmp_path: Path) -> None:
-    assert w.msi_argv("C:\\t\\a.msi", {"ADDLOCAL": "ALL", "X": "a b"}, "C:\\l.log") == [
-        "msiexec.exe",
-        "/i",
-        "C:\\t\\a.msi",
-        "/qn",
-        "/norestart",
-        "/l*v",
-        "C:\\l.log",
-        "ADDLOCAL=ALL",
-        "X=a b",
-    ]
-    assert w.msi_argv("C:\\a.msi", {}, "L", "absent")[:2] == ["msiexec.exe", "/x"]
+def test_msi_is_one_command_line_string_and_3010_reboots(tmp_path: Path) -> None:
     p = Recorder(tmp_path, codes=[3010])
+    ctx = ctx_for(p, tmp_path, {"k": "v"})
+    ctx.step_key = "baked-tools"
     out = runner("msi")(
-        {"path": "C:\\t\\tools.msi", "properties": {"KEY": {"secret": "k"}}},
-        ctx_for(p, tmp_path, {"k": "v"}),
+        {"path": "C:\\t\\tools.msi", "properties": {"KEY": {"secret": "k"}, "DIR": "C:\\a b\\"}},
+        ctx,
     )
     assert (out.ok, out.reboot) == (True, "continue")
-    argv = p.calls[0][0]
-    assert argv[:6] == ["msiexec.exe", "/i", "C:\\t\\tools.msi", "/qn", "/norestart", "/l*v"]
-    assert argv[6].endswith("msi-tools.msi.log")
-    assert argv[7:] == ["KEY=v"]
+    log = tmp_path / "logs" / "msi-baked-tools.log"
+    assert p.calls[0][0] == (
+        f'"msiexec.exe" /i "C:\\t\\tools.msi" /qn /norestart /lwe "{log}" KEY="v" DIR="C:\\a b\\"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,30 +220,15 @@ def test_reboot_startup_task_and_kill_argvs(tmp_path: Path) -> None:
         "/c",
         "vmprep: step x",
     ]
-    agent = [
-        "C:\\Program Files\\Python312\\python.exe",
-        "C:\\ProgramData\\vmprep\\agent.pyz",
-        "run",
-        "--config",
-        "C:\\ProgramData\\vmprep\\agent.json",
-    ]
-    assert w.startup_task_argv(agent) == [
+    assert w.create_task_argv("C:\\t\\task.xml") == [
         "schtasks.exe",
         "/Create",
+        "/XML",
+        "C:\\t\\task.xml",
         "/TN",
         "vmprep-agent",
-        "/SC",
-        "ONSTART",
-        "/RU",
-        "SYSTEM",
-        "/RL",
-        "HIGHEST",
         "/F",
-        "/TR",
-        '"C:\\Program Files\\Python312\\python.exe" "C:\\ProgramData\\vmprep\\agent.pyz" run --config "C:\\ProgramData\\vmprep\\agent.json"',
     ]
-    with pytest.raises(ValueError, match="cannot quote"):
-        w.startup_task_argv(['C:\\a"b.exe'])
     assert w.remove_task_argv() == ["schtasks.exe", "/Delete", "/TN", "vmprep-agent", "/F"]
     assert w.kill_tree_argv(1234) == ["taskkill.exe", "/PID", "1234", "/T", "/F"]
     p = Recorder(tmp_path)
@@ -374,3 +364,42 @@ def test_run_keeps_a_registered_startup_task_and_registers_a_missing_one(tmp_pat
     launch = Recorder(tmp_path)
     launch.install_startup_task(config)  # `launch` always writes the current definition
     assert [argv[:2] for argv, _ in launch.calls] == [["schtasks.exe", "/Create"]]
+
+
+def test_the_startup_task_starts_agent_json_s_interpreter_when_it_exists(tmp_path: Path) -> None:
+    """A bundled runtime: SetupComplete.cmd and the task run `<install_dir>\\python\\python.exe`
+    (agent.json's `runtime.python`), whatever interpreter happens to run `launch`."""
+    import sys
+
+    bundled = tmp_path / "python" / "python.exe"
+    bundled.parent.mkdir()
+    bundled.write_bytes(b"MZ")
+    config = tmp_path / "agent.json"
+    p = Recorder(tmp_path)
+    p.use_interpreter(str(bundled))
+    assert p.agent_argv(config)[0] == str(bundled)
+    p.install_startup_task(config)
+    xml = (tmp_path / w.TASK_XML).read_bytes().decode("utf-16")
+    assert f"<Command>{bundled}</Command>" in xml
+    assert "run --config" in xml
+    p.use_interpreter(str(tmp_path / "gone" / "python.exe"))  # not on this machine
+    assert p.agent_argv(config)[0] == sys.executable
+    p.use_interpreter(None)
+    assert p.agent_argv(config)[0] == sys.executable
+
+
+def test_agent_json_names_the_interpreter_for_the_task(tmp_path: Path) -> None:
+    import json
+
+    from vmprep.agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.json"
+    path.write_text(
+        json.dumps({"runtime": {"python": "C:\\vm\\python\\python.exe", "bundled": True}})
+    )
+    assert load_config(path).python == "C:\\vm\\python\\python.exe"
+    path.write_text("{}")
+    assert load_config(path).python is None  # agent.json from before the runtime key
+    path.write_text(json.dumps({"runtime": {"python": 3}}))
+    with pytest.raises(ConfigError, match='runtime: expected an object with "python"'):
+        load_config(path)

@@ -85,6 +85,7 @@ class Service:
     fetches: list[dict[str, str]] = field(default_factory=list)
     reports_at_reboot: list[list[dict[str, Any]]] = field(default_factory=list)
     down: bool = False  # answer 503 to everything
+    failing_posts: int = 0  # answer this many more reports with 503
     vm_id: str | None = None  # answer Azure IMDS with this vmId
     base: str = ""
 
@@ -174,7 +175,8 @@ def serve(svc: Service) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if svc.down:
+            if svc.down or svc.failing_posts > 0:
+                svc.failing_posts -= 1
                 self._send(503, b'{"error": "down"}')
                 return
             svc.reports.append(json.loads(body))

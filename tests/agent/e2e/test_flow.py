@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -163,19 +165,75 @@ def test_unreachable_service_carries_on_with_baked_steps(machine, service, tmp_p
     assert m.state()["error"]["code"] == "unreachable"
 
 
-def test_reports_spooled_while_the_service_is_down_are_sent_later(
+def _recording_startup_task(m: Any, tmp_path: Path) -> Path:
+    """POSIX start-at-boot commands that note 'install' and 'remove' in a file."""
+    record = tmp_path / "task"
+    options = m.config["platform_options"]
+    options["startup_install_command"] = ["/bin/sh", "-c", f'echo install >> "{record}"', "-"]
+    options["startup_remove_command"] = ["/bin/sh", "-c", f'echo remove >> "{record}"']
+    return record
+
+
+def test_the_last_report_is_delivered_before_exit_when_the_service_comes_back(
+    machine, service, tmp_path: Path
+) -> None:
+    """The report service fails the first report's attempts (down for a moment); the agent
+    then spools the rest during its cool-down, and delivers them all before it exits."""
+    out = tmp_path / "out"
+    service.publish([appender("r1", out)])
+    m = machine([appender("b1", out)], phone_home=service.phone_home())
+    task = _recording_startup_task(m, tmp_path)
+    service.failing_posts = 3  # the first report's whole small budget
+    result = m.run()
+    assert result.returncode == 0, result.stderr
+    assert service.reports, "no report reached the service"
+    assert service.reports[-1]["state"] == "done"
+    assert [r["state"] for r in service.reports].count("done") == 1
+    assert list((m.state_dir / "spool").glob("*.json")) == []
+    assert "flush_pending" not in m.state()
+    assert lines(task) == ["install", "remove"]
+
+
+def test_a_done_run_with_unsent_reports_keeps_its_task_and_sends_them_next_start(
     machine, service, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    ph = service.phone_home(report_url="http://127.0.0.1:9/v1/report/{instance_id}")
-    m = machine([appender("baked", out)], phone_home=ph)
-    assert m.run().returncode == 0
-    spooled = list((m.state_dir / "spool").iterdir())
+    m = machine([appender("baked", out)], phone_home=service.phone_home())
+    task = _recording_startup_task(m, tmp_path)
+    service.failing_posts = 10**6  # the report service is down for the whole first run
+    result = m.run()
+    assert result.returncode == 0, result.stderr
+    spooled = [json.loads(p.read_text())["report_id"] for p in sorted(m.state_dir.glob("spool/*"))]
     assert spooled
     assert service.reports == []
-    m.config["phone_home"] = service.phone_home()
-    assert m.run().returncode == 0
-    assert len(service.reports) >= len(spooled) + 2
+    state = m.state()
+    assert (state["state"], state["flush_pending"], state["startup_task"]) == ("done", True, True)
+    assert lines(task) == ["install"]  # not removed: it is what sends the reports later
+    log = (m.state_dir / "logs" / "agent.log").read_text()
+    assert "stays registered" in log
+    fetches = len(service.fetches)
+
+    service.failing_posts = 0
+    m.reboot()
+    result = m.run()
+    assert result.returncode == 0, result.stderr
+    assert [r["report_id"] for r in service.reports] == spooled
+    assert service.reports[-1]["state"] == "done"
+    assert lines(out) == ["baked"]  # flush only: no step ran again
+    assert len(service.fetches) == fetches  # and nothing was fetched
+    assert lines(task) == ["install", "remove"]
+    assert "flush_pending" not in m.state()
+    assert list((m.state_dir / "spool").glob("*.json")) == []
+
+
+def test_the_log_says_why_a_run_failed(machine, service, tmp_path: Path) -> None:
+    failing = {"id": "bad", "exec": {"argv": ["/bin/sh", "-c", "echo no disk; exit 3"]}}
+    m = machine([failing], phone_home=None)
+    assert m.run().returncode == 1
+    log = (m.state_dir / "logs" / "agent.log").read_text()
+    (line,) = [x for x in log.splitlines() if "run ended" in x]
+    assert "ERROR" in line
+    assert "run ended: failed (step_failed): step bad:" in line
 
 
 def test_reports_reach_the_service_before_the_reboot(machine, service, tmp_path: Path) -> None:

@@ -227,6 +227,11 @@ class Pki:
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A CA and a server certificate for 127.0.0.1, made now; the CA file is the ca_bundle."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def make_pki(tmp: Path, *, starts_in: dt.timedelta | None = None, ip: str = "127.0.0.1") -> Pki:
+    """A CA and a server certificate for `ip`, valid from now (or `starts_in` from now)."""
     import ipaddress
 
     from cryptography import x509
@@ -256,14 +261,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
+        .not_valid_before(now + starts_in if starts_in else now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -273,7 +278,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    tmp = tmp_path_factory.mktemp("pki")
     ca_file = tmp / "ca.crt"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     chain = tmp / "server.crt"

@@ -1,5 +1,6 @@
-"""The whole fetch against real servers on 127.0.0.1: every row of PROTOCOL's outcome table,
-the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing waits for real."""
+"""The whole fetch against real servers on 127.0.0.1: every row of the outcome table in
+docs/protocol.md, the faults of issue 4, the sidecar, URL lists. Sleeps are injected: nothing
+waits for real."""
 
 from __future__ import annotations
 
@@ -162,9 +163,55 @@ def test_url_list_404_falls_through_to_the_next(server: Server, signer: Signer, 
 
 
 def test_url_list_all_404_is_nothing_configured(server: Server, signer: Signer, clock: Clock):
-    cfg = config(server, signer, url=[server.url(PATH), server.url(ROLE_PATH)])
+    other = "/v1/config/web/defaults"
+    cfg = config(server, signer, url=[server.url(PATH), server.url(other)])
     assert fetch(cfg, clock).kind == "none"
     assert len(server.requests) == 2
+
+
+UNKNOWN = Reply(404, b'{"error": "no such role"}', headers=[("Vmprep-Error", "unknown-role")])
+
+
+@pytest.mark.parametrize(
+    ("urls", "replies"),
+    [
+        ([PATH], {PATH: UNKNOWN}),  # vmprep serve says so
+        ([PATH, ROLE_PATH], {PATH: UNKNOWN}),  # ... and the next URL is still asked
+        ([PATH, ROLE_PATH], {}),  # a published tree: `_role` exists for every role it knows
+    ],
+)
+def test_no_such_role_is_retried_until_the_budget_is_spent(
+    server: Server, signer: Signer, clock: Clock, urls: list[str], replies: dict[str, Reply]
+):
+    for path, reply in replies.items():
+        server.route(path, reply)
+    cfg = config(server, signer, url=[server.url(u) for u in urls])
+    outcome = fetch(cfg, clock)
+    assert (outcome.kind, outcome.error_code) == ("unreachable", "unknown_role")
+    assert "knows no role 'web'" in (outcome.message or "")
+    assert [r.path for r in server.requests] == urls * 5  # retry.attempts passes over the list
+    assert len(clock.sleeps) == 4
+
+
+def test_a_role_that_comes_back_during_the_boot_is_applied(
+    server: Server, signer: Signer, clock: Clock
+):
+    body = doc_bytes(target={"role": "web"})
+    server.route(ROLE_PATH, UNKNOWN, UNKNOWN, signed(signer, body))
+    cfg = config(server, signer, url=[server.url(PATH), server.url(ROLE_PATH)])
+    outcome = fetch(cfg, clock)
+    assert outcome.kind == "document"
+    assert [r.path for r in server.requests] == [PATH, ROLE_PATH] * 3
+    assert len(clock.sleeps) == 2
+
+
+def test_no_such_role_counts_against_the_deadline(server: Server, signer: Signer, clock: Clock):
+    server.route(PATH, UNKNOWN)
+    retry = {"attempts": 1000, "initial": "1s", "max": "10s", "deadline": "60s"}
+    outcome = fetch(config(server, signer, retry=retry), clock)
+    assert outcome.error_code == "unknown_role"
+    assert sum(clock.sleeps) <= 60
+    assert len(server.requests) < 1000
 
 
 @pytest.mark.parametrize(("status", "kind"), [(204, "none"), (304, "not_modified")])
@@ -396,6 +443,19 @@ def test_tls_fetch_with_ca_bundle(tls_server: Server, signer: Signer, pki: Pki, 
     assert fetch(cfg, clock).kind == "document"
 
 
+def test_untrusted_tls_is_refused_at_once_without_retries(
+    tls_server: Server, signer: Signer, clock: Clock
+):
+    """No ca_bundle: the test CA is unknown. Waiting cannot fix that, so no retry budget."""
+    tls_server.route(PATH, signed(signer))
+    cfg = config(tls_server, signer, allow_insecure_http=False)
+    outcome = fetch(cfg, clock)
+    assert outcome.kind == "refused"
+    assert outcome.error_code == "unreachable"
+    assert "not retried" in (outcome.message or "")
+    assert clock.sleeps == []
+
+
 def test_plain_http_needs_allow_insecure_http(server: Server, signer: Signer, clock: Clock):
     server.route(PATH, signed(signer))
     outcome = fetch(config(server, signer, allow_insecure_http=False), clock)
@@ -541,7 +601,7 @@ ATTEMPTS = 3
 
 
 def model(plan: list[list[int]], last: int | None) -> tuple[str, str | None, int]:
-    """(kind, error code, requests made) as PROTOCOL's outcome table says."""
+    """(kind, error code, requests made) as the outcome table of docs/protocol.md says."""
     requests = 0
     for replies in plan:
         attempt = 0
@@ -603,3 +663,35 @@ def test_bad_settings_are_refused_not_raised(
     refused(outcome, "unreachable")
     assert (outcome.message or "").startswith("phone_home:")
     assert server.requests == []
+
+
+# -- secrets for baked steps (docs/protocol.md) -------------------------------------------------
+def test_the_secrets_baked_steps_need_are_asked_for_and_must_come(
+    server: Server, signer: Signer, clock: Clock
+):
+    body = doc_bytes(secrets={"join_user": "u", "join_password": "p"})
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "join_password"])
+    assert outcome.kind == "document"
+    assert server.requests[0].headers["vmprep-secrets"] == "join_password, join_user"
+    server.route(PATH, signed(signer, body))
+    outcome = fetch(config(server, signer), clock, secrets=["join_user", "svc"])
+    refused(outcome, "missing_secrets")
+    assert "secret(s) 'svc'" in (outcome.message or "")
+
+
+def test_no_secrets_wanted_sends_no_header(server: Server, signer: Signer, clock: Clock):
+    server.route(PATH, signed(signer))
+    assert fetch(config(server, signer), clock).kind == "document"
+    assert "vmprep-secrets" not in server.requests[0].headers
+
+
+def test_a_409_refusal_names_the_secrets_the_role_does_not_declare(
+    server: Server, signer: Signer, clock: Clock
+):
+    error = {"error": "role 'web' does not declare secret(s) 'svc'"}
+    server.route(PATH, Reply(409, json.dumps(error).encode()))
+    outcome = fetch(config(server, signer), clock, secrets=["svc"])
+    refused(outcome, "missing_secrets")
+    assert "does not declare secret(s) 'svc'" in (outcome.message or "")
+    assert clock.sleeps == []  # not retried

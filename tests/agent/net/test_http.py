@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.agent.net.conftest import Pki, Reply, Server, free_port
+from tests.agent.net.conftest import Pki, Reply, Server, free_port, make_pki
 from vmprep.agent.http import HttpError, Session, origin
 
 H = {"Accept-Encoding": "identity"}
@@ -223,12 +225,47 @@ def test_tls_verified_with_ca_bundle(tls_server: Server, pki: Pki):
     assert session.request("GET", tls_server.url("/s"), headers=H, max_bytes=99).body == b"secure"
 
 
-def test_tls_untrusted_certificate_fails(tls_server: Server):
+def test_tls_untrusted_certificate_fails_for_good(tls_server: Server):
     tls_server.route("/s", Reply(200, b"secure"))
     with pytest.raises(HttpError) as info:
         Session(timeout=5).request("GET", tls_server.url("/s"), headers=H, max_bytes=99)
     assert "TLS verification failed" in str(info.value)
+    assert "not retried" in str(info.value)
+    assert not info.value.transient
     assert tls_server.requests == []
+
+
+def test_tls_wrong_host_name_fails_for_good(tmp_path: Path):
+    other = make_pki(tmp_path, ip="127.0.0.2")  # a certificate for another address
+    srv = Server(tls=other.context)
+    try:
+        srv.route("/s", Reply(200, b"secure"))
+        with pytest.raises(HttpError) as info:
+            Session(timeout=5, cafile=str(other.ca_file)).request(
+                "GET", srv.url("/s"), headers=H, max_bytes=99
+            )
+    finally:
+        srv.close()
+    assert not info.value.transient
+    assert "mismatch" in str(info.value).lower()
+    assert "not retried" in str(info.value)
+
+
+def test_tls_certificate_not_yet_valid_is_transient(tmp_path: Path):
+    """A first-boot clock behind the real time: waiting (time sync) can heal it."""
+    early = make_pki(tmp_path, starts_in=dt.timedelta(days=1))
+    srv = Server(tls=early.context)
+    try:
+        srv.route("/s", Reply(200, b"secure"))
+        with pytest.raises(HttpError) as info:
+            Session(timeout=5, cafile=str(early.ca_file)).request(
+                "GET", srv.url("/s"), headers=H, max_bytes=99
+            )
+    finally:
+        srv.close()
+    assert info.value.transient
+    assert "not yet valid" in str(info.value)
+    assert "clock" in str(info.value)
 
 
 def test_missing_ca_bundle_is_a_clear_error(tls_server: Server, tmp_path):

@@ -1,7 +1,7 @@
 """The agent's network half against a real `vmprep serve` process on 127.0.0.1.
 
 The server signs with `cryptography`; the agent verifies with the pure-Python `ecdsa`. This
-checks the two halves of PROTOCOL.md against each other, not each against our reading of it.
+checks the two halves of docs/protocol.md against each other, not each against our reading of it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.agent.net.conftest import IDENTITY, Clock, Reply, Server, free_port
-from vmprep.agent.report import MAX_BODY, Reporter, encode, last_bytes
+from vmprep.agent.report import FINAL_DEADLINE, MAX_BODY, Reporter, encode, last_bytes
 from vmprep.agent.secrets import Redactor, Secret
 
 REPORT_PATH = f"/v1/report/{IDENTITY.instance_id}"
@@ -294,3 +294,40 @@ def test_lone_surrogates_in_output_still_make_valid_utf8(
     rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
     assert rep.send({"state": "done", "steps": [step("bad \udcff byte")]})
     assert body_of(server)["steps"][0]["output_tail"] == "bad ? byte"
+
+
+def test_delivery_before_exit_ignores_the_cool_down_and_retries_like_a_fetch(
+    server: Server, tmp_path: Path, clock: Clock
+):
+    server.route(
+        REPORT_PATH,
+        *[Reply(503)] * 3,  # the first report's small budget: the service counts as down
+        Reply(503, headers=[("Retry-After", "40")]),
+        Reply(503),
+        Reply(202),
+    )
+    rep = reporter(server.url(REPORT_PATH), tmp_path, clock)
+    assert not rep.send({"state": "running", "boot": 1, "steps": []})
+    assert not rep.send({"state": "done", "boot": 1, "steps": []})  # cool-down: spooled only
+    assert len(server.requests) == 3
+    before = len(clock.sleeps)
+    assert rep.deliver() == 0
+    waits = clock.sleeps[before:]
+    assert waits[0] == 40.0  # Retry-After honoured up to retry.max (5 min), not the 5 s cap
+    assert 0.1 <= waits[1] <= 4.0  # full jitter on the fetch's initial (2 s) x 2^1
+    assert [json.loads(r.body)["state"] for r in server.requests[-2:]] == ["running", "done"]
+    assert spooled(tmp_path) == []
+
+
+def test_delivery_before_exit_is_bounded(tmp_path: Path, clock: Clock):
+    rep = reporter(
+        f"http://127.0.0.1:{free_port()}{REPORT_PATH}",
+        tmp_path,
+        clock,
+        retry={"attempts": 1000, "initial": "2s", "max": "30s"},
+    )
+    assert not rep.send({"state": "done", "boot": 1, "steps": []})
+    before = len(clock.sleeps)
+    assert rep.deliver() == 1  # still unsent: kept for the next start
+    assert sum(clock.sleeps[before:]) <= FINAL_DEADLINE
+    assert len(spooled(tmp_path)) == 1

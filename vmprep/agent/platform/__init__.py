@@ -12,12 +12,14 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 
-def current(state_dir: Path, options: dict[str, Any], image_os: str = "") -> Platform:
-    """The platform this agent runs on."""
+def current(
+    state_dir: Path, options: dict[str, Any], image_os: str = "", cloud: str = "generic"
+) -> Platform:
+    """The platform this agent runs on (`cloud`: agent.json's image.platform)."""
     if os.name == "nt":
         from vmprep.agent.platform.windows import WindowsPlatform
 
-        return WindowsPlatform(state_dir, options, image_os)
+        return WindowsPlatform(state_dir, options, image_os, cloud)
     from vmprep.agent.platform.posix import PosixPlatform
 
-    return PosixPlatform(state_dir, options, image_os)
+    return PosixPlatform(state_dir, options, image_os, cloud)

@@ -48,10 +48,17 @@ class Platform:
     #: exit codes meaning "reboot, then continue" and "reboot, then run this step again"
     reboot_exit_codes: tuple[int, int] = (3010, 3011)
 
-    def __init__(self, state_dir: Path, options: Mapping[str, Any], image_os: str = "") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        options: Mapping[str, Any],
+        image_os: str = "",
+        cloud: str = "generic",
+    ) -> None:
         self.state_dir = state_dir
         self.options = dict(options)
         self.image_os = image_os
+        self.cloud = cloud  # agent.json's image.platform: generic, hyperv, vmware, azure, ...
 
     # -- what can run here ---------------------------------------------------------------------
     def unsupported(self, kind: str, body: Any) -> str | None:
@@ -75,14 +82,17 @@ class Platform:
 
     def run(
         self,
-        argv: list[str],
+        argv: list[str] | str,
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         stdin: bytes | None = None,
     ) -> ProcResult:
-        """Run argv (no shell), keep the output's tail, kill the whole tree on timeout."""
+        """Run argv (no shell), keep the output's tail, kill the whole tree on timeout.
+
+        A string is a Windows command line passed to CreateProcess as it is (for programs
+        that parse their own command line, like msiexec)."""
         import threading
         from collections import deque
 
@@ -185,7 +195,10 @@ class Platform:
         log_path: str,
         *,
         timeout: float | None,
+        secret_names: frozenset[str] = frozenset(),
     ) -> ProcResult:
+        """Install (state present) or remove the package; `secret_names`: properties whose
+        values are secrets (kept out of msiexec's log)."""
         raise NotSupported("msi")
 
     def registry(self, body: Mapping[str, Any], value: Any) -> str:
@@ -220,8 +233,16 @@ class Platform:
         raise NotSupported("rename_computer")
 
     def join_domain(
-        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+        self,
+        domain: str,
+        ou: str | None,
+        user: str,
+        password: str,
+        *,
+        timeout: float | None,
+        new_name: str | None = None,
     ) -> ProcResult:
+        """Join `domain`; with `new_name`, under that name in the same operation."""
         raise NotSupported("join_domain")
 
     def local_user(
@@ -231,6 +252,17 @@ class Platform:
 
     def service_running(self, name: str) -> bool:
         raise NotSupported("wait_for.service")
+
+    # -- before a step that may reboot (readiness.py) ----------------------------------------------
+    setup_name = "the system's first-boot setup"
+
+    def setup_pending(self) -> str | None:
+        """Why the OS's own setup has not finished (a reboot now would break it), or None."""
+        return None
+
+    def cloud_pending(self) -> str | None:
+        """Why the cloud's provisioning agent is not done with this instance, or None."""
+        return None
 
     # -- boot, reboot, startup task --------------------------------------------------------------
     def boot_id(self) -> str | None:
@@ -255,12 +287,23 @@ class Platform:
         Raises OSError, or answers a non-zero exit code, when it could not be started."""
         raise NotImplementedError
 
+    #: agent.json's `runtime.python`: the interpreter SetupComplete.cmd starts (use_interpreter)
+    interpreter: str | None = None
+
+    def use_interpreter(self, python: str | None) -> None:
+        """Register the startup task with `python` (agent.json's `runtime.python`, e.g. the
+        bundled `<install_dir>\\python\\python.exe`) rather than whatever runs this process."""
+        self.interpreter = python
+
     def agent_argv(self, config_path: Path) -> list[str]:
-        """How the startup task starts this agent again."""
+        """How the startup task starts this agent again: with agent.json's interpreter when
+        that file exists here, else with the one running now."""
         import sys
 
         flags = [f for f, on in (("-I", sys.flags.isolated), ("-S", sys.flags.no_site)) if on]
         script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".pyz") else None
         entry = [script] if script else ["-m", "vmprep.agent"]
-        prefix = [sys.executable, *flags, *entry]
-        return [*prefix, "run", "--config", str(config_path)]
+        python = self.interpreter
+        if not python or not os.path.isfile(python):
+            python = sys.executable
+        return [python, *flags, *entry, "run", "--config", str(config_path)]

@@ -7,6 +7,8 @@
   appended to the install command. Without them the init system is assumed to handle it.
 - `boot_id_path`: file whose content identifies the boot (default
   `/proc/sys/kernel/random/boot_id`).
+- `ready_command`: argv that exits 0 once the system's own first-boot setup is done; the
+  agent waits for it before the first step that may reboot (readiness.py).
 """
 
 from __future__ import annotations
@@ -80,6 +82,18 @@ class PosixPlatform(Platform):
             return
         if isinstance(saved, dict):
             os.environ.update({str(k): str(v) for k, v in saved.items()})
+
+    # -- before a step that may reboot ---------------------------------------------------------
+    def setup_pending(self) -> str | None:
+        """`ready_command` (e.g. `["cloud-init", "status", "--wait"]`): not ready until it
+        exits 0. Without it there is nothing to wait for."""
+        argv = self.options.get("ready_command")
+        if not argv:
+            return None
+        result = self.run([str(a) for a in argv], timeout=60)
+        if result.exit_code == 0:
+            return None
+        return f"{' '.join(map(str, argv))} exited {result.exit_code}"
 
     # -- boot, reboot, startup -----------------------------------------------------------------
     def boot_id(self) -> str | None:

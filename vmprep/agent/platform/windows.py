@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vmprep.agent.platform.base import Platform, ProcResult
+from vmprep.agent.platform.msiexec import msi_command_line
 from vmprep.agent.platform.winenv import MACHINE_KEY
-from vmprep.agent.platform.winsys import resolve_argv
+from vmprep.agent.platform.winsys import resolve_argv, system_program
 from vmprep.agent.stepcheck import KINDS
 
 TYPE_CHECKING = False
@@ -24,7 +25,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 POWERSHELL = "powershell.exe"
+MSIEXEC = "msiexec.exe"
 TASK_NAME = "vmprep-agent"
+TASK_XML = "startup-task.xml"
+TASK_DESCRIPTION = "vmprep first-boot agent: runs at startup until its work is done"
 REBOOT_EXIT = 3010
 CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED = 0x200, 0x4
 BOOT_TOLERANCE = 10  # seconds
@@ -67,15 +71,6 @@ def powershell_file_argv(path: str) -> list[str]:
     return [POWERSHELL, *POWERSHELL_FLAGS, "-File", path]
 
 
-def msi_argv(
-    path: str, properties: Mapping[str, str], log_path: str, state: str = "present"
-) -> list[str]:
-    action = "/i" if state == "present" else "/x"
-    argv = ["msiexec.exe", action, path, "/qn", "/norestart", "/l*v", log_path]
-    argv += [f"{name}={value}" for name, value in properties.items()]
-    return argv
-
-
 def feature_script(names: list[str], state: str, management_tools: bool, server: bool) -> str:
     quoted = ",".join(ps_quote(n) for n in names)
     if server:
@@ -109,20 +104,47 @@ def rename_script(name: str) -> str:
     )
 
 
-def join_script(domain: str, ou: str | None) -> str:
-    """Reads the credential from the child's environment and removes it there at once."""
+def join_script(domain: str, ou: str | None, new_name: str | None = None) -> str:
+    """Reads the credential from the child's environment and removes it there at once.
+
+    With `new_name`: rename and join in one `Add-Computer -NewName … -Options
+    JoinWithNewName,AccountCreate` call and one restart (Microsoft's Add-Computer reference,
+    https://learn.microsoft.com/powershell/module/microsoft.powershell.management/add-computer;
+    `-Options` replaces the default AccountCreate, so it is named too). Already named and
+    joined: nothing to do. A member of the domain under another name is renamed with the
+    domain credential, which renaming a domain member needs (NetRenameMachineInDomain,
+    https://learn.microsoft.com/en-us/windows/win32/api/lmjoin/nf-lmjoin-netrenamemachineindomain).
+    """
     ou_arg = f" -OUPath {ps_quote(ou)}" if ou else ""
-    return (
-        "$ErrorActionPreference = 'Stop'\n"
-        "$user = $env:VMPREP_JOIN_USER\n"
-        "$pass = ConvertTo-SecureString $env:VMPREP_JOIN_PASSWORD -AsPlainText -Force\n"
-        "Remove-Item Env:VMPREP_JOIN_PASSWORD, Env:VMPREP_JOIN_USER\n"
-        "$cs = Get-CimInstance Win32_ComputerSystem\n"
-        f"if ($cs.PartOfDomain -and $cs.Domain -eq {ps_quote(domain)}) {{ exit 0 }}\n"
-        "$cred = New-Object System.Management.Automation.PSCredential($user, $pass)\n"
-        f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -Credential $cred -Force\n"
-        f"exit {REBOOT_EXIT}\n"
-    )
+    lines = [
+        "$ErrorActionPreference = 'Stop'",
+        "$user = $env:VMPREP_JOIN_USER",
+        "$pass = ConvertTo-SecureString $env:VMPREP_JOIN_PASSWORD -AsPlainText -Force",
+        "Remove-Item Env:VMPREP_JOIN_PASSWORD, Env:VMPREP_JOIN_USER",
+        "$cs = Get-CimInstance Win32_ComputerSystem",
+        f"$joined = $cs.PartOfDomain -and $cs.Domain -eq {ps_quote(domain)}",
+    ]
+    join = f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -Credential $cred -Force"
+    if new_name is None:
+        lines.append("if ($joined) { exit 0 }")
+    else:
+        name = ps_quote(new_name)
+        lines.append(f"$named = $env:COMPUTERNAME -eq {name}")
+        lines.append("if ($joined -and $named) { exit 0 }")
+    lines.append("$cred = New-Object System.Management.Automation.PSCredential($user, $pass)")
+    if new_name is not None:
+        lines.append(
+            f"if ($joined) {{ Rename-Computer -NewName {name} -DomainCredential $cred -Force; "
+            f"exit {REBOOT_EXIT} }}"
+        )
+        lines.append(f"if ($named) {{ {join}; exit {REBOOT_EXIT} }}")
+        join = (
+            f"Add-Computer -DomainName {ps_quote(domain)}{ou_arg} -NewName {name} "
+            "-Options JoinWithNewName,AccountCreate -Credential $cred -Force"
+        )
+    lines.append(join)
+    lines.append(f"exit {REBOOT_EXIT}")
+    return "\n".join(lines) + "\n"
 
 
 def local_user_script(body: Mapping[str, Any], has_password: bool) -> str:
@@ -181,28 +203,9 @@ def reboot_argv(reason: str) -> list[str]:
     return ["shutdown.exe", "/r", "/t", "5", "/c", reason[:500] or "vmprep agent"]
 
 
-def startup_task_argv(agent_argv: list[str]) -> list[str]:
-    for part in agent_argv:
-        if '"' in part:
-            raise ValueError(f"cannot quote {part!r} for a scheduled task")
-    command = " ".join(
-        f'"{part}"' if part[:1] != "-" and part not in ("run",) else part for part in agent_argv
-    )
-    return [
-        "schtasks.exe",
-        "/Create",
-        "/TN",
-        TASK_NAME,
-        "/SC",
-        "ONSTART",
-        "/RU",
-        "SYSTEM",
-        "/RL",
-        "HIGHEST",
-        "/F",
-        "/TR",
-        command,
-    ]
+def create_task_argv(xml_path: str) -> list[str]:
+    """Register (or replace: /F) the startup task from its XML definition (taskxml.py)."""
+    return ["schtasks.exe", "/Create", "/XML", xml_path, "/TN", TASK_NAME, "/F"]
 
 
 def query_task_argv() -> list[str]:
@@ -248,9 +251,15 @@ class WindowsPlatform(Platform):
     kinds = frozenset(KINDS)  # every kind
 
     def __init__(
-        self, state_dir: Path, options: Mapping[str, Any], image_os: str = "", *, winreg: Any = None
+        self,
+        state_dir: Path,
+        options: Mapping[str, Any],
+        image_os: str = "",
+        cloud: str = "generic",
+        *,
+        winreg: Any = None,
     ) -> None:
-        super().__init__(state_dir, options, image_os)
+        super().__init__(state_dir, options, image_os, cloud)
         self._winreg = winreg
         self._process_env: dict[str, str | None] = {}
 
@@ -308,16 +317,18 @@ class WindowsPlatform(Platform):
 
     def run(
         self,
-        argv: list[str],
+        argv: list[str] | str,
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         stdin: bytes | None = None,
     ) -> ProcResult:
-        """A system program named bare (`msiexec.exe`) runs from the system directory, never
-        from PATH (`winsys`)."""
-        return super().run(resolve_argv(argv), timeout=timeout, env=env, cwd=cwd, stdin=stdin)
+        """A system program named bare (`sc.exe`) runs from the system directory, never from
+        PATH (`winsys`); a command line string names its program itself (msi: by path)."""
+        if not isinstance(argv, str):
+            argv = resolve_argv(argv)
+        return super().run(argv, timeout=timeout, env=env, cwd=cwd, stdin=stdin)
 
     def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
         """cmd.exe runs a script file (a script in its command line has quoting rules), written
@@ -354,9 +365,18 @@ class WindowsPlatform(Platform):
         log_path: str,
         *,
         timeout: float | None,
+        secret_names: frozenset[str] = frozenset(),
     ) -> ProcResult:
-        argv = msi_argv(str(body["path"]), properties, log_path, body.get("state", "present"))
-        return self.run(argv, timeout=timeout)
+        """msiexec gets its command line as one string, quoted by its own rules (msiexec.py)."""
+        line = msi_command_line(
+            system_program(MSIEXEC) or MSIEXEC,
+            str(body["path"]),
+            properties,
+            log_path,
+            state=body.get("state", "present"),
+            secret_names=secret_names,
+        )
+        return self.run(line, timeout=timeout)
 
     def windows_feature(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
         script = feature_script(
@@ -384,10 +404,17 @@ class WindowsPlatform(Platform):
         return self.powershell(rename_script(name), timeout=timeout)
 
     def join_domain(
-        self, domain: str, ou: str | None, user: str, password: str, *, timeout: float | None
+        self,
+        domain: str,
+        ou: str | None,
+        user: str,
+        password: str,
+        *,
+        timeout: float | None,
+        new_name: str | None = None,
     ) -> ProcResult:
         env = {"VMPREP_JOIN_USER": user, "VMPREP_JOIN_PASSWORD": password}
-        return self.powershell(join_script(domain, ou), timeout=timeout, env=env)
+        return self.powershell(join_script(domain, ou, new_name), timeout=timeout, env=env)
 
     def local_user(
         self, body: Mapping[str, Any], password: str | None, *, timeout: float | None
@@ -483,7 +510,17 @@ class WindowsPlatform(Platform):
             query = self.run(query_task_argv(), timeout=60)
             if query.exit_code == 0:
                 return query
-        return self.run(startup_task_argv(self.agent_argv(config_path)), timeout=60)
+        from vmprep.agent.platform.taskxml import task_action, task_xml
+
+        command, arguments = task_action(self.agent_argv(config_path))
+        xml = task_xml(command, arguments, str(config_path.parent), TASK_DESCRIPTION)
+        # Kept beside the state (no secret in it): what was registered, for whoever debugs it.
+        from vmprep.agent.atomic import atomic_write
+
+        path = self.state_dir / TASK_XML
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, xml)
+        return self.run(create_task_argv(str(path)), timeout=60)
 
     def remove_startup_task(self) -> ProcResult | None:
         return self.run(remove_task_argv(), timeout=60)
@@ -492,6 +529,20 @@ class WindowsPlatform(Platform):
         """The startup task, started now: `run` goes on in the Task Scheduler's process tree,
         outside Windows Setup (config_path is already in the registered task)."""
         return self.run(run_task_argv(), timeout=60)
+
+    setup_name = "Windows Setup"
+
+    def setup_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import setup_pending
+
+        return setup_pending(self.winreg)
+
+    def cloud_pending(self) -> str | None:
+        from vmprep.agent.platform.winready import cloud_pending
+
+        return cloud_pending(
+            self.cloud, lambda argv: self.run(argv, timeout=60), self.service_running
+        )
 
     def boot_id(self) -> str | None:
         """The boot time in whole seconds: now minus the uptime (GetTickCount64)."""

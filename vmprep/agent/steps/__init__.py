@@ -54,6 +54,7 @@ class StepContext:
         variables: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,  # role, instance_id
         options: dict[str, Any] | None = None,  # platform_options
+        step_key: str = "",
     ) -> None:
         self.platform = platform
         self.vault = vault
@@ -63,6 +64,7 @@ class StepContext:
         self.variables = {} if variables is None else variables
         self.names = names or {}
         self.options = options or {}
+        self.step_key = step_key  # `<source>-<id>` of the step running (file names, e.g. logs)
 
     def fill(self, template: str) -> str:
         """`{name}` placeholders from the variables (and role, instance_id, computer_name)."""

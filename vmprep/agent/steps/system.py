@@ -53,7 +53,8 @@ def run_rename_computer(body: dict[str, Any], ctx: StepContext) -> Outcome:
     return from_process(ctx.platform.rename_computer(name, timeout=ctx.timeout), ctx)
 
 
-def run_join_domain(body: dict[str, Any], ctx: StepContext) -> Outcome:
+def run_join_domain(body: dict[str, Any], ctx: StepContext, new_name: str | None = None) -> Outcome:
+    """Join; with `new_name` (vmprep.agent.naming), rename in the same call."""
     creds = body["credentials"]
     if creds == "remote":
         user = ctx.vault.get("join_user").reveal()
@@ -62,7 +63,7 @@ def run_join_domain(body: dict[str, Any], ctx: StepContext) -> Outcome:
         user = str(ctx.vault.resolve(creds["user"]))
         password = str(ctx.vault.resolve(creds["password"]))
     result = ctx.platform.join_domain(
-        str(body["domain"]), body.get("ou"), user, password, timeout=ctx.timeout
+        str(body["domain"]), body.get("ou"), user, password, timeout=ctx.timeout, new_name=new_name
     )
     return from_process(result, ctx)
 

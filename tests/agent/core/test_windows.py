@@ -94,7 +94,7 @@ def test_msi_is_one_command_line_string_and_3010_reboots(tmp_path: Path) -> None
     assert (out.ok, out.reboot) == (True, "continue")
     log = tmp_path / "logs" / "msi-baked-tools.log"
     assert p.calls[0][0] == (
-        f'"msiexec.exe" /i "C:\\t\\tools.msi" /qn /norestart /lwe "{log}" KEY="v" DIR="C:\\a b\\"'
+        f'"C:\\Windows\\System32\\msiexec.exe" /i "C:\\t\\tools.msi" /qn /norestart /lwe "{log}" KEY="v" DIR="C:\\a b\\"'
     )
 
 

@@ -55,8 +55,9 @@ def test_the_windows_platform_runs_every_system_program_by_path(
 ) -> None:
     seen: list[list[str]] = []
 
-    def base_run(self: Platform, argv: list[str], **kw: Any) -> ProcResult:
-        seen.append(argv)
+    def base_run(self: Platform, argv: list[str] | str, **kw: Any) -> ProcResult:
+        # a command line string (msiexec) starts with its program, quoted
+        seen.append(argv if isinstance(argv, list) else [argv.split('"')[1]])
         return ProcResult(0, "")
 
     monkeypatch.setattr(Platform, "run", base_run)

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 import pytest
+import yaml
 
 from tests.windows.bench import Prefix
 

@@ -654,6 +654,33 @@ CASES = [
         False,
     ),
     ("file-content", steps(r"{id: f, file: {path: 'C:\x.txt', content: 'not base64!'}}"), False),
+    # env-self-reference, env-mode (#19)
+    ("env-self-reference", steps(r"{id: e, env: {name: Path, value: '%Path%;C:\tools'}}"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: PATH, value: 'C:\t;%path%'}}"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: X, value: '%X%'}, }"), True),
+    ("env-self-reference", steps(r"{id: e, env: {name: Path, value: '%PathExt%;C:\t'}}"), False),
+    (
+        "env-self-reference",
+        steps(r"{id: e, env: {name: Path, value: 'C:\tools', mode: append}}"),
+        False,
+    ),
+    ("env-mode", steps("{id: e, env: {name: Path, state: absent, mode: remove}}"), True),
+    ("env-mode", steps("{id: e, env: {name: Path, mode: append}}"), True),
+    ("env-mode", steps(r"{id: e, env: {name: Path, value: 'C:\t', mode: remove}}"), False),
+    # cmd-code-page (#19)
+    ("cmd-code-page", steps("{id: c, cmd: 'mkdir \"dir-日本\"'}"), True),
+    ("cmd-code-page", steps("{id: c, cmd: 'mkdir \"dir-ünï\"'}"), False),
+    ("cmd-code-page", steps("{id: c, cmd: 'echo ok'}"), False),
+    (
+        "cmd-code-page",
+        "setup: {locale: {ui: en-US, system: ja-JP}}\n" + steps("{id: c, cmd: 'mkdir 日本'}"),
+        False,
+    ),
+    (
+        "cmd-code-page",
+        "setup: {locale: ru-RU}\n" + steps("{id: c, cmd: 'mkdir ünï'}"),
+        True,
+    ),
     # wait-for
     ("wait-for", steps("{id: w, wait_for: {tcp: 'db:99999'}}"), True),
     ("wait-for", steps("{id: w, wait_for: {tcp: 'db:0'}}"), True),

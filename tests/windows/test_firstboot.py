@@ -19,11 +19,12 @@ def test_minimal_first_boot_runs_to_done(prefix: Prefix) -> None:
 
     calls = [rec["cmdline"] for rec in prefix.records("schtasks.exe")]
     assert len(calls) == 2, calls
-    assert (
-        calls[0]
-        == f"schtasks.exe /Create /XML {r.install_dir}\\startup-task.xml /TN vmprep-agent /F"
+    # by absolute path from the Windows directory the OS reports, never through PATH (#19)
+    schtasks = "C:\\windows\\System32\\schtasks.exe"
+    assert calls[0] == (
+        f"{schtasks} /Create /XML {r.install_dir}\\startup-task.xml /TN vmprep-agent /F"
     )
-    assert calls[1] == "schtasks.exe /Run /TN vmprep-agent"
+    assert calls[1] == f"{schtasks} /Run /TN vmprep-agent"
     assert prefix.task_command() == f'"{r.python}" -I -S {r.pyz} run --config {r.config}'  # XML
 
     prefix.run_task().check(0)

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--state-dir", type=Path)
     st.add_argument("--wait", action="store_true", help="block until done, failed or the timeout")
     st.add_argument("--timeout", help="e.g. 30m (default: no limit)")
+    st.add_argument("--interval", help="with --wait: how often to read the state (default 0.5s)")
     st.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -138,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         timeout = None if args.timeout is None else parse_duration(args.timeout)
+        poll = 0.5 if args.interval is None else parse_duration(args.interval)
     except ValueError as exc:
         parser.error(str(exc))
-    code, text = status(_state_dir(args), wait=args.wait, timeout=timeout, fmt=args.format)
+    code, text = status(
+        _state_dir(args), wait=args.wait, timeout=timeout, fmt=args.format, poll=poll
+    )
     print(text)
     return code

@@ -31,6 +31,7 @@ DEFAULT_RETRY_DELAY = 5.0
 # What a step sequence ended with.
 COMPLETED, FAILED, HALTED = "completed", "failed", "halted"
 REBOOT = restarts.REBOOT
+REBOOT_FAILED = restarts.REBOOT_FAILED
 INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the service unreachable)
 
 
@@ -334,7 +335,7 @@ class Engine(restarts.RestartPlan):
         if result == COMPLETED:
             self._done(step, rec)
             return None
-        if result in (REBOOT, INCOMPLETE):
+        if result in (REBOOT, INCOMPLETE, REBOOT_FAILED):
             rec["status"] = "pending"  # fetched and resumed again at the next start
             self.save()
             return result

@@ -7,7 +7,8 @@
   `max_bytes` (a larger `Content-Length` is refused before reading anything).
 - Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
   any other `Content-Encoding` is refused.
-- TLS is verified against the system store, or `cafile` when given.
+- TLS is verified against the system store, plus the certificates of `cafile` when given
+  (`trust_context`).
 - Redirects (301, 302, 303, 307, 308): at most 3 in a row, never from https to http, never to
   http unless `allow_http`. Each hop gets the full timeout. `Authorization` is sent only to the
   origins (scheme, host, port) of the configured `auth_urls`, on any hop. A 303 turns the
@@ -41,6 +42,18 @@ MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
 ERROR_BODY_MAX = 4096
+
+
+def trust_context(cafile: str | None) -> ssl.SSLContext:
+    """The system's trusted roots (on Windows, the machine's ROOT and CA certificate stores),
+    plus the certificates of `cafile`. `create_default_context(cafile=...)` would load the file
+    INSTEAD of the system store: a private CA for the config service would then break every
+    host that chains to a public root (#19).
+    https://docs.python.org/3/library/ssl.html#ssl.SSLContext.load_default_certs"""
+    context = ssl.create_default_context()
+    if cafile:
+        context.load_verify_locations(cafile=cafile)
+    return context
 
 
 class HttpError(Exception):
@@ -181,7 +194,7 @@ class Session:
     def _ssl(self) -> ssl.SSLContext:
         if self._context is None:
             try:
-                self._context = ssl.create_default_context(cafile=self.cafile)
+                self._context = trust_context(self.cafile)
             except (OSError, ssl.SSLError) as exc:
                 raise HttpError(
                     "unreachable", f"cannot load CA bundle {self.cafile}: {exc}"

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
 
 NOW, DEFERRED = "now", "deferred"
 REBOOT = "reboot"  # what a step sequence ends with when the machine restarts
+REBOOT_FAILED = "reboot_failed"  # a restart is needed and the OS refused every request
+REBOOT_RETRY_WAITS = (5.0, 15.0, 30.0)
 # Built-in actions whose restart only completes them: the new name, the domain membership,
 # a feature's or an MSI's replaced files take effect at the next restart whenever it comes,
 # and nothing the agent does before it depends on them unless a step says so (after_reboot).
@@ -83,6 +85,8 @@ class RestartPlan:
     ctx: StepContext
     defer_reboots: bool
     before_reboot: Callable[[], None] | None
+    sleep: Callable[[float], None]
+    reboot_error: str | None = None
 
     @property
     def log(self) -> Log:
@@ -128,7 +132,27 @@ class RestartPlan:
         self.log.info(f"restarting for {', '.join(keys)}")
         if self.before_reboot is not None:
             self.before_reboot()
-        result = self.ctx.platform.reboot(reason)
-        if result.exit_code != 0:
-            self.log.error(f"the reboot command failed (exit {result.exit_code}): {result.output}")
-        return REBOOT
+        return REBOOT if self._request_reboot(reason) else REBOOT_FAILED
+
+    def _request_reboot(self, reason: str) -> bool:
+        """Ask the OS to reboot, again after a failure (shutdown.exe fails while another
+        shutdown is scheduled, 1190, or in progress, 1115); False when every attempt failed:
+        the run then ends `failed` (`reboot_failed`) instead of waiting for a reboot that will
+        not come (#19). `platform_options.reboot_retry_waits` overrides the waits."""
+        waits = self.ctx.options.get("reboot_retry_waits", REBOOT_RETRY_WAITS)
+        for attempt, wait in enumerate((*(float(w) for w in waits), None)):
+            try:
+                result = self.ctx.platform.reboot(reason)
+                code, output = result.exit_code, result.output
+            except OSError as exc:
+                code, output = None, str(exc)
+            if code == 0:
+                return True
+            self.log.error(
+                f"the reboot command failed (attempt {attempt + 1}, exit {code}): {output}"
+            )
+            if wait is None:
+                self.reboot_error = f"the reboot command failed {attempt + 1} times (exit {code})"
+                return False
+            self.sleep(wait)
+        return False  # pragma: no cover

@@ -21,6 +21,7 @@ from vmprep.agent.engine import (
     HALTED,
     INCOMPLETE,
     REBOOT,
+    REBOOT_FAILED,
     Engine,
     mark_interrupted,
 )
@@ -153,7 +154,7 @@ class Run:
         if identity is None:
             return 1
         self.identity = identity
-        loaded = self.store.load(identity.instance_id)
+        loaded = self.store.load(identity.instance_id, clean=True)
         state = loaded if loaded is not None else new_state(identity.instance_id)
         self.state = state
         self.store.set_current(identity.instance_id)
@@ -206,7 +207,6 @@ class Run:
                 variables=self.variables,
                 names={"role": cfg.role or "", "instance_id": identity.instance_id},
                 options=cfg.platform_options,
-                ca_bundle=(cfg.phone_home or {}).get("ca_bundle"),
             ),
             role=cfg.role,
             os_name=cfg.os,
@@ -517,6 +517,10 @@ class Run:
             state["state"] = "failed"
             if error is None and state.get("error") is None:
                 error = self._step_error()
+        elif result == REBOOT_FAILED:  # reboot_pending stays: the next start is a new boot
+            state["state"] = "failed"
+            why = getattr(self.engine, "reboot_error", None) or "the reboot command failed"
+            error = {"code": "reboot_failed", "message": f"{why}; reboot the machine to go on"}
         else:
             self._delete_answer_files()
             state["state"] = "done"

@@ -8,13 +8,14 @@ worked for, so `status` needs no identification.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 from pathlib import Path
 
-from vmprep.agent.atomic import atomic_write
+from vmprep.agent.atomic import atomic_write, read_retrying
 from vmprep.agent.logs import utc_now
 
 TYPE_CHECKING = False
@@ -62,11 +63,14 @@ class StateStore:
             raise StateError(f"not a valid instance id: {instance_id!r}")
         return self.dir / f"{instance_id}.json"
 
-    def load(self, instance_id: str) -> dict[str, Any] | None:
+    def load(self, instance_id: str, *, clean: bool = False) -> dict[str, Any] | None:
+        """The state, or None. Only the lock holder passes `clean`: a reader (`status`) that
+        removed temporary files would pull the file from under a write in progress."""
         path = self.path(instance_id)
-        self._remove_stale_temps(path)
+        if clean:
+            self._remove_stale_temps(path)
         try:
-            raw = path.read_bytes()
+            raw = read_retrying(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -87,7 +91,8 @@ class StateStore:
         mine = f".{path.name}.tmp-{os.getpid()}"
         for tmp in path.parent.glob(f".{path.name}.tmp-*") if path.parent.is_dir() else ():
             if tmp.name != mine:
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # gone already, or held open: next time
+                    tmp.unlink()
 
     def save(self, state: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -107,10 +112,10 @@ class StateStore:
 
     def current(self) -> str | None:
         try:
-            return (self.dir / "current").read_text(encoding="utf-8").strip() or None
+            return read_retrying(self.dir / "current").decode("utf-8").strip() or None
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"cannot read {self.dir / 'current'}: {exc}") from None
 
 

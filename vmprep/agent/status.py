@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 DONE, FAILED, RUNNING, NOT_STARTED, UNREADABLE = 0, 1, 2, 3, 4
+WAIT_UNREADABLE_POLLS = 2
 _CODES = {"done": DONE, "failed": FAILED, "halted": FAILED, "running": RUNNING}
 REPORT_FIELDS = (
     "id",
@@ -129,8 +130,15 @@ def status(
     poll: float = 0.5,
 ) -> tuple[int, str]:
     deadline = None if timeout is None else time.monotonic() + timeout
+    unreadable = 0
     while True:
         code, state, problem = read_status(state_dir)
+        # A waiting reader gives a failed read two more polls: on Windows a read can meet the
+        # writer's rename (read_shared retries that already); only a lasting fault is reported.
+        unreadable = unreadable + 1 if code == UNREADABLE else 0
+        if wait and 0 < unreadable <= WAIT_UNREADABLE_POLLS:
+            time.sleep(poll)
+            continue
         if not wait or code not in (RUNNING, NOT_STARTED):
             break
         if deadline is not None and time.monotonic() >= deadline:

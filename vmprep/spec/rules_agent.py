@@ -241,6 +241,8 @@ def _paths(doc: Doc) -> Iterator[tuple[JsonPath, str, bool, bool]]:
             field, unc, file = _STEP_PATHS[kind]
             if isinstance(step[kind], dict) and isinstance(step[kind].get(field), str):
                 yield (*path, kind, field), step[kind][field], unc, file
+        if kind == "download" and isinstance(step[kind].get("ca_bundle"), str):
+            yield (*path, kind, "ca_bundle"), step[kind]["ca_bundle"], False, True
 
 
 @check("cmd-unsafe-path")

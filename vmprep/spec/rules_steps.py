@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, shown
 from vmprep.spec.load import JsonPath
 
@@ -189,3 +190,67 @@ def _follow(value: Any, path: JsonPath, pattern: Pattern) -> Iterator[tuple[Json
             yield from _follow(item, (*path, key), rest)
     elif isinstance(value, dict) and head in value:
         yield from _follow(value[head], (*path, head), rest)
+
+
+@check("env-self-reference", "spec", "roleConfig")
+def env_self_reference(doc: Doc) -> Iterator[Finding]:
+    """`Path: '%Path%;C:\\tools'` is stored as written: a variable never expands itself, so
+    the old Path (System32 with it) is gone from the next process on."""
+    for path, step in doc.steps():
+        env = step.get("env")
+        if not env or not isinstance(env.get("value"), str):
+            continue
+        name, value = env["name"], env["value"]
+        itself = f"%{name}%".casefold()
+        if itself not in value.casefold():
+            continue
+        rest = ";".join(e for e in value.split(";") if e.strip() and e.casefold() != itself)
+        hint = f"use mode: append (or prepend) and value: '{rest}'" if rest else None
+        msg = f"the value of {name} refers to %{name}% itself, which is never expanded"
+        yield Finding((*path, "env", "value"), msg, hint=hint)
+
+
+@check("env-mode", "spec", "roleConfig")
+def env_mode(doc: Doc) -> Iterator[Finding]:
+    """append/prepend/remove edit the entries of a list variable: they need a value."""
+    for path, step in doc.steps():
+        env = step.get("env")
+        if not env or env.get("mode", "set") == "set":
+            continue
+        if env.get("state") == "absent":
+            yield Finding((*path, "env", "mode"), f"mode {env['mode']} needs state: present")
+        elif "value" not in env:
+            yield Finding((*path, "env"), f"mode {env['mode']} needs `value` (the entries)")
+
+
+@check("cmd-code-page", "spec", "roleConfig")
+def cmd_code_page(doc: Doc) -> Iterator[Finding]:
+    """cmd.exe reads a batch file in the OEM code page of the system locale: a character it
+    lacks is mangled, so the agent refuses the step. For a spec the locale is known."""
+    from vmprep.agent.codepage import oem_code_page, outside
+
+    code_page = None
+    locale = doc.data.get("setup", {}).get("locale") if doc.kind == "spec" else None
+    if isinstance(locale, dict):
+        locale = locale.get("system") or locale.get("ui")
+    if isinstance(locale, str):
+        code_page = oem_code_page(locale)
+    for path, step in doc.steps():
+        script = step.get("cmd")
+        if not isinstance(script, str) or script.isascii():
+            continue
+        if code_page is None:
+            where = f"locale {locale}" if isinstance(locale, str) else "the image's system locale"
+            msg = "the cmd script has non-ASCII characters; whether cmd.exe can read them "
+            msg += f"depends on the OEM code page of {where}: the agent refuses it if not"
+            yield Finding((*path, "cmd"), msg, Severity.WARNING, hint=_CMD_HINT)
+            continue
+        missing = outside(script, code_page)
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:5])
+            msg = f"cmd.exe reads the script in code page {code_page} (system locale {locale}), "
+            msg += f"which lacks {shown}"
+            yield Finding((*path, "cmd"), msg, hint=_CMD_HINT)
+
+
+_CMD_HINT = "use a powershell step for text outside the code page (PowerShell reads Unicode)"

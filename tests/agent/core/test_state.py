@@ -151,4 +151,6 @@ def test_temp_files_of_killed_writes_are_removed(tmp_path: Path) -> None:
     stale = tmp_path / "state" / ".abc.json.tmp-999999"
     stale.write_text("{half")
     assert store.load("abc") is not None
+    assert stale.exists(), "a reader (status) never removes another process's temporary file"
+    assert store.load("abc", clean=True) is not None
     assert not stale.exists()

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 TAIL_BYTES = 4096
+NT = os.name == "nt"  # Windows compares variable names and Path entries without case
 
 
 class NotSupported(Exception):
@@ -73,6 +74,12 @@ class Platform:
     def kill_tree(self, proc: subprocess.Popen[bytes]) -> None:
         raise NotImplementedError
 
+    def adopt(self, proc: subprocess.Popen[bytes]) -> None:
+        """Called as soon as a child exists (Windows: put it in a Job Object, then resume it)."""
+
+    def release(self, proc: subprocess.Popen[bytes]) -> None:
+        """Called once the child has ended (or was killed)."""
+
     def run(
         self,
         argv: list[str] | str,
@@ -99,6 +106,14 @@ class Platform:
             cwd=cwd,
             **self.popen_kwargs(),
         )
+        try:
+            self.adopt(proc)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+            raise
         chunks: deque[bytes] = deque()
         size = [0]
 
@@ -130,6 +145,8 @@ class Platform:
             self.kill_tree(proc)
             proc.wait()
             code, timed_out = None, True
+        finally:
+            self.release(proc)
         # A background process the step started may keep the pipe open: do not wait for it
         # (and do not close the pipe under the reader, which would block on its lock).
         reader.join(timeout=1)
@@ -193,17 +210,23 @@ class Platform:
     def service(self, body: Mapping[str, Any], *, timeout: float | None) -> ProcResult:
         raise NotSupported("service")
 
-    def set_env(self, name: str, value: str | None, scope: str) -> str:
-        """Set (value None: remove) for this run and its children; `machine` scope persists."""
+    def set_env(self, name: str, value: str | None, scope: str, mode: str = "set") -> str:
+        """Set (value None: remove) for this run and its children; `machine` scope persists.
+        `mode` append/prepend/remove edits a list variable (`Path`) by entry (`envvars`)."""
+        if scope != "process":
+            return self.persist_env(name, value, mode)
+        if value is not None and mode != "set":
+            from vmprep.agent.envvars import edit_list
+
+            value = edit_list(os.environ.get(name), value, mode, os.pathsep, ignore_case=NT)
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-        if scope == "process":
-            return f"{name} {'set' if value is not None else 'removed'} for this run"
-        return self.persist_env(name, value)
+        return f"{name} {'set' if value is not None else 'removed'} for this run"
 
-    def persist_env(self, name: str, value: str | None) -> str:
+    def persist_env(self, name: str, value: str | None, mode: str = "set") -> str:
+        """Set the variable for the machine, and for this run and its children."""
         raise NotSupported("env")
 
     def rename_computer(self, name: str, *, timeout: float | None) -> ProcResult:

@@ -52,7 +52,7 @@ class PosixPlatform(Platform):
         return self.run(["/bin/sh", "-c", script], timeout=timeout)
 
     # -- env: process scope, or persisted to state_dir/environment.json -------------------------
-    def persist_env(self, name: str, value: str | None) -> str:
+    def persist_env(self, name: str, value: str | None, mode: str = "set") -> str:
         from vmprep.agent.atomic import atomic_write
 
         path = self.state_dir / "environment.json"
@@ -60,10 +60,17 @@ class PosixPlatform(Platform):
             saved = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             saved = {}
+        if value is not None and mode != "set":
+            from vmprep.agent.envvars import edit_list
+
+            current = saved.get(name, os.environ.get(name))
+            value = edit_list(current, value, mode, os.pathsep, ignore_case=False)
         if value is None:
             saved.pop(name, None)
+            os.environ.pop(name, None)
         else:
             saved[name] = value
+            os.environ[name] = value
         self.state_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(path, json.dumps(saved, sort_keys=True, indent=1).encode("utf-8"))
         return f"{name} persisted in {path}"

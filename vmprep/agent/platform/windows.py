@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from vmprep.agent.platform.base import Platform, ProcResult
 from vmprep.agent.platform.msiexec import msi_command_line
+from vmprep.agent.platform.winenv import MACHINE_KEY
+from vmprep.agent.platform.winsys import resolve_argv, system_program
 from vmprep.agent.stepcheck import KINDS
 
 TYPE_CHECKING = False
@@ -27,6 +30,7 @@ TASK_NAME = "vmprep-agent"
 TASK_XML = "startup-task.xml"
 TASK_DESCRIPTION = "vmprep first-boot agent: runs at startup until its work is done"
 REBOOT_EXIT = 3010
+CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED = 0x200, 0x4
 BOOT_TOLERANCE = 10  # seconds
 _QUOTES = "'\u2018\u2019\u201a\u201b"
 _START_TYPES = {
@@ -41,7 +45,7 @@ _HIVES = {
     "HKU": "HKEY_USERS",
     "HKCR": "HKEY_CLASSES_ROOT",
 }
-ENV_KEY = r"SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
+ENV_KEY = MACHINE_KEY
 
 
 def ps_quote(value: str) -> str:
@@ -257,6 +261,7 @@ class WindowsPlatform(Platform):
     ) -> None:
         super().__init__(state_dir, options, image_os, cloud)
         self._winreg = winreg
+        self._process_env: dict[str, str | None] = {}
 
     @property
     def winreg(self) -> Any:
@@ -271,15 +276,78 @@ class WindowsPlatform(Platform):
         return self.image_os.startswith("windows-server")
 
     def popen_kwargs(self) -> dict[str, Any]:
-        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
+        # Created suspended: `adopt` resumes the child once it is in its Job Object.
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED}
+
+    def adopt(self, proc: subprocess.Popen[bytes]) -> None:
+        from vmprep.agent.platform.winjob import Job, resume_process
+
+        try:
+            job: Any = Job()
+        except OSError:
+            job = None  # no Job Objects here: `taskkill /T` it is, on a timeout
+        if job is not None:
+            try:
+                job.adopt(proc.pid)  # resumes the child whatever happens
+            except OSError:
+                job.close()
+                job = None
+        elif resume_process(proc.pid) == 0:
+            raise OSError(f"cannot resume process {proc.pid} created suspended")
+        proc.vmprep_job = job  # type: ignore[attr-defined]
 
     def kill_tree(self, proc: subprocess.Popen[bytes]) -> None:
-        subprocess.run(kill_tree_argv(proc.pid), capture_output=True, check=False)
+        job = getattr(proc, "vmprep_job", None)
+        if job is not None:
+            try:
+                job.terminate()
+            except OSError:
+                job = None
+        if job is None:
+            argv = resolve_argv(kill_tree_argv(proc.pid))
+            subprocess.run(argv, capture_output=True, check=False)
         proc.kill()
 
+    def release(self, proc: subprocess.Popen[bytes]) -> None:
+        job = getattr(proc, "vmprep_job", None)
+        if job is not None:
+            proc.vmprep_job = None  # type: ignore[attr-defined]
+            with contextlib.suppress(OSError):
+                job.release()
+
+    def run(
+        self,
+        argv: list[str] | str,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ProcResult:
+        """A system program named bare (`sc.exe`) runs from the system directory, never from
+        PATH (`winsys`); a command line string names its program itself (msi: by path)."""
+        if not isinstance(argv, str):
+            argv = resolve_argv(argv)
+        return super().run(argv, timeout=timeout, env=env, cwd=cwd, stdin=stdin)
+
     def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
-        """cmd.exe runs a script file (a script in its command line has quoting rules)."""
-        return self.run_script_file(script.encode("utf-8"), ".cmd", cmd_argv, timeout=timeout)
+        """cmd.exe runs a script file (a script in its command line has quoting rules), written
+        in the code page cmd.exe reads it in (`codepage`): ValueError for a character outside."""
+        from vmprep.agent.codepage import encode_script
+
+        data = encode_script(script, self.cmd_code_page())
+        return self.run_script_file(data, ".cmd", cmd_argv, timeout=timeout)
+
+    def cmd_code_page(self) -> int:
+        """The console's code page, which a child cmd.exe inherits, else the OEM code page;
+        437 (the en-US OEM code page) off Windows, where only argvs are built."""
+        import ctypes
+
+        kernel32 = getattr(ctypes, "windll", None)
+        if kernel32 is None:
+            return 437
+        k = kernel32.kernel32
+        return int(k.GetConsoleOutputCP()) or int(k.GetOEMCP())
 
     def powershell(
         self, script: str, *, timeout: float | None, env: Mapping[str, str] | None = None
@@ -301,7 +369,7 @@ class WindowsPlatform(Platform):
     ) -> ProcResult:
         """msiexec gets its command line as one string, quoted by its own rules (msiexec.py)."""
         line = msi_command_line(
-            MSIEXEC,
+            system_program(MSIEXEC) or MSIEXEC,
             str(body["path"]),
             properties,
             log_path,
@@ -374,17 +442,63 @@ class WindowsPlatform(Platform):
             wr.SetValueEx(key, name, 0, getattr(wr, reg_type), registry_value(reg_type, value))
         return f"{body['key']}\\{name} set ({reg_type})"
 
-    def persist_env(self, name: str, value: str | None) -> str:
+    def set_env(self, name: str, value: str | None, scope: str, mode: str = "set") -> str:
+        message = super().set_env(name, value, scope, mode)
+        if scope == "process":  # kept over the registry's value when the block is rebuilt
+            self._process_env[name] = os.environ.get(name)
+        return message
+
+    def persist_env(self, name: str, value: str | None, mode: str = "set") -> str:
+        """The machine value in the registry (its type kept), then this run's environment
+        rebuilt as a new process would get it, and WM_SETTINGCHANGE broadcast (#19)."""
+        from vmprep.agent import envvars
+        from vmprep.agent.platform import winenv
+
         wr = self.winreg
-        access = wr.KEY_WRITE | wr.KEY_WOW64_64KEY
-        with wr.CreateKeyEx(wr.HKEY_LOCAL_MACHINE, ENV_KEY, 0, access) as key:
-            if value is None:
-                with contextlib.suppress(FileNotFoundError):
-                    wr.DeleteValue(key, name)
+        current, kind = winenv.read_value(wr, name)
+        if value is not None and mode != "set":
+            value = envvars.edit_list(current, value, mode, ";")
+        if value is None:
+            if current is None and kind is None:
+                return f"{name} already absent for the machine"
+            winenv.write_value(wr, name, None)
+            os.environ.pop(name, None)
+            message = f"{name} removed for the machine"
+        else:
+            new_kind = winenv.value_kind(wr, value, kind)
+            if value == current and new_kind == kind:
+                return f"{name} already set for the machine"
+            winenv.write_value(wr, name, value, new_kind)
+            message = f"{name} set for the machine"
+        self.refresh_environment()
+        if not self.broadcast():
+            message += " (WM_SETTINGCHANGE could not be broadcast)"
+        return message
+
+    def refresh_environment(self) -> None:
+        """This process's environment, which later steps inherit, rebuilt from the registry as
+        Windows builds a new process's block: machine then user values, REG_EXPAND_SZ expanded,
+        Path = machine Path then user Path; process-scope `env` steps stay on top."""
+        from vmprep.agent.envvars import build_block
+        from vmprep.agent.platform import winenv
+
+        wr = self.winreg
+        machine = winenv.read_scope(wr, wr.HKEY_LOCAL_MACHINE, winenv.MACHINE_KEY)
+        user = winenv.read_scope(wr, wr.HKEY_CURRENT_USER, winenv.USER_KEY)
+        block = build_block(dict(os.environ), machine, user)
+        for name, value in block.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+        for name, kept in self._process_env.items():
+            if kept is None:
+                os.environ.pop(name, None)
             else:
-                kind = wr.REG_EXPAND_SZ if "%" in value else wr.REG_SZ
-                wr.SetValueEx(key, name, 0, kind, value)
-        return f"{name} set for the machine"
+                os.environ[name] = kept
+
+    def broadcast(self) -> bool:
+        from vmprep.agent.platform.winenv import broadcast_change
+
+        return broadcast_change()
 
     def reboot(self, reason: str) -> ProcResult:
         return self.run(reboot_argv(reason), timeout=60)

@@ -54,7 +54,6 @@ class StepContext:
         variables: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,  # role, instance_id
         options: dict[str, Any] | None = None,  # platform_options
-        ca_bundle: str | None = None,
         step_key: str = "",
     ) -> None:
         self.platform = platform
@@ -65,7 +64,6 @@ class StepContext:
         self.variables = {} if variables is None else variables
         self.names = names or {}
         self.options = options or {}
-        self.ca_bundle = ca_bundle
         self.step_key = step_key  # `<source>-<id>` of the step running (file names, e.g. logs)
 
     def fill(self, template: str) -> str:

@@ -8,7 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from vmprep.agent.atomic import write_atomic
+from vmprep.agent.atomic import FileBusyError, write_atomic
 from vmprep.agent.steps import Outcome, StepContext, StepError
 
 TYPE_CHECKING = False
@@ -29,8 +29,12 @@ def destination(raw: str) -> Path:
 
 
 def _write_atomic(path: Path, write: Any) -> None:
+    """Retried while another process holds the target open (Windows), then a clear error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, write)
+    try:
+        write_atomic(path, write)
+    except FileBusyError as exc:
+        raise StepError(exc.strerror or str(exc)) from None
 
 
 def run_file(body: dict[str, Any], ctx: StepContext) -> Outcome:
@@ -93,7 +97,14 @@ def run_download(body: dict[str, Any], ctx: StepContext) -> Outcome:
             _check_url(newurl, ctx)
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    context = ssl.create_default_context(cafile=ctx.ca_bundle)
+    from vmprep.agent.http import trust_context
+
+    # The system store plus this step's own `ca_bundle`; never phone_home's (#19).
+    bundle = body.get("ca_bundle")
+    try:
+        context = trust_context(None if bundle is None else str(bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise StepError(f"cannot load download.ca_bundle {bundle}: {exc}") from None
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoDowngrade)
     headers = {str(k): str(ctx.vault.resolve(v)) for k, v in (body.get("headers") or {}).items()}
     headers.setdefault("Accept-Encoding", "identity")

@@ -30,8 +30,20 @@ def run_service(body: dict[str, Any], ctx: StepContext) -> Outcome:
 
 
 def run_env(body: dict[str, Any], ctx: StepContext) -> Outcome:
+    from vmprep.agent.envvars import references_itself
+
+    name = str(body["name"])
     value = None if body.get("state") == "absent" else str(ctx.vault.resolve(body.get("value", "")))
-    message = ctx.platform.set_env(str(body["name"]), value, body.get("scope", "machine"))
+    mode = str(body.get("mode", "set"))
+    if value is not None and references_itself(name, value):
+        # Stored as written, `%Path%` never expands to the old value: Path would lose it all.
+        raise StepError(
+            f"env {name}: the value refers to %{name}% itself, which is never expanded; "
+            "use mode: append, prepend or remove with just the entries (env-self-reference)"
+        )
+    if value is None and mode != "set":
+        raise StepError(f"env {name}: mode {mode} needs state: present")
+    message = ctx.platform.set_env(name, value, body.get("scope", "machine"), mode)
     return Outcome(True, 0, message)
 
 

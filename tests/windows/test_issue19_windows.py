@@ -7,15 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.windows.bench import Prefix
-
-# These passed before main was merged in (2026-12-05, 18:2x UTC). After the merge the agent's
-# run does not end under the bench (it waits on the new readiness checks, winready.py, even
-# with ImageState set): skipped until that interplay is sorted out (notes: win19).
-pytestmark = pytest.mark.skip(reason="hangs after main's Windows Setup readiness wait (#19)")
 
 PYTHON = "C:\\Python313\\python.exe"
 

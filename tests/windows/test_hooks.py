@@ -37,7 +37,10 @@ def test_the_hook_starts_the_agent_through_its_task(prefix: Prefix, spec: Path) 
     creates = [c for c in prefix.records("schtasks.exe") if "/Create" in c["cmdline"]]
     runs = [c["cmdline"] for c in prefix.records("schtasks.exe") if "/Run" in c["cmdline"]]
     assert len(creates) == 1, prefix.records()
-    assert runs == ["schtasks.exe /Run /TN vmprep-agent"]
+    # by absolute path from the Windows directory, never through PATH (#19)
+    assert [c.lower() for c in runs] == [
+        "c:\\windows\\system32\\schtasks.exe /run /tn vmprep-agent"
+    ]
     task = split_windows(prefix.task_command())
     assert task == [r.python, "-I", "-S", r.pyz, "run", "--config", r.config]
     logs = "\n".join(

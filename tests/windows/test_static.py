@@ -69,7 +69,7 @@ def steps(base: str, sha256: str) -> str:
     return (
         "    - id: tool\n"
         f"      download: {{url: '{base}/tools/tool.bin', sha256: '{sha256}',"
-        " to: 'C:\\Tools\\tool.bin'}\n"
+        " to: 'C:\\Tools\\tool.bin', ca_bundle: 'C:\\ProgramData\\vmprep\\site-ca.pem'}\n"
     )
 
 

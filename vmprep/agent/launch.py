@@ -56,6 +56,9 @@ def _default_run(
         platform.options.get("launch_kill_grace", min(KILL_GRACE, time_limit / 4))
     )
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **platform.popen_kwargs())
+    # popen_kwargs may create the child suspended (Windows: it is resumed once it is in its
+    # Job Object); without `adopt` the fallback agent never starts.
+    platform.adopt(proc)
     try:
         return proc.wait(timeout=time_limit + grace)
     except subprocess.TimeoutExpired:
@@ -66,6 +69,8 @@ def _default_run(
         platform.kill_tree(proc)
         proc.wait()
         return RUNNING
+    finally:
+        platform.release(proc)
 
 
 def launch_agent(

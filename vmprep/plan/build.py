@@ -11,7 +11,6 @@ format `vmprep plan --diff` compares (`FORMAT`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,3 @@ def _inputs(agent_json: dict[str, Any], facts: Facts) -> dict[str, Any] | None:
         elif rule.get("default") is not None:
             decided[key] = {"value": rule["default"], "source": "default"}
     return decided
-
-
-def now() -> float:
-    return time.time()

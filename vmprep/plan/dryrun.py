@@ -50,7 +50,6 @@ class DryRun:
     state: dict[str, Any]
     boots: int
     commands: list[Command] = field(default_factory=list)
-    log: str = ""
 
 
 class _Registry:
@@ -223,7 +222,8 @@ def dry_run(
 
         log = Log(state_dir / "logs", level="info", redact=Vault(cfg.secrets).redact, echo=None)
         holder: dict[str, Any] = {}
-        platform = recording_platform(state_dir, cfg.platform_options, cfg.os, _Current(holder))
+        current = _Current(holder)
+        platform = recording_platform(state_dir, cfg.platform_options, cfg.os, current)
         from vmprep.agent import engine as engine_module
         from vmprep.agent.steps import Outcome
         from vmprep.agent.steps import runner as real_runner
@@ -235,7 +235,7 @@ def dry_run(
                 described = _in_process(kind, body, ctx)
                 if described is None:
                     return real(body, ctx)
-                key = _Current(holder).running()
+                key = current.running()
                 platform.commands.append(Command(key, platform.boot, [], [], action=described))
                 return Outcome(True, 0, described)
 
@@ -255,15 +255,12 @@ def dry_run(
                 state = plan_run.state
         finally:
             engine_module.runner = real_runner  # type: ignore[attr-defined]
-        text = "".join(
-            p.read_text(errors="replace") for p in sorted((state_dir / "logs").glob("*"))
-        )
         on_instance = _OnInstance(state_dir, str(agent_json.get("install_dir") or "C:\\vmprep"))
         for c in platform.commands:
             c.argv = [on_instance(a) for a in c.argv]
             c.script, c.action = on_instance(c.script), on_instance(c.action)
             c.raw = on_instance(c.raw)
-        return DryRun(code, state, boots, platform.commands, text)
+        return DryRun(code, state, boots, platform.commands)
 
 
 class _OnInstance:

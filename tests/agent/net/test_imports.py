@@ -29,18 +29,12 @@ def test_network_modules_import_only_the_standard_library():
         "vmprep.agent",
         *(
             f"vmprep.agent.{m}"
-            for m in (
-                "fetch",
-                "report",
-                "identity",
-                "verify",
-                "document",
-                "http",
-                "retry",
-                "durations",
-                "strictjson",
-                "atomic",
-            )
+            for m in ("fetch", "report", "identity", "verify", "document", "http", "retry")
+        ),
+        "vmprep.protocol",
+        *(
+            f"vmprep.protocol.{m}"
+            for m in ("durations", "strictjson", "atomic", "timestamps", "keys")
         ),
     }
     assert "ecdsa" in set(second)  # loaded when a key is checked, not before

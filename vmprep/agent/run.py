@@ -128,7 +128,7 @@ class Run:
         if self._make_reporter is None:
             return
         if self.reporter is None:
-            from vmprep.agent.reporting import BackgroundReporter
+            from vmprep.agent.reportworker import BackgroundReporter
 
             self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
         from vmprep.agent.status import report_steps
@@ -347,10 +347,10 @@ class Run:
         token, identity, log = self._token(), self.identity, self.log
 
         def make() -> Any:
-            from vmprep.agent.reporting import bridge_logging
+            from vmprep.agent.reportworker import bridge_logging
 
             bridge_logging(log)
-            from vmprep.agent.report import Reporter
+            from vmprep.agent.reportsender import Reporter
 
             reporter = Reporter(
                 ph,
@@ -436,7 +436,7 @@ class Run:
         return self.engine.run(steps, "remote")
 
     def _fetch(self, ph: dict[str, Any]) -> Any:
-        from vmprep.agent.reporting import bridge_logging
+        from vmprep.agent.reportworker import bridge_logging
 
         bridge_logging(self.log)
         from vmprep.agent.fetch import fetch_config
@@ -578,7 +578,7 @@ class Run:
         self.log.info("the instance is done; sending the reports the last run could not")
         self._prepare_reporter()
         if self._make_reporter is not None:
-            from vmprep.agent.reporting import BackgroundReporter
+            from vmprep.agent.reportworker import BackgroundReporter
 
             self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
         self._settle_startup_task(self._deliver_reports())

@@ -88,10 +88,6 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def _str(v: Any, p: str, out: list[str], *, min_len: int = 0, pattern: Any = None) -> None:
     if not isinstance(v, str):
         out.append(f"{p}: expected a string")

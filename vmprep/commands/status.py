@@ -30,7 +30,7 @@ def status(
     ctx: click.Context, server: str, token: str | None, watch: bool, fmt: Literal["text", "json"]
 ) -> None:
     """Show what each instance reported: role, config serial, steps done/failed, age."""
-    from vmprep.server.status import fetch_instances
+    from vmprep.server.statusclient import fetch_instances
 
     while True:
         instances = fetch_instances(server, token)
@@ -48,7 +48,7 @@ def _table(ctx: click.Context, instances: list[dict[str, Any]], *, clear: bool) 
     from rich.table import Table
 
     from vmprep.problems import printable
-    from vmprep.server.status import COLUMNS, rows
+    from vmprep.server.statusclient import COLUMNS, rows
 
     table = Table(*COLUMNS, title=f"{len(instances)} instance(s)")
     for row in rows(instances):

@@ -13,12 +13,12 @@ from vmprep.spec.checks import Doc, Finding, check, quoted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
 from vmprep.spec.urls import header_problem, url_problem
-from vmprep.spec.windows import (
+from vmprep.spec.winpath import program_problem
+from vmprep.spec.winrules import (
     cmd_special_chars,
     setupcomplete_path_problem,
     windows_path_problem,
 )
-from vmprep.spec.winpath import program_problem
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.agent.core.conftest import UUID, counter_step, lines, make_agent
-from tests.agent.core.test_windows import Recorder
+from tests.agent.core.test_winplatform import Recorder
 from vmprep.agent.launch import launch_agent
-from vmprep.agent.platform import windows as w
+from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.platform.posix import PosixPlatform
 from vmprep.agent.run import run_agent

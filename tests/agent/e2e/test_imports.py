@@ -24,7 +24,7 @@ PROBE = """
 import json, sys
 before = set(sys.modules)
 import vmprep.agent.cli, vmprep.agent.run, vmprep.agent.status, vmprep.agent.engine
-import vmprep.agent.platform.posix, vmprep.agent.platform.windows
+import vmprep.agent.platform.posix, vmprep.agent.platform.winplatform
 import vmprep.agent.steps.process, vmprep.agent.steps.files, vmprep.agent.steps.system
 import vmprep.agent.steps.control
 loaded = sorted(m for m in set(sys.modules) - before)
@@ -95,8 +95,8 @@ NOT_ON_THE_BOOT_PATH = {
     "argparse",
     "vmprep.agent.http",
     "vmprep.agent.fetch",
-    "vmprep.agent.report",
-    "vmprep.agent.reporting",
+    "vmprep.agent.reportsender",
+    "vmprep.agent.reportworker",
     "vmprep.agent.retry",
     "vmprep.agent.verify",
     "vmprep.agent.document",

@@ -1,4 +1,5 @@
-"""Windows naming rules the semantic checks (and render) rely on.
+"""Windows naming rules the semantic checks (and render) rely on: computer names, locales, time
+zones, characters cmd.exe or XML cannot carry, identifiers.
 
 Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales),
 https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/,

@@ -1,4 +1,5 @@
-"""The real platform: winreg, ctypes and subprocess. Only imported and exercised on Windows."""
+"""The Windows host `vmprep sysprep` runs on (the reference VM): winreg, ctypes and subprocess.
+Only imported and exercised on Windows; off Windows, `--root DIR` uses `DirectoryPlatform`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Windows: every action is an argv (never a shell string) or a winreg call.
+"""The agent's Windows platform: every action is an argv (never a shell string) or a winreg call.
 
 Values reach PowerShell only as single-quoted literals (`ps_quote`) or through the child's
 environment; secrets only through the environment of that one child, never in an argv, so

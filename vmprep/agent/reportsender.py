@@ -1,4 +1,5 @@
 """Status reports (docs/protocol.md "Status reports"): build, POST, spool what cannot be sent.
+The thread that calls this off the step path is `reportworker.py`.
 
 - `send` fills `apiVersion`, `kind`, a fresh `report_id`, `instance_id`, `role`,
   `computer_name`, `agent_version` and `sent_at`, redacts every string with the run's redactor,
@@ -42,7 +43,7 @@ from vmprep.protocol.timestamps import format_rfc3339
 if TYPE_CHECKING:
     from vmprep.agent.identity import Identity
 
-log = logging.getLogger("vmprep.agent.report")
+log = logging.getLogger("vmprep.agent.reportsender")
 
 API_VERSION = "vmprep/v1"
 MAX_BODY = 1024 * 1024

@@ -11,11 +11,17 @@ from __future__ import annotations
 import re
 import time
 
-_TIME = re.compile(
+_PATTERN = (
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _match(value: object) -> re.Match[str] | None:
+    # re's own cache compiles the pattern on first use: the agent's log imports this module on
+    # its way to the first step, and only writes times there
+    return re.fullmatch(_PATTERN, value) if isinstance(value, str) else None
 
 
 def format_rfc3339(epoch: float) -> str:
@@ -25,7 +31,7 @@ def format_rfc3339(epoch: float) -> str:
 
 def is_rfc3339(value: object) -> bool:
     """Has the shape of an RFC 3339 date-time (its fields may still be out of range)."""
-    return isinstance(value, str) and _TIME.fullmatch(value) is not None
+    return _match(value) is not None
 
 
 def parse_rfc3339(value: str) -> float:
@@ -33,7 +39,7 @@ def parse_rfc3339(value: str) -> float:
     (the wrong shape, or e.g. month 13 or an offset of +25:00)."""
     import datetime as dt  # only when a time is read: not on the agent's path to its first step
 
-    match = _TIME.fullmatch(value) if isinstance(value, str) else None
+    match = _match(value)
     if match is None:
         raise ValueError(f"not an RFC 3339 date-time: {value!r}")
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))

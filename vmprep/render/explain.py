@@ -117,15 +117,3 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def explain_json(spec: Spec, rows: list[Row]) -> dict[str, object]:
-    """`render --explain --format json`: one document, a row per setting, in table order."""
-    return {
-        "version": 1,
-        "spec": str(spec.path),
-        "rows": [
-            {"file": r.target, "setting": r.what, "value": r.value, "source": r.source}
-            for r in rows
-        ],
-    }

@@ -139,6 +139,9 @@ def _show_explain(
 ) -> None:
     from vmprep.commands.reporters.console import output
     from vmprep.commands.reporters.explain import show_explain
+    from vmprep.render import render
     from vmprep.render.explain import explain
 
-    show_explain(output(ctx), spec, explain(spec, python, chain, embedded=embedded), fmt)
+    # Placeholders: the result holds `<secret:NAME>` for each secret, none is resolved.
+    result = render(spec, python, chain, embedded=embedded, placeholders=True)
+    show_explain(output(ctx), spec, explain(spec, result), fmt)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from vmprep import __version__
-from vmprep.commands.reporters.console import UNWRAPPED, Output, output, say, verbosity
+from vmprep.commands.reporters import UNWRAPPED, Output, output, say, verbosity
 from vmprep.errors import ExitCode, VmprepError
 
 # The consoles live with the rest of the output; these names stay importable from here.

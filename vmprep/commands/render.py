@@ -97,7 +97,7 @@ def render(
         spec, python, chain, embedded=embedded, allow_secret_paths=allow_secret_paths
     )
     core.write_tree(result, out, force=force, spec_path=spec_path)
-    from vmprep.commands.reporters.console import say
+    from vmprep.commands.reporters import say
     from vmprep.problems import printable
 
     say(ctx, f"rendered {printable(str(spec_path))} into {printable(str(out))}")
@@ -137,7 +137,7 @@ def _show_explain(
     embedded: tuple[Path, str] | None,
     fmt: str,
 ) -> None:
-    from vmprep.commands.reporters.console import output
+    from vmprep.commands.reporters import output
     from vmprep.commands.reporters.explain import show_explain
     from vmprep.render import render
     from vmprep.render.explain import explain

@@ -27,7 +27,7 @@ def status(
     ctx: click.Context, server: str, token: str | None, watch: bool, fmt: Literal["text", "json"]
 ) -> None:
     """Show what each instance reported: role, config serial, steps done/failed, age."""
-    from vmprep.commands.reporters.console import output
+    from vmprep.commands.reporters import output
     from vmprep.commands.reporters.status import show_instances
     from vmprep.server.status import fetch_instances
 

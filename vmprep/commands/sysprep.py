@@ -90,7 +90,7 @@ def sysprep(
     timeout: float | None,
 ) -> None:
     """Check, then generalize this reference VM with SPEC_PATH's answer file and agent."""
-    from vmprep.commands.reporters.console import output
+    from vmprep.commands.reporters import output
     from vmprep.commands.reporters.sysprep import SysprepReporter
     from vmprep.sysprep.session import Mode, Options, run
 

@@ -68,8 +68,8 @@ def validate(
         problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems
     problems = select(problems, ignore=ignore, warn_only=warn_only)
-    from vmprep.commands.reporters.console import color as color_of
-    from vmprep.commands.reporters.console import verbosity
+    from vmprep.commands.reporters import color as color_of
+    from vmprep.commands.reporters import verbosity
 
     color = color_of(ctx)
     if verbosity(ctx) > 0 and fmt == "text":  # -v: every file checked, with its count

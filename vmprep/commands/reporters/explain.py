@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from vmprep.commands.reporters.console import Output
+    from vmprep.commands.reporters import Output
     from vmprep.render.explain import Row
     from vmprep.spec import Spec
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import click
 
-from vmprep.commands.reporters.console import Output
+from vmprep.commands.reporters import Output
 
 
 def show_instances(

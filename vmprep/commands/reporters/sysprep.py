@@ -13,7 +13,7 @@ from vmprep.sysprep.preflight import CheckResult, Status
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from vmprep.commands.reporters.console import Output
+    from vmprep.commands.reporters import Output
     from vmprep.sysprep.generalize import Plan, SysprepError
     from vmprep.sysprep.panther import Diagnosis
     from vmprep.sysprep.run import Progress

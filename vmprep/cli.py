@@ -15,11 +15,7 @@ from typing import Any
 import click
 
 from vmprep import __version__
-from vmprep.commands.reporters import UNWRAPPED, Output, output, say, verbosity
 from vmprep.errors import ExitCode, VmprepError
-
-# The consoles live with the rest of the output; these names stay importable from here.
-__all__ = ["COMMANDS", "UNWRAPPED", "Output", "main", "output", "say", "verbosity"]
 
 # name -> (module, short help). The short help is here so `--help` imports no command.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -139,6 +135,9 @@ def main(ctx: click.Context, debug: bool, color: bool | None, verbose: int, quie
     if quiet and verbose:
         raise click.UsageError("-q and -v contradict each other")
     level = -1 if quiet else verbose
+    # The consoles live with the rest of the output (imported here: `--help` needs none).
+    from vmprep.commands.reporters import Output
+
     ctx.obj = {
         "debug": debug,
         "color": color,

@@ -239,10 +239,22 @@ def test_status_watch_refreshes_until_interrupted(setup):
     server = make().start()
     argv = [sys.executable, "-m", "vmprep", "status", "--server", server.url, "--watch"]
     argv += ["--token", ADMIN, "--format", "json"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=10)
+    # A handler (not SIG_IGN) in this process while the child starts: exec resets it to the
+    # default there. Under nohup or a CI runner that ignores SIGINT, the child would inherit
+    # the ignore and never see the Ctrl-C below.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:  # never leave the watcher running into the next test
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert out.count('"instances"') >= 2
     assert "Traceback" not in err

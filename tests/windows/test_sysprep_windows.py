@@ -50,15 +50,6 @@ CLEAN_TASKS = [
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def vmprep_site() -> Path:
-    try:
-        return bench.vmprep_site()
-    except bench.BenchUnavailable as exc:
-        pytest.skip(f"the win_amd64 wheels are not available: {exc}")
-        raise
-
-
 @pytest.fixture
 def machine(prefix: Prefix, vmprep_site: Path) -> Prefix:
     prefix.install_stubs(["tasklist.exe"])  # before the first Wine process (DllOverrides)

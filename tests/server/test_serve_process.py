@@ -83,6 +83,7 @@ def test_file_changes_are_picked_up_by_the_poll(setup):
     assert httpx.get(server.url + "/v1/config/web/i-1").json()["serial"] > first["serial"]
 
 
+@pytest.mark.slow
 def test_a_restart_serves_the_same_bytes_and_keeps_the_reports(setup, run_vmprep):
     _, _, make = setup
     server = make().start()
@@ -234,6 +235,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_status_watch_refreshes_until_interrupted(setup):
     _, _, make = setup
     server = make().start()

@@ -3,8 +3,8 @@ the Windows CPython 3.13 under Wine with vmprep's real dependencies (bench.WHEEL
 real `WindowsPlatform` runs: winreg reads of ImageState, GetShortPathNameW for the answer
 file, sysprep.exe started and waited for as a Windows process, tasklist, and the restore of
 every replaced file when Sysprep fails. `sysprep.exe`, `shutdown.exe`, `tasklist.exe` and
-`powershell.exe` are recording stubs;
-the sysprep stub sets ImageState in Wine's registry the way Sysprep does on success."""
+`powershell.exe` are recording stubs; the sysprep stub sets ImageState in Wine's registry the
+way Sysprep does on success."""
 
 from __future__ import annotations
 

@@ -9,14 +9,15 @@ import re
 import unicodedata
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmprep import cli
+from vmprep.commands.reporters.problems import MAX_PER_CODE, capped
 from vmprep.problems import Problem, printable
-from vmprep.report import MAX_PER_CODE, capped
 
 UNSAFE = st.one_of(
     st.sampled_from([chr(c) for c in [*range(32), *range(0x7F, 0xA0)]]),  # C0, DEL, C1
@@ -88,6 +89,7 @@ def test_identical_problems_are_capped_with_a_count_of_the_rest(n: int) -> None:
     assert rest == {("f.yaml", "schema"): n - MAX_PER_CODE}
 
 
+@pytest.mark.slow
 def test_tens_of_thousands_of_problems_print_a_capped_report(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     items = ", ".join(["[]"] * 20_000)

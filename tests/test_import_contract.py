@@ -34,12 +34,9 @@ AGENT_USERS = {
     "agent's own task XML (vmprep.agent.platform.taskxml): one owner for what the agent registers",
     "vmprep.plan": "runs the agent dry: its engine, steps and checks on a recording platform",
 }
-# Core -> interface edges that item 1 of issue #14 (the sealed CLI) removes; each entry must
-# still be in use (a stale one fails `test_every_allowance_is_still_needed`: delete it then).
-KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {
-    ("vmprep.sysprep.session", "vmprep.cli"): "sysprep's session still takes the CLI's `Output` "
-    "(a type-only import); the reporters module of issue #14 item 1 takes it over",
-}
+# Core -> interface edges allowed for a while, each with its reason; none today. Each entry must
+# still be in use (a stale one fails `test_every_allowance_is_still_needed`).
+KNOWN_BACK_EDGES: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -36,6 +36,7 @@ def beside(tmp_path: Path, embed_zip) -> tuple[str, str]:
     return path.name, sha
 
 
+@pytest.mark.slow
 def test_the_runtime_is_unpacked_under_the_install_dir(tmp_path, beside, embed_files):
     result = render(spec_from(tmp_path, bundled_doc(*beside)), environ=ENV)
     runtime = {p.removeprefix(RUNTIME + "/"): d for p, d in result.files.items() if RUNTIME in p}
@@ -187,7 +188,8 @@ def test_a_long_install_dir_leaves_no_room_for_the_interpreter(tmp_path, beside)
 
 
 def test_explain_shows_the_runtime_and_its_size(tmp_path, beside):
-    rows = explain(spec_from(tmp_path, bundled_doc(*beside)))
+    spec = spec_from(tmp_path, bundled_doc(*beside))
+    rows = explain(spec, render(spec, placeholders=True))
     interpreter = next(r for r in rows if r.what == "interpreter")
     assert (interpreter.value, interpreter.source) == (PYTHON, "10:5 agent.runtime.embedded")
     row = next(r for r in rows if r.what == "bundled runtime")

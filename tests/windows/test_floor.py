@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.windows.bench import Prefix
 from vmprep import __version__
 from vmprep.protocol.floor import TOO_OLD
@@ -34,6 +36,7 @@ agent:
 """
 
 
+@pytest.mark.slow
 def test_the_floor_interpreter_runs_the_agent(prefix: Prefix, bench_embed38: Path) -> None:
     r = prefix.render(SPEC, python=False)
     prefix.install_python(PY38, embed=bench_embed38)
@@ -54,6 +57,7 @@ def test_the_floor_interpreter_runs_the_agent(prefix: Prefix, bench_embed38: Pat
     ]
 
 
+@pytest.mark.slow
 def test_an_older_interpreter_is_refused_before_the_agent_runs(
     prefix: Prefix, bench_embed38: Path
 ) -> None:

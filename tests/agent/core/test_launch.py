@@ -147,6 +147,7 @@ def test_the_fallback_starts_no_step_after_its_time_limit(tmp_path: Path) -> Non
     assert lines(out) == 2
 
 
+@pytest.mark.slow
 def test_a_step_still_running_after_the_limit_is_killed_and_resumed_next_boot(
     tmp_path: Path,
 ) -> None:

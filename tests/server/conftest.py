@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ecdsa
 import httpx
@@ -170,7 +171,7 @@ class AppClient:
     ):
         self.app, self.base_url, self.client = app, base_url, client
 
-    async def _request(self, method: str, url: str, **kwargs):
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app, client=self.client)
         async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
             return await c.request(method, url, **kwargs)

@@ -5,6 +5,7 @@ the host pushed is read from the Wine registry."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.agent.net.conftest import Reply, Server
 from tests.windows.bench import Prefix, spec
@@ -22,7 +23,7 @@ INPUTS = (
 STEP = "    - {id: sql-only, registry: {key: 'HKLM\\SOFTWARE\\Bench', name: Role, value: sql}, when: {role: sql}}\n"
 
 
-def render(prefix: Prefix, base: str) -> dict:
+def render(prefix: Prefix, base: str) -> dict[str, Any]:
     r = prefix.render(spec("bench-inputs", STEP) + INPUTS)
     cfg = r.agent_json
     cfg["endpoints"] = {"azure-imds": base}
@@ -35,7 +36,9 @@ def render(prefix: Prefix, base: str) -> dict:
     cfg["identity"] = ["smbios-uuid"]
     prefix.write(r.config, json.dumps(cfg))
     prefix.run_agent()
-    state = json.loads(prefix.agent("status", "--config", r.config, "--format", "json").stdout)
+    state: dict[str, Any] = json.loads(
+        prefix.agent("status", "--config", r.config, "--format", "json").stdout
+    )
     return state
 
 

@@ -87,7 +87,7 @@ def check_golden(rendered: bytes, golden: Path) -> None:
     assert rendered == golden.read_bytes()
 
 
-def refusal(tmp_path: Path, doc: dict[str, Any], **render_args: object) -> list[Problem]:
+def refusal(tmp_path: Path, doc: dict[str, Any], **render_args: Any) -> list[Problem]:
     """The errors that stop `doc`: from `validate` if it catches them, else from render."""
     from vmprep.render import RenderError, render
     from vmprep.spec import check_file
@@ -98,7 +98,7 @@ def refusal(tmp_path: Path, doc: dict[str, Any], **render_args: object) -> list[
     if errors:
         return errors
     with pytest.raises(RenderError) as caught:
-        render(load_spec(path), environ=ENV, **render_args)  # type: ignore[arg-type]
+        render(load_spec(path), environ=ENV, **render_args)
     return caught.value.problems
 
 

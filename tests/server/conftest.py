@@ -108,7 +108,7 @@ class ServeProcess:
         self.args = args
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start_kwargs: dict[str, object] = {}
+        self.start_kwargs: dict[str, Any] = {}
 
     def start(self) -> ServeProcess:
         argv = [sys.executable, "-m", "vmprep", "serve", "--port", str(self.port), *self.args]
@@ -120,7 +120,7 @@ class ServeProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {self.output()}")
             try:
-                r = httpx.get(self.url + "/healthz", timeout=1, **self.start_kwargs)  # type: ignore[arg-type]
+                r = httpx.get(self.url + "/healthz", timeout=1, **self.start_kwargs)
                 if r.status_code == 200:
                     return self
             except httpx.TransportError:

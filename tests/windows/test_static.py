@@ -51,8 +51,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     context.load_cert_chain(cert, key)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(tree), **kwargs)  # type: ignore[arg-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tree), **kwargs)
 
         def log_message(self, *args: object) -> None:
             return None

@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_schema_prints_one_definition_standalone(run_vmprep):
     assert "no definition 'nope'" in result.stderr
 
 
-def _unaccepted_minimal(tmp_path):
+def _unaccepted_minimal(tmp_path: Path) -> Path:
     """examples/minimal.yaml without its accept comment (the warning it accepts)."""
     lines = MINIMAL.read_text(encoding="utf-8").splitlines(keepends=True)
     spec = tmp_path / "minimal.yaml"
@@ -113,7 +114,7 @@ def test_the_pre_commit_hooks_check_specs_not_every_yaml_file():
     for hook in hooks:
         assert "types" not in hook
 
-        def checked(path, hook=hook):
+        def checked(path: str, hook: dict[str, str] = hook) -> bool:
             excluded = re.search(hook["exclude"], path)
             return bool(re.search(hook["files"], path)) and not excluded
 
@@ -324,12 +325,15 @@ def test_every_option_of_every_command_says_what_it_does():
     from vmprep import cli
 
     ctx = click.Context(cli.main)
-    missing = [
-        (name, param.opts)
-        for name in cli.main.list_commands(ctx)
-        for param in cli.main.get_command(ctx, name).params  # type: ignore[union-attr]
-        if isinstance(param, click.Option) and not param.help
-    ]
+    missing = []
+    for name in cli.main.list_commands(ctx):
+        command = cli.main.get_command(ctx, name)
+        assert command is not None, name
+        missing += [
+            (name, param.opts)
+            for param in command.params
+            if isinstance(param, click.Option) and not param.help
+        ]
     assert missing == []
 
 

@@ -152,12 +152,12 @@ def test_secret_files_are_regular_files_inside_the_specs_directory(
     else:
         (tmp_path / "other.txt").write_text("x")
         target = "../other.txt"
-    result: list[object] = []
+    result: list[tuple[str, None] | tuple[None, str]] = []
     reader = threading.Thread(target=lambda: result.append(read_secret_file(target, base)))
     reader.start()
     reader.join(10)
     assert not reader.is_alive(), "reading the secret file hung"
-    text, why = result[0]  # type: ignore[misc]
+    text, why = result[0]
     assert text is None
     assert why
 

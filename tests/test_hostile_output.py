@@ -54,13 +54,13 @@ OUR_LINE = re.compile(
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(HOSTILE_TEXT, HOSTILE_TEXT, st.sampled_from(["text", "github"]))
 def test_validate_output_is_only_our_lines(
-    tmp_path_factory: object, key: str, value: str, fmt: str
+    tmp_path_factory: pytest.TempPathFactory, key: str, value: str, fmt: str
 ) -> None:
     """A key and a value full of controls, bidi overrides and newlines: every output line is a
     problem line, a hint or a GitHub command we wrote, with nothing unsafe in it."""
     spec = {"version": 1, "image": {"name": "t"}, key: value, "setup": {"computer_name": value}}
     text = yaml.safe_dump(spec, allow_unicode=False)  # escapes in double quotes
-    path = Path(str(tmp_path_factory.mktemp("v"))) / "spec.yaml"  # type: ignore[attr-defined]
+    path = tmp_path_factory.mktemp("v") / "spec.yaml"
     path.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli.main, ["validate", "--format", fmt, str(path)])
     assert result.exit_code == 1, result.output

@@ -41,7 +41,7 @@ def is_sealed(name: str) -> bool:
 
 
 def violations(root: Path) -> list[str]:
-    out = []
+    out: list[str] = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
         if rel.startswith(CLI_LAYER):

@@ -87,7 +87,7 @@ def test_a_directory_that_holds_something_is_not_filled(run_vmprep, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def windows_house(tmp_path_factory) -> Path:
+def windows_house(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("house") / "win_amd64"
     build(out, "win_amd64", "3.12")
     return out

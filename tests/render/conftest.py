@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -82,7 +83,7 @@ def check_golden(rendered: bytes, golden: Path) -> None:
     assert rendered == golden.read_bytes()
 
 
-def refusal(tmp_path: Path, doc: dict, **render_args: object) -> list[Problem]:
+def refusal(tmp_path: Path, doc: dict[str, Any], **render_args: Any) -> list[Problem]:
     """The errors that stop `doc`: from `validate` if it catches them, else from render."""
     from vmprep.render import RenderError, render
     from vmprep.spec import check_file
@@ -93,11 +94,11 @@ def refusal(tmp_path: Path, doc: dict, **render_args: object) -> list[Problem]:
     if errors:
         return errors
     with pytest.raises(RenderError) as caught:
-        render(load_spec(path), environ=ENV, **render_args)  # type: ignore[arg-type]
+        render(load_spec(path), environ=ENV, **render_args)
     return caught.value.problems
 
 
-def assert_refused_at(tmp_path: Path, doc: dict, key: str, **render_args: object) -> None:
+def assert_refused_at(tmp_path: Path, doc: dict[str, Any], key: str, **render_args: object) -> None:
     """`doc` is refused (by validate or render), and every error points at `key:`'s entry."""
     problems = refusal(tmp_path, doc, **render_args)
     lines = (tmp_path / "refused.yaml").read_text(encoding="utf-8").splitlines()
@@ -106,13 +107,13 @@ def assert_refused_at(tmp_path: Path, doc: dict, key: str, **render_args: object
     assert all(key_line <= p.line <= key_line + 1 for p in problems), problems
 
 
-def spec_from(tmp_path: Path, doc: dict, name: str = "spec.yaml") -> Spec:
+def spec_from(tmp_path: Path, doc: dict[str, Any], name: str = "spec.yaml") -> Spec:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return load_spec(path)
 
 
-def base_doc(**setup: object) -> dict:
+def base_doc(**setup: object) -> dict[str, Any]:
     """A small valid spec document; `setup` keys are merged in."""
     return {
         "version": 1,

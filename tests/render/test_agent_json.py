@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,9 @@ from vmprep.spec import load_spec
 AGENT_JSON = "ProgramData/vmprep/agent.json"
 
 
-def agent_json(spec, environ=ENV) -> dict:
-    return json.loads(render(spec, environ=environ).files[AGENT_JSON])
+def agent_json(spec, environ=ENV) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(render(spec, environ=environ).files[AGENT_JSON])
+    return loaded
 
 
 def test_agent_json_has_the_documented_shape() -> None:
@@ -124,6 +126,7 @@ def test_the_agent_accepts_what_render_writes(tmp_path: Path) -> None:
     path.write_bytes(render(load_spec(SPECS / "full.yaml"), environ=ENV).files[AGENT_JSON])
     config = load_config(path)
     assert check_steps(config.steps) == []
+    assert config.phone_home is not None
     token = config.phone_home["token"]
     assert config.secrets[ref_name(token)] == "tok"
 
@@ -137,7 +140,7 @@ def test_the_agent_accepts_what_render_writes(tmp_path: Path) -> None:
     ],
 )
 def test_answer_files_go_at_launch_unless_the_first_logon_needs_them(
-    tmp_path: Path, setup: dict, when: str
+    tmp_path: Path, setup: dict[str, Any], when: str
 ) -> None:
     doc = base_doc()
     doc.setdefault("setup", {}).update(setup)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,8 +33,9 @@ def rendered(name: str):
     return render(load_spec(PLATFORMS / f"{name}.yaml"), environ=ENV)
 
 
-def agent_json(result) -> dict:
-    return json.loads(result.files["ProgramData/vmprep/agent.json"])
+def agent_json(result) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(result.files["ProgramData/vmprep/agent.json"])
+    return loaded
 
 
 @pytest.mark.parametrize("name", sorted(HOOKS))
@@ -118,7 +120,9 @@ def test_rule_gce_startup_task_is_boot_system_normal_priority_no_battery_limits(
     ns = {"t": TASK_NS}
     assert root.find("t:Triggers/t:BootTrigger", ns) is not None
     assert root.findtext("t:Principals/t:Principal/t:UserId", namespaces=ns) == "S-1-5-18"
-    settings = {child.tag.split("}")[1]: child.text for child in root.find("t:Settings", ns)}
+    task_settings = root.find("t:Settings", ns)
+    assert task_settings is not None
+    settings = {child.tag.split("}")[1]: child.text for child in task_settings}
     assert settings["DisallowStartIfOnBatteries"] == "false"
     assert settings["StopIfGoingOnBatteries"] == "false"
     assert settings["Priority"] == "5"  # 4-6: normal priority (tasksettings-priority)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ PTH = (
 )
 
 
-def bundled_doc(zip_name: str, sha: str, **agent: object) -> dict:
+def bundled_doc(zip_name: str, sha: str, **agent: object) -> dict[str, Any]:
     doc = base_doc()
     doc["agent"] = {"runtime": {"embedded": {"zip": zip_name, "sha256": sha}}, **agent}
     return doc

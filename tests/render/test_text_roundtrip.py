@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,26 +29,26 @@ ACCOUNT = f"{OOBE_SHELL}/u:UserAccounts/u:LocalAccounts/u:LocalAccount"
 COMMAND = f"{OOBE_SHELL}/u:FirstLogonCommands/u:SynchronousCommand"
 
 
-def _setup(key: str) -> Callable[[dict, str], None]:
+def _setup(key: str) -> Callable[[dict[str, Any], str], None]:
     return lambda doc, text: doc["setup"].__setitem__(key, text)
 
 
-def _account(key: str) -> Callable[[dict, str], None]:
-    def put(doc: dict, text: str) -> None:
+def _account(key: str) -> Callable[[dict[str, Any], str], None]:
+    def put(doc: dict[str, Any], text: str) -> None:
         account = {"name": "user1", key: [text] if key == "groups" else text}
         doc["setup"]["accounts"] = [account]
 
     return put
 
 
-def _command(key: str) -> Callable[[dict, str], None]:
-    def put(doc: dict, text: str) -> None:
+def _command(key: str) -> Callable[[dict[str, Any], str], None]:
+    def put(doc: dict[str, Any], text: str) -> None:
         doc["setup"]["first_logon_commands"] = [{"command": "x", key: text}]
 
     return put
 
 
-def _auto_logon_user(doc: dict, text: str) -> None:
+def _auto_logon_user(doc: dict[str, Any], text: str) -> None:
     doc["setup"]["auto_logon"] = {
         "user": text,
         "count": 2,

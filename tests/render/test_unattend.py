@@ -102,7 +102,7 @@ def test_every_setting_is_in_a_pass_the_reference_allows(spec_path: Path) -> Non
                 "versionScope": "nonSxS",
             }
             for setting in comp:
-                key = (comp.get("name"), setting.tag.split("}")[1])
+                key = (comp.attrib["name"], setting.tag.split("}")[1])
                 assert settings.get("pass") in VALID[key], key
 
 
@@ -148,12 +148,18 @@ def test_passwords_use_the_documented_encoding() -> None:
     accounts = component(root, "oobeSystem", "Microsoft-Windows-Shell-Setup").find(
         "u:UserAccounts", NS
     )
+    assert accounts is not None
     admin = accounts.find("u:AdministratorPassword", NS)
-    decoded = base64.b64decode(admin.findtext("u:Value", None, NS)).decode("utf-16-le")
+    assert admin is not None
+    encoded = admin.findtext("u:Value", None, NS)
+    assert encoded is not None
+    decoded = base64.b64decode(encoded).decode("utf-16-le")
     assert decoded == ENV["VMPREP_TEST_ADMIN"] + "AdministratorPassword"
     assert admin.findtext("u:PlainText", None, NS) == "false"
     deploy = accounts.find("u:LocalAccounts/u:LocalAccount", NS)
+    assert deploy is not None
     value = deploy.findtext("u:Password/u:Value", None, NS)
+    assert value is not None
     assert (
         base64.b64decode(value).decode("utf-16-le") == "deploy-pwPassword"
     )  # file, newline dropped
@@ -179,6 +185,7 @@ def test_several_automatic_logons_compensate_for_the_extra_one(tmp_path: Path) -
     assert shell.findtext("u:AutoLogon/u:LogonCount", None, NS) == "2"
     assert shell.find("u:FirstLogonCommands", NS) is None
     value = shell.findtext("u:AutoLogon/u:Password/u:Value", None, NS)
+    assert value is not None
     assert base64.b64decode(value).decode("utf-16-le") == ENV["VMPREP_TEST_ADMIN"] + "Password"
 
 

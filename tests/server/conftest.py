@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ecdsa
 import httpx
@@ -107,7 +108,7 @@ class ServeProcess:
         self.args = args
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start_kwargs: dict[str, object] = {}
+        self.start_kwargs: dict[str, Any] = {}
 
     def start(self) -> ServeProcess:
         argv = [sys.executable, "-m", "vmprep", "serve", "--port", str(self.port), *self.args]
@@ -119,7 +120,7 @@ class ServeProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited {self.proc.returncode}: {self.output()}")
             try:
-                r = httpx.get(self.url + "/healthz", timeout=1, **self.start_kwargs)  # type: ignore[arg-type]
+                r = httpx.get(self.url + "/healthz", timeout=1, **self.start_kwargs)
                 if r.status_code == 200:
                     return self
             except httpx.TransportError:
@@ -170,7 +171,7 @@ class AppClient:
     ):
         self.app, self.base_url, self.client = app, base_url, client
 
-    async def _request(self, method: str, url: str, **kwargs):
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app, client=self.client)
         async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
             return await c.request(method, url, **kwargs)

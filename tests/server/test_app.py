@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +33,7 @@ def client(service):
     return AppClient(create_app(service))
 
 
-def report(instance_id="i-1", **fields):
+def report(instance_id: str = "i-1", **fields: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "vmprep/v1",
         "kind": "StatusReport",
@@ -238,7 +240,7 @@ def test_bodies_that_are_not_one_strict_json_object_are_400(client, body, header
 
 
 def test_a_report_without_content_length_is_400(client):
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         yield json.dumps(report()).encode()
 
     h = {**AUTH, "Content-Type": "application/json"}

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.server.conftest import verify, write_repo
 from vmprep.protocol.canonical import canonical_json
-from vmprep.server.documents import Issuer
+from vmprep.server.documents import Issuer, Signed
 from vmprep.server.keys import generate
 from vmprep.server.repo import load_repository
 from vmprep.server.store import SqliteStore
@@ -37,8 +38,9 @@ def setup(tmp_path):
     store.close()
 
 
-def doc(signed):
-    return json.loads(signed.body)
+def doc(signed: Signed) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(signed.body)
+    return body
 
 
 def test_a_document_has_every_required_field_in_canonical_form(setup):
@@ -83,9 +85,14 @@ def test_only_the_secrets_the_steps_use_are_delivered(setup):
 def test_signing_happens_once_per_issue_not_per_request(setup, monkeypatch):
     *_, key, issuer = setup
     iss = issuer()
-    calls = []
+    calls: list[int] = []
     real = type(key).entry
-    monkeypatch.setattr(type(key), "entry", lambda self, body: calls.append(1) or real(self, body))
+
+    def counting(self, body):
+        calls.append(1)
+        return real(self, body)
+
+    monkeypatch.setattr(type(key), "entry", counting)
     first = iss.signed(iss.content("web", "a"))
     for name in ("b", "c", "d"):
         assert iss.signed(iss.content("web", name)) is first

@@ -170,7 +170,9 @@ class Machine:
         return self.out.read_text().splitlines() if self.out.exists() else []
 
     def local_state(self) -> dict[str, Any]:
-        return json.loads((self.root / "vmprep" / "state" / f"{self.uuid}.json").read_text())
+        path = self.root / "vmprep" / "state" / f"{self.uuid}.json"
+        state: dict[str, Any] = json.loads(path.read_text())
+        return state
 
 
 @pytest.fixture
@@ -188,7 +190,8 @@ def world(tmp_path, serve_process, agent_pyz):
 
 
 def latest(view: dict[str, Any]) -> dict[str, Any]:
-    return view["reports"][0]["report"]
+    report: dict[str, Any] = view["reports"][0]["report"]
+    return report
 
 
 def test_first_boot_then_a_reboot_resumes_and_a_server_restart_between_boots_is_invisible(

@@ -7,17 +7,20 @@ import asyncio
 import logging
 import os
 import resource
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.server.conftest import write_repo
-from vmprep.server import repo as repo_module
+from vmprep.errors import InputError
 from vmprep.server.app import create_app
 from vmprep.server.keys import generate
 from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.service import Service
 from vmprep.server.store import SqliteStore
+from vmprep.spec.roles import yaml_files
 
 
 @pytest.fixture
@@ -86,13 +89,13 @@ def test_an_unlistable_directory_is_an_error_not_an_empty_list(tmp_path, monkeyp
         onerror(PermissionError(13, "Permission denied", str(top)))
         return iter(())
 
-    monkeypatch.setattr(repo_module.os, "walk", walk)
-    with pytest.raises(repo_module.InputError, match="cannot list the config repository"):
-        repo_module.yaml_files(tmp_path)
+    monkeypatch.setattr(os, "walk", walk)
+    with pytest.raises(InputError, match="cannot list the config repository"):
+        yaml_files(tmp_path)
 
 
 def test_a_reload_that_drops_a_role_says_which(service, caplog):
-    sql = next(p for p in repo_module.yaml_files(service.configs) if "sql" in p.name)
+    sql = next(p for p in yaml_files(service.configs) if "sql" in p.name)
     sql.unlink()
     with caplog.at_level(logging.INFO, logger="vmprep.server"):
         assert service.reload() is True
@@ -121,8 +124,8 @@ def test_clients_that_disconnect_mid_report_cost_one_warning_and_no_traceback(se
     app_module.disconnects._next = 0.0
     app = create_app(service)
 
-    async def one() -> list[dict]:
-        sent: list[dict] = []
+    async def one() -> list[MutableMapping[str, Any]]:
+        sent: list[MutableMapping[str, Any]] = []
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -139,10 +142,10 @@ def test_clients_that_disconnect_mid_report_cost_one_warning_and_no_traceback(se
         }
         messages = [{"type": "http.request", "body": b"{", "more_body": True}]
 
-        async def receive() -> dict:
+        async def receive() -> dict[str, Any]:
             return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-        async def send(message: dict) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         await app(scope, receive, send)

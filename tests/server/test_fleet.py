@@ -52,7 +52,7 @@ def seed(store: SqliteStore, n: int = 120) -> None:
     for i in range(n):
         role = ("web", "sql", "app")[i % 3]
         state = ("done", "running", "failed", "halted")[i % 4]
-        steps = [{"id": "a", "status": "done"}]
+        steps: list[dict[str, Any]] = [{"id": "a", "status": "done"}]
         if state == "failed":
             steps.append({"id": "join", "status": "failed", "exit_code": 1, "output_tail": "no DC"})
         if state == "running":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.routing import Route
@@ -41,7 +42,7 @@ def test_the_documented_paths_and_methods_are_the_apps_routes():
     assert {(p, m) for p, m, _ in documented()} == routes
 
 
-def _report(instance_id: str) -> dict:
+def _report(instance_id: str) -> dict[str, Any]:
     return {
         "apiVersion": "vmprep/v1",
         "kind": "StatusReport",

@@ -20,7 +20,7 @@ def cli(configs, key, out) -> list[str]:
 
 
 @pytest.fixture
-def keyfile(tmp_path) -> Path:
+def keyfile(tmp_path: Path) -> Path:
     write_keypair(tmp_path / "k")
     return tmp_path / "k.pem"
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,7 +39,7 @@ def setup(tmp_path, serve_process):
     return configs, load_key(tmp_path / "k.pem"), make
 
 
-def wait_for(predicate, timeout=10.0):
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -152,7 +154,7 @@ def test_status_says_when_it_cannot_connect(run_vmprep):
     assert "cannot connect" in r.stderr
 
 
-def _self_signed(tmp_path):
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     import datetime
 
     from cryptography import x509

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,9 @@ from vmprep.server.store import SqliteStore
 DAY = 86400.0
 
 
-def report(instance_id="i-1", state="done", report_id=None):
+def report(
+    instance_id: str = "i-1", state: str = "done", report_id: str | None = None
+) -> dict[str, Any]:
     return {
         "report_id": report_id or str(uuid.uuid4()),
         "instance_id": instance_id,
@@ -65,8 +68,11 @@ def test_prune_drops_old_reports_but_keeps_ids_a_day_and_each_latest(tmp_path):
     store.add_report(report("i-2"), b"{}", 5.0, 5.0)
     assert store.prune(DAY - 1) == 0
     assert store.prune(DAY + 20) == 1  # i-1's first report; i-2's only one is its latest
-    assert len(store.instance("i-1")["reports"]) == 1
-    assert len(store.instance("i-2")["reports"]) == 1
+    i1, i2 = store.instance("i-1"), store.instance("i-2")
+    assert i1 is not None
+    assert i2 is not None
+    assert len(i1["reports"]) == 1
+    assert len(i2["reports"]) == 1
     store.close()
 
 
@@ -117,7 +123,7 @@ def test_the_writer_batches_concurrent_reports_and_answers_each(store):
     writer = ReportWriter(store)
     same = report("i-0")
 
-    async def burst():
+    async def burst() -> list[bool]:
         items = [NewReport(report(f"i-{n}"), b"{}", 1.0, 1.0) for n in range(50)]
         items += [NewReport(same, b"{}", 1.0, 1.0), NewReport(same, b"{}", 1.0, 1.0)]
         return await asyncio.gather(*(writer.add(item) for item in items))

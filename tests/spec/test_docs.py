@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 
@@ -23,7 +25,7 @@ def test_every_problem_code_is_documented():
 
 
 def test_every_schema_key_is_in_the_spec_reference():
-    def keys(node):
+    def keys(node: dict[str, Any]) -> Iterator[str]:
         for key, sub in node.get("properties", {}).items():
             yield key
             yield from keys(sub)

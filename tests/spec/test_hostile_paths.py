@@ -76,7 +76,7 @@ def test_a_trailing_backslash_is_refused_where_a_file_is_meant() -> None:
 
 
 def spec_with_path(field: str, value: str) -> dict[str, object]:
-    steps = {
+    steps: dict[str, dict[str, object]] = {
         "download.to": {"download": {"url": "https://e.com/a", "sha256": "a" * 64, "to": value}},
         "file.path": {"file": {"path": value, "content": "x"}},
         "msi.path": {"msi": {"path": value}},

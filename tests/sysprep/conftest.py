@@ -4,6 +4,7 @@ import json
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ agent:
 """
 
 
-def clean_facts() -> dict:
+def clean_facts() -> dict[str, Any]:
     """What the PowerShell probe prints on a clean reference VM."""
     return {
         "appx": [],
@@ -40,7 +41,7 @@ def clean_facts() -> dict:
     }
 
 
-def clean_platform_data(facts: dict | None = None) -> dict:
+def clean_platform_data(facts: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "windows": True,
         "admin": True,

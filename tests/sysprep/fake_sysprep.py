@@ -8,9 +8,12 @@ refuses an answer file that *is* that cache (it would copy the file onto itself)
 missing one. What it saw at start goes to <drive>/fake-sysprep-seen.json.
 """
 
+from __future__ import annotations
+
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +40,7 @@ BITLOCKER = [
 ]
 
 
-def log(lines, errors=()):
+def log(lines: Sequence[str], errors: Sequence[str] = ()) -> None:
     PANTHER.mkdir(parents=True, exist_ok=True)
     with (PANTHER / "setupact.log").open("a", encoding="utf-8", newline="\r\n") as f:
         f.write("\n".join([*lines, *errors]) + "\n")
@@ -46,11 +49,11 @@ def log(lines, errors=()):
             f.write("\n".join(errors) + "\n")
 
 
-def set_state(value):
+def set_state(value: str) -> None:
     STATE_INI.write_text(f"[State]\r\nImageState={value}\r\n", encoding="ascii")
 
 
-def main():
+def main() -> int:
     (ROOT / "fake-sysprep-argv.json").write_text(json.dumps(sys.argv[1:]))
     scenario_file = ROOT / "fake-sysprep-scenario"
     scenario = scenario_file.read_text().strip() if scenario_file.exists() else "success"

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.sysprep.conftest import hand_overlay, scenario, set_facts
+from vmprep.spec import Spec
 from vmprep.sysprep import install, state
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
-from vmprep.sysprep.generalize import SysprepError, execute, parse_duration, prepare
+from vmprep.sysprep.generalize import (
+    Overlay,
+    Renderer,
+    SysprepError,
+    execute,
+    parse_duration,
+    prepare,
+)
 from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.preflight import Status
 
@@ -25,7 +34,7 @@ RUN_TRACES = (
 )
 
 
-def snapshot(root):
+def snapshot(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
@@ -33,8 +42,8 @@ def snapshot(root):
     }
 
 
-def recording(calls):
-    def renderer(spec, python, chain):
+def recording(calls: list[tuple[str | None, str | None]]) -> Renderer:
+    def renderer(spec: Spec, python: str | None, chain: str | None) -> Overlay:
         calls.append((python, chain))
         return hand_overlay(spec, python, chain)
 
@@ -43,7 +52,7 @@ def recording(calls):
 
 def test_prepare_plans_everything_and_changes_nothing(request_for, drive):
     before = snapshot(drive)
-    calls = []
+    calls: list[tuple[str | None, str | None]] = []
     plan = prepare(request_for(renderer=recording(calls)))
     assert not plan.refused
     assert calls == [(None, None)]  # render takes the interpreter from the spec
@@ -67,7 +76,7 @@ def test_prepare_plans_everything_and_changes_nothing(request_for, drive):
 
 def test_a_failed_check_refuses_before_rendering(request_for, drive):
     set_facts(drive, appx=[PACKAGE])
-    calls = []
+    calls: list[tuple[str | None, str | None]] = []
     plan = prepare(request_for(renderer=recording(calls)))
     assert plan.refused
     assert calls == []
@@ -134,7 +143,7 @@ def test_an_existing_setupcomplete_is_chained_and_restored(request_for, drive):
     original = drive / SETUPCOMPLETE
     original.parent.mkdir(parents=True)
     original.write_bytes(b"echo cloudbase-init\r\n")
-    calls = []
+    calls: list[tuple[str | None, str | None]] = []
     req = request_for(renderer=recording(calls))
     plan = prepare(req)
     chain = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chained.cmd"
@@ -172,6 +181,7 @@ def test_fix_appx_removes_the_packages_and_checks_again(request_for, drive):
     set_facts(drive, appx=[PACKAGE])
     req = request_for(platform=RemovingPlatform.load(drive), fix_appx=True)
     plan = prepare(req)
+    assert plan.appx_fix is not None
     assert plan.appx_fix[-1].endswith(
         "Remove-AppxPackage -AllUsers -Package 'Contoso.Notes_1.0.0.0_x64__abc'"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def root(tmp_path):
     return root
 
 
-def state_dir(root):
+def state_dir(root: Path) -> Path:
     return root / install.STATE_DIR
 
 

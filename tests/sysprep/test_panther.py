@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vmprep.sysprep.panther import PANTHER, diagnose, find_causes, log_sizes, parse_log
 
 APPX = (
@@ -99,7 +101,7 @@ def test_info_lines_alone_explain_nothing():
     assert find_causes(parse_log(INFO)) == []
 
 
-def _write(root, name, text, mode="w"):
+def _write(root: Path, name: str, text: str, mode: str = "w") -> None:
     path = root / PANTHER / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open(mode, encoding="utf-8", newline="\r\n") as f:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,9 @@ def spec_for(tmp_path: Path, name: str) -> Path:
     return spec
 
 
-def set_platform(drive: Path, *, facts: dict | None = None, commands=(), registry=None) -> None:
+def set_platform(
+    drive: Path, *, facts: dict[str, Any] | None = None, commands=(), registry=None
+) -> None:
     data = clean_platform_data(facts)
     data["commands"] = [*commands, *data["commands"]]
     data["registry"] = registry or {}
@@ -51,7 +54,7 @@ def move_fake_sysprep(drive: Path, rel: str) -> None:
     exe.unlink()
 
 
-def azure_facts() -> dict:
+def azure_facts() -> dict[str, Any]:
     facts = clean_facts()
     facts["services"] = [
         {"name": "RdAgent", "status": "Running"},
@@ -60,13 +63,13 @@ def azure_facts() -> dict:
     return facts
 
 
-def gce_facts() -> dict:
+def gce_facts() -> dict[str, Any]:
     facts = clean_facts()
     facts["services"] = [{"name": "GCEAgent", "status": "Running"}]
     return facts
 
 
-def aws_commands(status: int = 0) -> list[dict]:
+def aws_commands(status: int = 0) -> list[dict[str, Any]]:
     return [
         {"match": "get-agent-config", "stdout": json.dumps(AGENT_CONFIG_JSON)},
         {"match": "EC2Launch.exe version", "stdout": "2.0.1981\n"},
@@ -84,7 +87,8 @@ def sysprep(run_vmprep, drive):
 
 
 def argv_seen(drive: Path) -> list[str]:
-    return json.loads((drive / "fake-sysprep-argv.json").read_text())
+    argv: list[str] = json.loads((drive / "fake-sysprep-argv.json").read_text())
+    return argv
 
 
 # --- azure -------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def test_rule_aws_preflight_needs_ec2launch_v2_not_running(sysprep, drive, tmp_p
 
 def test_merge_agent_config_adds_to_an_existing_executescript_once():
     ours = {"task": "executeScript", "inputs": [{"content": "call x", "frequency": "once"}]}
-    config = {
+    config: dict[str, Any] = {
         "config": [
             {
                 "stage": "postReady",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from vmprep.sysprep.platform import CommandResult
@@ -40,7 +42,7 @@ ANSWER = (
 )
 
 
-def facts(stdout: str = ANSWER, returncode: int = 0) -> dict:
+def facts(stdout: str = ANSWER, returncode: int = 0) -> dict[str, Any]:
     return parse_facts(CommandResult(tuple(facts_argv()), returncode, stdout))
 
 

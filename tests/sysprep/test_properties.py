@@ -62,7 +62,7 @@ def test_install_then_restore_leaves_the_drive_as_it_was(existing, overlay, rema
             if not (clash or path.is_dir() or any(q.is_file() for q in path.parents)):
                 targets[first] = remap_to
 
-        def tree():
+        def tree() -> dict[str, bytes]:
             return {
                 p.relative_to(root).as_posix(): p.read_bytes()
                 for p in root.rglob("*")

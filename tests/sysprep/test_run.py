@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from vmprep.errors import ExternalToolError
 from vmprep.sysprep import state
 from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.run import (
+    Progress,
     SysprepFailed,
     default_sysprep_exe,
     run_sysprep,
@@ -70,7 +72,7 @@ def test_default_sysprep_exe_is_under_the_root(tmp_path):
     )
 
 
-def argv_for(drive):
+def argv_for(drive: Path) -> list[str]:
     return [str(drive / "Windows/System32/Sysprep/sysprep.exe"), "/generalize", "/oobe", "/quit"]
 
 
@@ -152,7 +154,7 @@ def test_the_wait_reports_progress_with_the_newest_log_line(drive, platform):
     from vmprep.sysprep import panther
 
     scenario(drive, "hang")
-    seen = []
+    seen: list[Progress] = []
     with pytest.raises(SysprepFailed, match="did not finish"):
         run_sysprep(
             platform,
@@ -171,7 +173,7 @@ def test_the_wait_reports_progress_with_the_newest_log_line(drive, platform):
 
 def test_progress_goes_on_while_image_state_lags(drive, platform):
     scenario(drive, "no-state")
-    seen = []
+    seen: list[Progress] = []
 
     def flip_later(seconds):
         if len(seen) == 2:

@@ -5,6 +5,7 @@ the host pushed is read from the Wine registry."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ INPUTS = (
 STEP = "    - {id: sql-only, registry: {key: 'HKLM\\SOFTWARE\\Bench', name: Role, value: sql}, when: {role: sql}}\n"
 
 
-def render(prefix: Prefix, base: str) -> dict:
+def render(prefix: Prefix, base: str) -> dict[str, Any]:
     r = prefix.render(spec("bench-inputs", STEP) + INPUTS)
     cfg = r.agent_json
     cfg["endpoints"] = {"azure-imds": base}
@@ -37,7 +38,9 @@ def render(prefix: Prefix, base: str) -> dict:
     cfg["identity"] = ["smbios-uuid"]
     prefix.write(r.config, json.dumps(cfg))
     prefix.run_agent()
-    state = json.loads(prefix.agent("status", "--config", r.config, "--format", "json").stdout)
+    state: dict[str, Any] = json.loads(
+        prefix.agent("status", "--config", r.config, "--format", "json").stdout
+    )
     return state
 
 

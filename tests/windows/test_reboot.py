@@ -37,7 +37,8 @@ def status(prefix: Prefix) -> dict[str, Any]:
     r = prefix.rendered
     assert r is not None
     out = prefix.agent("status", "--config", r.config, "--format", "json")
-    return json.loads(out.stdout)
+    loaded: dict[str, Any] = json.loads(out.stdout)
+    return loaded
 
 
 def boot(prefix: Prefix) -> int | None:

@@ -12,6 +12,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     context.load_cert_chain(cert, key)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(tree), **kwargs)  # type: ignore[arg-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tree), **kwargs)
 
         def log_message(self, *args: object) -> None:
             return None
@@ -73,7 +74,7 @@ def steps(base: str, sha256: str) -> str:
     )
 
 
-def run(prefix: Prefix, base: str, tmp: Path, cert: Path, sha256: str) -> dict:
+def run(prefix: Prefix, base: str, tmp: Path, cert: Path, sha256: str) -> dict[str, Any]:
     r = prefix.render(spec("bench-static", steps(base, sha256)))
     ca = r.install_dir + "\\site-ca.pem"
     prefix.write(ca, cert.read_bytes())
@@ -92,7 +93,10 @@ def run(prefix: Prefix, base: str, tmp: Path, cert: Path, sha256: str) -> dict:
     cfg["identity"] = ["smbios-uuid"]
     prefix.write(r.config, json.dumps(cfg))
     prefix.run_agent()
-    return json.loads(prefix.agent("status", "--config", r.config, "--format", "json").stdout)
+    loaded: dict[str, Any] = json.loads(
+        prefix.agent("status", "--config", r.config, "--format", "json").stdout
+    )
+    return loaded
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from vmprep.errors import ExternalToolError
@@ -45,7 +45,7 @@ def unattend_arg(platform: Platform, path: Path) -> str:
     return short
 
 
-def sysprep_argv(exe: Path, unattend: str, sysprep: dict[str, Any]) -> list[str]:
+def sysprep_argv(exe: PurePath, unattend: str, sysprep: dict[str, Any]) -> list[str]:
     argv = [str(exe)]
     if sysprep.get("generalize", True):
         argv.append("/generalize")

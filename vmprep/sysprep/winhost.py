@@ -8,8 +8,8 @@ import io
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
 
 from vmprep.sysprep.platform import CommandResult, environ_drive, run_argv
 from vmprep.sysprep.probes import ProbeError
@@ -88,13 +88,18 @@ class WindowsPlatform:
         return path
 
 
-def sysnative(path: Path) -> Path:
-    """A 32-bit Python on 64-bit Windows sees SysWOW64 as System32, which has no sysprep.exe."""
+_P = TypeVar("_P", bound=PurePath)
+
+
+def sysnative(path: _P) -> _P:
+    """A 32-bit Python on 64-bit Windows sees SysWOW64 as System32, which has no sysprep.exe.
+
+    Any flavour of path (a WindowsPath on Windows, a PureWindowsPath in the tests)."""
     if "PROCESSOR_ARCHITEW6432" not in os.environ:
         return path
     parts = list(path.parts)
     for index, part in enumerate(parts):
         if part.casefold() == "system32":
             parts[index] = "Sysnative"
-            return Path(*parts)
+            return type(path)(*parts)
     return path

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.agent.core.test_winplatform import Recorder, ctx_for
+from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.steps import runner
 from vmprep.protocol.codepage import encode_script, oem_code_page, outside
 
@@ -53,7 +55,15 @@ class CodePage(Recorder):
     def cmd_code_page(self) -> int:
         return self.code_page
 
-    def run(self, argv, *, timeout=None, env=None, cwd=None, stdin=None):  # type: ignore[override]
+    def run(
+        self,
+        argv: list[str] | str,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ProcResult:
         self.scripts.append(Path(argv[-1]).read_bytes())
         return super().run(argv, timeout=timeout, env=env, cwd=cwd, stdin=stdin)
 

@@ -96,6 +96,7 @@ def _runtime_newer_than_38(tree: ast.AST) -> list[tuple[int, str]]:
         return None
 
     def visit(node: ast.AST) -> None:
+        child: ast.AST | None
         if isinstance(node, ast.If) and name_of(node.test) == "TYPE_CHECKING":
             for child in node.orelse:
                 visit(child)

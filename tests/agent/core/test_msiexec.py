@@ -9,6 +9,7 @@ rules, not from vmprep's code; every value must survive the round trip.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from vmprep.agent.secrets import Vault
 from vmprep.agent.steps import StepContext, runner
 
 NAMES = st.from_regex(r"[A-Z][A-Z0-9_.]{0,12}", fullmatch=True)
-VALUES = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+VALUES = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]))
 LOG = "C:\\ProgramData\\vmprep\\logs\\msi-baked-x.log"
 
 
@@ -142,7 +143,16 @@ def ctx_for(
 class LoggingRecorder(Recorder):
     """A recording msiexec that writes a UTF-16 log repeating a secret, as an error can."""
 
-    def run(self, argv, *, timeout=None, env=None, cwd=None, stdin=None) -> ProcResult:  # type: ignore[override]
+    def run(
+        self,
+        argv: list[str] | str,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ProcResult:
+        assert isinstance(argv, str)  # msiexec gets its own command line
         result = super().run(argv, timeout=timeout, env=env, cwd=cwd, stdin=stdin)
         log = Path(parse_msiexec(argv)[6])
         log.write_bytes("\ufeffError 1920: token s3cret rejected\r\n".encode("utf-16-le"))

@@ -30,11 +30,11 @@ class SetupRegistry(FakeWinreg):
         self.values = values
         self.key = ""
 
-    def OpenKeyEx(self, hive, sub, reserved, access):
+    def OpenKeyEx(self, hive: str, sub: str, reserved: int, access: int) -> FakeWinreg:
         self.key = sub
         return super().OpenKeyEx(hive, sub, reserved, access)
 
-    def QueryValueEx(self, key, name):
+    def QueryValueEx(self, key: object, name: str) -> tuple[Any, int]:
         self.calls.append(("QueryValueEx", name))
         if (self.key, name) not in self.values:
             raise FileNotFoundError(name)

@@ -70,7 +70,7 @@ INVALID: list[Any] = [
 
 
 def schema_ok(step: Any) -> bool:
-    return SCHEMA.is_valid(step)
+    return bool(SCHEMA.is_valid(step))
 
 
 @pytest.mark.parametrize("step", VALID)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,6 +14,9 @@ from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.secrets import Vault
 from vmprep.agent.steps import StepContext, runner
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 PASSWORD = "P@ss'w0rd; Remove-Item C:\\ -Recurse"
 
@@ -55,7 +59,15 @@ class Recorder(w.WindowsPlatform):
         self.codes = list(codes or [])
         self.task_xml = b""
 
-    def run(self, argv, *, timeout=None, env=None, cwd=None, stdin=None) -> ProcResult:  # type: ignore[override]
+    def run(
+        self,
+        argv: list[str] | str,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bytes | None = None,
+    ) -> ProcResult:
         command = argv if isinstance(argv, str) else list(argv)  # a string: msiexec's own line
         self.calls.append((command, None if env is None else dict(env)))
         if command[:3] == ["schtasks.exe", "/Create", "/XML"]:
@@ -257,26 +269,26 @@ class FakeWinreg:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    def CreateKeyEx(self, hive, sub, reserved, access):
+    def CreateKeyEx(self, hive: str, sub: str, reserved: int, access: int) -> FakeWinreg:
         self.calls.append(("CreateKeyEx", hive, sub, access))
         return self
 
-    def OpenKeyEx(self, hive, sub, reserved, access):
+    def OpenKeyEx(self, hive: str, sub: str, reserved: int, access: int) -> FakeWinreg:
         self.calls.append(("OpenKeyEx", hive, sub, access))
         return self
 
-    def SetValueEx(self, key, name, reserved, kind, value):
+    def SetValueEx(self, key: object, name: str, reserved: int, kind: int, value: object) -> None:
         self.calls.append(("SetValueEx", name, kind, value))
 
-    def DeleteValue(self, key, name):
+    def DeleteValue(self, key: object, name: str) -> None:
         self.calls.append(("DeleteValue", name))
         raise FileNotFoundError(name)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 @pytest.mark.parametrize(
@@ -325,7 +337,7 @@ def test_long_powershell_scripts_go_through_a_file(tmp_path: Path) -> None:
     seen: list[bytes] = []
 
     class Peek(Recorder):
-        def run(self, argv, **kwargs) -> ProcResult:  # type: ignore[override]
+        def run(self, argv: list[str] | str, **kwargs: Any) -> ProcResult:
             if argv[-2] == "-File":
                 seen.append(Path(argv[-1]).read_bytes())
             return super().run(argv, **kwargs)

@@ -26,7 +26,7 @@ import vmprep
 UUID = "4f2c9a1e-0000-4000-8000-00155d010203"
 
 
-def _pyc(source: bytes, name: str, date_time: tuple[int, ...]) -> bytes:
+def _pyc(source: bytes, name: str, date_time: tuple[int, int, int, int, int, int]) -> bytes:
     """A timestamp .pyc that zipimport accepts for the `.py` entry with this date_time."""
     import importlib.util
     import marshal

@@ -282,4 +282,4 @@ def test_identity_is_immutable_and_compares_by_value() -> None:
     assert a != Identity("i-2", "mac", None, "h")
     assert repr(a) == "Identity(instance_id='i-1', source='mac', mac=None, computer_name='h')"
     with pytest.raises(AttributeError):
-        a.source = "x"  # type: ignore[misc]
+        a.source = "x"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -78,7 +79,7 @@ def test_retry_after_replaces_backoff_clamped_and_floored():
 
 
 def test_retrier_retries_transient_until_success(clock: Clock):
-    calls = iter([Transient("a"), Transient("b", "4"), "ok"])
+    calls: Iterator[Exception | str] = iter([Transient("a"), Transient("b", "4"), "ok"])
 
     def op() -> str:
         item = next(calls)

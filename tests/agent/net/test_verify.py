@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.agent.net.conftest import Signer
 from vmprep.agent import verify
 from vmprep.agent.verify import BadKey, Entry
+from vmprep.protocol.keys import key_id
 
 RFC8032_KEY = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
 RFC8032_SIG = bytes.fromhex(
@@ -24,8 +25,8 @@ def b64url(raw: bytes) -> str:
 
 
 def test_rfc8032_test_vector_1_verifies():
-    keys = {verify.key_id(RFC8032_KEY): RFC8032_KEY}
-    entry = Entry(verify.key_id(RFC8032_KEY), b64url(RFC8032_SIG))
+    keys = {key_id(RFC8032_KEY): RFC8032_KEY}
+    entry = Entry(key_id(RFC8032_KEY), b64url(RFC8032_SIG))
     assert verify.verify(b"", [entry], keys) == entry.keyid
     assert verify.verify(b"x", [entry], keys) is None
 
@@ -38,7 +39,7 @@ def test_signed_with_cryptography_verified_with_ecdsa(signer: Signer):
 
 
 def test_key_id_is_sha256_prefix_of_raw_key(signer: Signer):
-    assert verify.key_id(signer.raw) == hashlib.sha256(signer.raw).hexdigest()[:16]
+    assert key_id(signer.raw) == hashlib.sha256(signer.raw).hexdigest()[:16]
     assert verify.trusted_keys([signer.public]) == {signer.keyid: signer.raw}
     assert len(signer.keyid) == 16
     assert signer.keyid == signer.keyid.lower()
@@ -159,18 +160,18 @@ def test_mutated_keys_are_refused(signer: Signer, index: int, bit: int):
     raw = bytearray(signer.raw)
     raw[index] ^= 1 << bit
     mutated = bytes(raw)
-    keys = {verify.key_id(mutated): mutated}
+    keys = {key_id(mutated): mutated}
     sig = b64url(signer.key.sign(BODY))
     # Even with the entry pointing at the mutated key, the signature does not verify.
-    assert verify.verify(BODY, [Entry(verify.key_id(mutated), sig)], keys) is None
+    assert verify.verify(BODY, [Entry(key_id(mutated), sig)], keys) is None
     assert verify.verify(BODY, [Entry(signer.keyid, sig)], keys) is None
 
 
 @settings(max_examples=40, deadline=None)
 @given(raw=st.binary(min_size=32, max_size=32), sig=st.binary(min_size=64, max_size=64))
 def test_arbitrary_keys_and_signatures_never_verify_or_raise(raw: bytes, sig: bytes):
-    keys = {verify.key_id(raw): raw}
-    assert verify.verify(BODY, [Entry(verify.key_id(raw), b64url(sig))], keys) is None
+    keys = {key_id(raw): raw}
+    assert verify.verify(BODY, [Entry(key_id(raw), b64url(sig))], keys) is None
 
 
 def test_unknown_key_is_refused(signer: Signer, other_signer: Signer):
@@ -209,5 +210,5 @@ def test_small_order_keys_are_not_trusted(raw: bytes):
     """With such a key an all-zero "signature" would verify any body."""
     with pytest.raises(BadKey, match="large order"):
         verify.parse_key("ed25519:" + base64.b64encode(raw).decode())
-    keys = {verify.key_id(raw): raw}
-    assert verify.verify(BODY, [Entry(verify.key_id(raw), b64url(bytes(64)))], keys) is None
+    keys = {key_id(raw): raw}
+    assert verify.verify(BODY, [Entry(key_id(raw), b64url(bytes(64)))], keys) is None

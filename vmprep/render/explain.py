@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vmprep.problems import format_path
 from vmprep.render import secrets
 from vmprep.render.build import UNATTEND, RenderResult
 from vmprep.render.hooks import hook_script
@@ -93,7 +94,7 @@ def _target(overlay: str) -> str:
 def _source(spec: Spec, path: JsonPath | None) -> str:
     if path is None:
         return "fixed"
-    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    dotted = format_path(path)
     if path not in spec.loaded.marks:
         return f"default {dotted}"
     line, column = spec.position(path)

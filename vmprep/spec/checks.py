@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from vmprep.problems import Problem, Severity
+from vmprep.problems import Problem, Severity, format_path
 from vmprep.spec.load import JsonPath, Loaded
 
 Kind = Literal["spec", "roleConfig"]
@@ -122,11 +122,8 @@ def step_kind(step: dict[str, Any]) -> str:
 
 
 def dotted(path: JsonPath) -> str:
-    out = ""
-    for part in path:
-        part = part if isinstance(part, int) else cut(part)
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    """`agent.steps[2].download.url` for a message, long keys cut."""
+    return format_path(path, key=cut)
 
 
 SHOWN = 40  # characters of a value a message shows before it is cut

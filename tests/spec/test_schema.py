@@ -91,6 +91,9 @@ def test_the_time_zone_table_is_tzlocals_cldr_table():
     assert windows_zone_for_iana("Europe/Berlin") == tz_win["Europe/Berlin"]
     packaged = Path(windows.__file__).with_name("windows_zones.json").read_text("utf-8")
     assert json.loads(packaged)["iana"] == tz_win
+    from tools.gen_windows_zones import TARGET, text
+
+    assert TARGET.read_text("utf-8") == packaged == text()  # what the generator writes, as is
 
 
 HEAD = "version: 1\nimage: {name: t}\n"

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
 from vmprep.problems import Problem, ref_name
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.roles import yaml_files
+
+if TYPE_CHECKING:  # generated from schema.json (tools/gen_spec_types.py); no run-time cost
+    from vmprep.spec.types import RoleConfig
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -121,6 +124,7 @@ def _load_role(
     problems.extend(errors)
     if errors or data is None:
         return None
+    role = cast("RoleConfig", data)  # schema-valid, defaults applied: mypy checks its keys
     start = len(problems)
     base = path.parent
 
@@ -134,17 +138,18 @@ def _load_role(
                 problems.append(_problem(loaded, (*where, name), "secret", value[0]))
         return out
 
-    secrets = resolve(data["secrets"], ("secrets",))
+    secrets = resolve(role["secrets"], ("secrets",))
     overrides = []
-    for i, inst in enumerate(data["instances"]):
+    for i, inst in enumerate(role["instances"]):
         ((kind, pattern),) = inst["match"].items()
         ov_secrets = resolve(inst.get("secrets", {}), ("instances", i, "secrets"))
-        ov = Override(kind, pattern, inst.get("variables", {}), ov_secrets, inst.get("steps", []))
+        match = str(pattern)  # the schema makes every match value a string
+        ov = Override(kind, match, inst.get("variables", {}), ov_secrets, inst.get("steps", []))
         overrides.append(ov)
     if len(problems) > start:
         return None
-    ttl = int(parse_duration(data["ttl"]))
-    return Role(data["role"], str(path), ttl, data["variables"], secrets, data["steps"], overrides)
+    ttl = int(parse_duration(role["ttl"]))
+    return Role(role["role"], str(path), ttl, role["variables"], secrets, role["steps"], overrides)
 
 
 def _resolve(

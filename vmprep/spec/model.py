@@ -10,8 +10,9 @@ from vmprep.errors import InputError
 from vmprep.problems import Problem
 from vmprep.spec.load import MAX_BYTES, JsonPath, Loaded, load_bytes, load_file
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the section types cost nothing at run time (generated, tools/)
     from vmprep.spec.checks import Kind
+    from vmprep.spec.types import AgentSection, ImageSection, SetupSection, SysprepSection
 
 
 class SpecError(InputError):
@@ -38,19 +39,19 @@ class Spec(NamedTuple):
         return self.loaded.position(path)
 
     @property
-    def image(self) -> dict[str, Any]:
+    def image(self) -> ImageSection:
         return self.data["image"]  # type: ignore[no-any-return]
 
     @property
-    def setup(self) -> dict[str, Any]:
+    def setup(self) -> SetupSection:
         return self.data["setup"]  # type: ignore[no-any-return]
 
     @property
-    def sysprep(self) -> dict[str, Any]:
+    def sysprep(self) -> SysprepSection:
         return self.data["sysprep"]  # type: ignore[no-any-return]
 
     @property
-    def agent(self) -> dict[str, Any]:
+    def agent(self) -> AgentSection:
         return self.data["agent"]  # type: ignore[no-any-return]
 
 

@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import PreflightError
 from vmprep.spec.platforms import GCE_TASK_FILE, GCE_TASK_NAME, PlatformRules
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.probes import POWERSHELL
+
+if TYPE_CHECKING:
+    from vmprep.spec.types import SysprepSection
 
 EC2LAUNCH_EXE = "Program Files/Amazon/EC2Launch/EC2Launch.exe"
 AGENT_CONFIG = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
@@ -85,7 +88,7 @@ def plan_flow(
     platform: Platform,
     rules: PlatformRules,
     tool: Path,
-    sysprep: dict[str, Any],
+    sysprep: SysprepSection,
     overlay: dict[str, bytes],
 ) -> FlowPlan:
     """The command and the extra changes of a no-answer-file flow (not `sysprep`)."""

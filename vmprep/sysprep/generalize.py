@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
@@ -226,7 +226,7 @@ def _plan_install(req: Request, plan: Plan) -> None:
     if chained is not None and chain is not None and original is not None:
         files[chained] = original.read_bytes()
         targets[chained] = chain
-    sysprep: dict[str, Any] = req.spec.sysprep
+    sysprep = req.spec.sysprep
     plan.expect = state.target_state(
         generalize=bool(sysprep.get("generalize", True)), oobe=bool(sysprep.get("oobe", True))
     )

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.sysprep.conftest import hand_overlay, scenario, set_facts
+from vmprep.render.paths import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep import install, state
-from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import SysprepError, execute, parse_duration, prepare
 from vmprep.sysprep.platform import FakePlatform
 from vmprep.sysprep.preflight import Status

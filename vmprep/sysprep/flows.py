@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import PreflightError
+from vmprep.render.paths import ANSWER_FILE_SEARCH
 from vmprep.spec.platforms import GCE_TASK_FILE, GCE_TASK_NAME, PlatformRules
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.probes import POWERSHELL
@@ -37,12 +38,7 @@ POWERSHELL_EXE = "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
 SYSPREP_EXE = "Windows/System32/Sysprep/sysprep.exe"
 # Answer files Windows would find before (or instead of) the cloud's own (how-configuration-
 # passes-work: the implicit search order); removed on platforms without one of ours.
-LEFTOVER_ANSWER_FILES = (
-    "Windows/Panther/unattend*.xml",
-    "Windows/Panther/Unattend/unattend.xml",
-    "Windows/Panther/Unattend/autounattend.xml",
-    "Windows/System32/Sysprep/unattend.xml",
-)
+LEFTOVER_ANSWER_FILES = tuple(g for g in ANSWER_FILE_SEARCH if g.startswith("Windows/"))
 GCESYSPREP = "GCESysprep -NoShutdown"
 
 

@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING
 
 from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
+from vmprep.render.paths import (
+    AZURE_CHAINED,
+    AZURE_SETUPCOMPLETE2,
+    CHAINED_SETUPCOMPLETE,
+    SETUPCOMPLETE,
+)
 from vmprep.spec.platforms import PlatformRules, platform_of
 from vmprep.sysprep import install, panther, state
-from vmprep.sysprep.checks import AZURE_SETUPCOMPLETE2, CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.flows import leftover_answer_files, plan_flow
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.preflight import (
@@ -194,9 +199,6 @@ def prepare(req: Request) -> Plan:
         except VmprepError as exc:
             plan.not_planned = str(exc)
     return plan
-
-
-AZURE_CHAINED = "Windows/OEM/SetupComplete2.vmprep-chained.cmd"
 
 
 def _chain(rules: PlatformRules) -> tuple[str, str] | None:

@@ -3,7 +3,7 @@
 Run from the repository's root after changing the schema: `python -m tools.gen_spec_types`.
 tests/spec/test_types.py fails when the file and this output disagree.
 
-The types describe a spec *after* `vmprep.spec.model.apply_defaults`: a key the schema
+The types describe a spec *after* `vmprep.spec.defaults.apply_defaults`: a key the schema
 requires or gives a `default` is always there (the TypedDict's required keys); any other key
 may be missing (a `total=False` base class). `enum`s become `Literal`s. Two definitions stay
 plain mappings on purpose: `step` (sixteen step kinds, checked one by one in

@@ -13,7 +13,7 @@ import pytest
 from vmprep.server.keys import write_keypair
 from vmprep.server.repo import RepositoryError, load_repository
 from vmprep.spec.checks import all_checks
-from vmprep.spec.model import check_file
+from vmprep.spec.pipeline import check_file
 
 SHA = "a" * 64
 HEAD = "version: 1\nkind: RoleConfig\nrole: web\n"

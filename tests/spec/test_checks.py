@@ -12,7 +12,7 @@ import pytest
 
 from vmprep.problems import Severity
 from vmprep.spec.checks import CHECKS
-from vmprep.spec.model import check_bytes
+from vmprep.spec.pipeline import check_bytes
 
 KEY = "'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"
 PH = f"phone_home: {{url: 'https://c.example.com/{{role}}/{{instance_id}}', role: web, trusted_keys: [{KEY}]}}"

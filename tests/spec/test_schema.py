@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 from vmprep.spec import windows
 from vmprep.spec.fastcheck import _exactly_one
 from vmprep.spec.load import load_file
-from vmprep.spec.model import definition_for
+from vmprep.spec.pipeline import definition_for
 from vmprep.spec.schema import runtime_schema, schema, step_kinds, validator
 from vmprep.spec.windows import windows_time_zones, windows_zone_for_iana
 

@@ -111,7 +111,7 @@ def load_repository(root: Path, environ: dict[str, str] | None = None) -> Reposi
 def _load_role(
     path: Path, env: dict[str, str], problems: list[Problem], secret_files: list[Path]
 ) -> Role | None:
-    from vmprep.spec.model import check_loaded, definition_for
+    from vmprep.spec.pipeline import check_loaded, definition_for
 
     # The same schema ($defs/roleConfig) and checks as `vmprep validate` (the RoleConfig-only
     # ones are in vmprep/spec/rules_roles.py). Warnings are for `validate`; errors refuse it.

@@ -18,7 +18,7 @@ from vmprep.problems import ref_name
 from vmprep.render.secrets import MAX_PASSWORD, SCRUBBED, password_problem
 from vmprep.secretfile import read_secret_file
 from vmprep.spec.discover import expand_paths
-from vmprep.spec.model import check_bytes, check_data
+from vmprep.spec.pipeline import check_bytes, check_data
 from vmprep.spec.urls import header_problem, url_problem
 
 BASE = {"version": 1, "image": {"name": "t"}}

@@ -104,7 +104,7 @@ def test_tens_of_thousands_of_problems_print_a_capped_report(tmp_path: Path) -> 
 
 @given(st.text(min_size=200, max_size=5000, alphabet="abcxyz"))
 def test_long_values_are_shortened_with_their_length(key: str) -> None:
-    from vmprep.spec.model import check_data
+    from vmprep.spec.pipeline import check_data
 
     problems = check_data({"version": 1, "image": {"name": "t"}, key: 1})
     (unknown,) = [p for p in problems if "unknown key" in p.message]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -116,10 +117,7 @@ class Problem:
     @property
     def json_path(self) -> str:
         """`$.agent.steps[2].download.url` style."""
-        out = "$"
-        for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else f".{part}"
-        return out
+        return format_path(self.path, root="$")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -154,3 +152,20 @@ def ref_name(kind: str, name: str) -> str:
         mixed = any(c.islower() for c in name) and any(c.isupper() for c in name)
         ok = ok and not (mixed and any(c.isdigit() for c in name))
     return name if ok else f"<redacted, {len(name)} characters>"
+
+
+def format_path(
+    path: Sequence[str | int], root: str = "", key: Callable[[str], str] | None = None
+) -> str:
+    """The one way a JSON path is written: `agent.steps[2].download.url`, or with `root="$"`
+    `$.agent.steps[2].download.url` (the JSON report). `key` rewrites each key first (messages
+    cut long ones). Every formatter of a path outside the agent uses this; the agent (standard
+    library only, vmprep/agent/stepcheck.py) builds its `steps[3].name` strings as it walks."""
+    out = root
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            text = key(part) if key is not None else part
+            out += f".{text}" if out else text
+    return out

@@ -143,7 +143,7 @@ def test_a_short_ttl_and_a_secret_reference_to_the_service_itself_are_refused(tm
         "version: 1\nkind: RoleConfig\nrole: web\nttl: 10s\nsecrets:\n  x: {secret: y}\n"
     )
     problems = problems_of(tmp_path)
-    assert any(":4:1: error: ttl must be at least 60 seconds (ttl)" in p for p in problems)
+    assert any(":4:6: error: ttl must be at least 60 seconds (ttl)" in p for p in problems)
     assert any("resolves secrets itself" in p for p in problems)
 
 

@@ -142,7 +142,7 @@ def test_an_invalid_repository_at_start_exits_1_with_every_problem(tmp_path):
     argv += ["--key", str(tmp_path / "k.pem"), "--data-dir", str(tmp_path / "d"), "--port", "0"]
     proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert f"{tmp_path / 'c' / 'a.yaml'}:4:1: error: ttl must be at least 60 seconds" in proc.stderr
+    assert f"{tmp_path / 'c' / 'a.yaml'}:4:6: error: ttl must be at least 60 seconds" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "d").exists()  # the refused start left no empty store behind
 

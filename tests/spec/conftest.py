@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from vmprep.problems import Problem
-from vmprep.spec.model import check_bytes
+from vmprep.spec.pipeline import check_bytes
 
 
 def check(text: str, file: str = "spec.yaml") -> list[Problem]:

@@ -12,13 +12,16 @@ import pytest
 
 from vmprep.problems import Severity
 from vmprep.spec.checks import CHECKS
-from vmprep.spec.model import check_bytes
+from vmprep.spec.pipeline import check_bytes
 
 KEY = "'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='"
 PH = f"phone_home: {{url: 'https://c.example.com/{{role}}/{{instance_id}}', role: web, trusted_keys: [{KEY}]}}"
 PATH_OK = r"'C:\Tools\a.msi'"
 EMB = "embedded: {zip: python-3.13.2-embed-amd64.zip, sha256: " + "a" * 64 + "}"
 SHA = "f9d35d43770d39092a663e665e82ae1d84a9e0da3d0d10c407acada6a40cd281"
+
+
+ROLE = "kind: RoleConfig\nrole: web\n"  # a fragment starting so is a config-repository file
 
 
 def steps(*items: str, extra: str = "") -> str:
@@ -707,11 +710,29 @@ CASES = [
         ),
         False,
     ),
+    # RoleConfig only (vmprep/spec/rules_roles.py)
+    ("ttl", ROLE + "ttl: 59s", True),
+    ("ttl", ROLE + "ttl: 1m", False),
+    ("secret-reference", ROLE + "secrets: {pw: {secret: other}}", True),
+    ("secret-reference", ROLE + "steps: [{id: e, env: {name: X, value: {env: HOME}}}]", True),
+    ("secret-reference", ROLE + "secrets: {pw: {env: PW}}", False),
+    (
+        "undeclared-secret",
+        ROLE + "steps: [{id: e, env: {name: X, value: {secret: pw}}}]\n"
+        "instances: [{match: {name: 'WEB-*'}, secrets: {pw: {env: PW}}}]",
+        True,
+    ),
+    (
+        "undeclared-secret",
+        ROLE + "instances: [{match: {name: 'WEB-*'}, secrets: {pw: {env: PW}}, "
+        "steps: [{id: e, env: {name: X, value: {secret: pw}}}]}]",
+        False,
+    ),
 ]
 
 
 def codes_of(fragment: str) -> dict[str, set[Severity]]:
-    head = "version: 1\n" + ("" if fragment.startswith("image:") else "image: {name: t}\n")
+    head = "version: 1\n" + ("" if fragment.startswith(("image:", ROLE)) else "image: {name: t}\n")
     found: dict[str, set[Severity]] = {}
     for p in check_bytes((head + fragment + "\n").encode(), "spec.yaml"):
         found.setdefault(p.code, set()).add(p.severity)

@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import ROOT
 from vmprep.spec.checks import CHECKS, run_checks  # noqa: F401
-from vmprep.spec.model import check_bytes
+from vmprep.spec.pipeline import check_bytes
 from vmprep.spec.schema import schema
 
 ERRORS = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from vmprep.spec import load_spec
-from vmprep.spec.model import check_file
+from vmprep.spec.pipeline import check_file
 
 VALID = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("platforms/*.yaml")])
 INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))

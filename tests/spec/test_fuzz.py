@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmprep.problems import Problem
-from vmprep.spec.model import check_bytes, check_data
+from vmprep.spec.pipeline import check_bytes, check_data
 
 SPEC_KEYS = ["version", "image", "name", "os", "setup", "agent", "steps", "id", "powershell",
              "computer_name", "timezone", "phone_home", "url", "role", "trusted_keys", "when",

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmprep.protocol.names import computer_name_problem
-from vmprep.spec.model import check_data
+from vmprep.spec.pipeline import check_data
 from vmprep.spec.winpath import (
     program_problem,
     setupcomplete_path_problem,

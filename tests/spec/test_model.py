@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from vmprep.errors import ExitCode
 from vmprep.spec import SpecError, definition_for, load_role_config, load_spec
-from vmprep.spec.model import apply_defaults
+from vmprep.spec.defaults import apply_defaults
 
 ROLE = "version: 1\nkind: RoleConfig\nrole: web\nsteps: [{id: a, reboot: {}}]\n"
 
@@ -83,7 +83,7 @@ def test_apply_defaults_for_one_definition_copies_deeply():
 
 
 def test_check_data_checks_parsed_documents_without_positions():
-    from vmprep.spec.model import check_data
+    from vmprep.spec.pipeline import check_data
 
     assert check_data({"version": 1, "kind": "RoleConfig", "role": "web"}) == []
     admin = {"password": {"env": "P"}}

@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 from vmprep.spec import winrules
 from vmprep.spec.fastcheck import _exactly_one
 from vmprep.spec.load import load_file
-from vmprep.spec.model import definition_for
+from vmprep.spec.pipeline import definition_for
 from vmprep.spec.schema import runtime_schema, schema, step_kinds, validator
 from vmprep.spec.winrules import windows_time_zones, windows_zone_for_iana
 
@@ -100,6 +100,9 @@ def test_the_time_zone_table_is_tzlocals_cldr_table():
     assert windows_zone_for_iana("Europe/Berlin") == tz_win["Europe/Berlin"]
     packaged = Path(winrules.__file__).with_name("windows_zones.json").read_text("utf-8")
     assert json.loads(packaged)["iana"] == tz_win
+    from tools.gen_windows_zones import TARGET, text
+
+    assert TARGET.read_text("utf-8") == packaged == text()  # what the generator writes, as is
 
 
 HEAD = "version: 1\nimage: {name: t}\n"

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tests.sysprep.conftest import PYTHON, clean_platform_data, set_facts, set_platform
+from vmprep.render.paths import CHAINED_SETUPCOMPLETE
 from vmprep.spec.platforms import PLATFORMS
-from vmprep.sysprep.checks import CBS, CHAINED_SETUPCOMPLETE, VERSION_PROBE
+from vmprep.sysprep.checks import CBS, VERSION_PROBE
 from vmprep.sysprep.generalize import context
 from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.preflight import Status, check_ids, run_check, run_preflight

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.sysprep.conftest import hand_overlay, scenario, set_facts
+from vmprep.render.paths import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.spec import Spec
 from vmprep.sysprep import install, state
-from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import (
     Overlay,
     Renderer,

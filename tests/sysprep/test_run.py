@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from tests.sysprep.conftest import scenario, set_platform
 from vmprep.errors import ExternalToolError
+from vmprep.spec.types import SysprepSection
 from vmprep.sysprep import state
 from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.run import (
@@ -22,13 +24,19 @@ from vmprep.sysprep.run import (
     unattend_arg,
 )
 
+
+def section(values: dict[str, Any]) -> SysprepSection:
+    """A partial sysprep section, as sysprep_argv reads it (absent keys take their defaults)."""
+    return cast("SysprepSection", values)
+
+
 EXE = "C:\\Windows\\System32\\Sysprep\\sysprep.exe"
 
 
 def test_the_default_command_quits_and_never_shuts_down():
     from pathlib import PureWindowsPath
 
-    argv = sysprep_argv(PureWindowsPath(EXE), "C:\\Windows\\Panther\\unattend.xml", {})
+    argv = sysprep_argv(PureWindowsPath(EXE), "C:\\Windows\\Panther\\unattend.xml", section({}))
     assert argv == [
         EXE,
         "/generalize",
@@ -42,10 +50,10 @@ def test_the_default_command_quits_and_never_shuts_down():
 def test_vm_mode_and_audit():
     from pathlib import PureWindowsPath
 
-    argv = sysprep_argv(PureWindowsPath(EXE), "U", {"vm_mode": True, "oobe": False})
+    argv = sysprep_argv(PureWindowsPath(EXE), "U", section({"vm_mode": True, "oobe": False}))
     assert argv[1:] == ["/generalize", "/audit", "/quit", "/quiet", "/mode:vm", "/unattend:U"]
     # /mode:vm is only valid with /generalize
-    argv = sysprep_argv(PureWindowsPath(EXE), "U", {"vm_mode": True, "generalize": False})
+    argv = sysprep_argv(PureWindowsPath(EXE), "U", section({"vm_mode": True, "generalize": False}))
     assert argv[1:] == ["/oobe", "/quit", "/quiet", "/unattend:U"]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import vmprep.render as render_module
 from tests.sysprep.conftest import scenario
-from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
+from vmprep.render.paths import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import Overlay
 from vmprep.sysprep.platform import DirectoryPlatform, windows_path
 

@@ -18,7 +18,7 @@ def planned_document(
     from vmprep.protocol.durations import parse_duration
     from vmprep.server.documents import find_override
     from vmprep.server.repo import Override, Role
-    from vmprep.spec.model import load_role_config
+    from vmprep.spec.pipeline import load_role_config
     from vmprep.spec.roles import read_roles
     from vmprep.spec.rules_secrets import phone_home_secrets
 

@@ -7,17 +7,12 @@ import json
 from typing import Any
 
 from vmprep import __version__
+from vmprep.render.paths import CACHED_ANSWER_FILES
 from vmprep.render.secrets import SecretRef
 from vmprep.spec import Spec
 from vmprep.spec.rules_secrets import phone_home_secrets
 
 FORMAT = 1
-# Where Windows Setup caches the answer file (`unattend.xml`, and the copies some tools leave
-# beside it) and where `vmprep sysprep` installs it; `*` matches in the last component.
-ANSWER_FILES = [
-    "C:\\Windows\\Panther\\unattend*.xml",
-    "C:\\Windows\\System32\\Sysprep\\unattend.xml",
-]
 
 
 def agent_settings(
@@ -50,7 +45,7 @@ def agent_settings(
         "variables": agent["variables"],
         **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
-        "answer_files": list(ANSWER_FILES),
+        "answer_files": list(CACHED_ANSWER_FILES),
         "delete_answer_files": answer_files_deleted_at(spec),
         "log_level": agent["log_level"],
         "phone_home": phone_home,

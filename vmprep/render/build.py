@@ -18,7 +18,13 @@ from vmprep.problems import Problem
 from vmprep.render import agentjson, manifest, payload, runtime, secrets
 from vmprep.render.errors import RenderError, problem
 from vmprep.render.hooks import hook_files, hook_script
-from vmprep.render.paths import on_system_drive, overlay_path
+from vmprep.render.paths import (
+    AGENT_JSON,
+    AGENT_PYZ,
+    UNATTEND,
+    on_system_drive,
+    overlay_path,
+)
 from vmprep.render.platformsteps import platform_steps
 from vmprep.render.runtime import Bundle, RuntimeChoice
 from vmprep.render.unattend import render_unattend
@@ -27,9 +33,6 @@ from vmprep.spec import Spec
 from vmprep.spec.embedded import EmbeddedZipError, interpreter_path, zip_path
 from vmprep.spec.platforms import platform_of
 from vmprep.spec.winrules import setupcomplete_path_problem
-
-UNATTEND = "Windows/Panther/unattend.xml"
-SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,8 @@ def render(
             [problem(spec, ("agent",), "agent-json", "a value is not valid Unicode text")]
         ) from exc
     files.update(hook_files(rules, launch.python, launch.install_dir, launch.chain))
-    files[f"{launch.payload_dir}/agent.pyz"] = payload.build_payload(agent_dir)
-    files[f"{launch.payload_dir}/agent.json"] = agent_json
+    files[f"{launch.payload_dir}/{AGENT_PYZ}"] = payload.build_payload(agent_dir)
+    files[f"{launch.payload_dir}/{AGENT_JSON}"] = agent_json
     files.update(bundled.files if bundled else {})
     targets = {name: "C:\\" + name.replace("/", "\\") for name in files}
     built = manifest.build_manifest(
@@ -227,8 +230,8 @@ def plan_launch(
 def task_command_problem(python: str, install_dir: str) -> str | None:
     """Whether the startup task can hold the command `run` is started with (the same argv the
     agent builds at first boot: `launch` carries SetupComplete.cmd's `-I -S` over)."""
-    argv = [python, "-I", "-S", f"{install_dir}\\agent.pyz", "run"]
-    argv += ["--config", f"{install_dir}\\agent.json"]
+    argv = [python, "-I", "-S", f"{install_dir}\\{AGENT_PYZ}", "run"]
+    argv += ["--config", f"{install_dir}\\{AGENT_JSON}"]
     return command_problem(*task_action(argv))
 
 

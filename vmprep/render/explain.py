@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vmprep.problems import format_path
 from vmprep.render import secrets
-from vmprep.render.build import UNATTEND, RenderResult
+from vmprep.render.build import RenderResult
 from vmprep.render.hooks import hook_script
+from vmprep.render.paths import AGENT_JSON, AGENT_PYZ, UNATTEND, windows_path
 from vmprep.render.platformsteps import platform_steps
 from vmprep.render.tree import MANIFEST
 from vmprep.spec import Spec
@@ -29,7 +31,7 @@ def explain(spec: Spec, result: RenderResult) -> list[Row]:
     launch, bundled = result.launch, result.runtime
     refs = {ref.path: ref for ref in secrets.find_refs(spec)}
     rules = platform_of(spec.data)
-    unattend = _target(UNATTEND)
+    unattend = windows_path(UNATTEND)
     where = _source(spec, ("image", "platform"))
     rows = [
         Row("(first boot)", f"platform {rules.name}", line, where)
@@ -61,11 +63,11 @@ def explain(spec: Spec, result: RenderResult) -> list[Row]:
         rows.append(Row(f"{base}\\{GCE_TASK_FILE}", "scheduled task", task, where))
     vendored = ", ".join(f"{k} {v}" for k, v in result.manifest["vendored"].items())
     version = result.manifest["vmprep_version"]
-    rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {version}; {vendored}", "fixed"))
+    rows.append(Row(f"{base}\\{AGENT_PYZ}", "agent", f"vmprep {version}; {vendored}", "fixed"))
     if bundled is not None:
         source = python_source or launch.python_source
         rows.append(Row(f"{base}\\python", "bundled runtime", bundled.details(), source))
-    agent_json = f"{base}\\agent.json"
+    agent_json = f"{base}\\{AGENT_JSON}"
     for key in ("identity", "variables", "keep_answer_files", "log_level", "phone_home"):
         if key in spec.agent:
             value = _short(spec.agent[key])
@@ -86,14 +88,10 @@ def explain(spec: Spec, result: RenderResult) -> list[Row]:
     return rows
 
 
-def _target(overlay: str) -> str:
-    return "C:\\" + overlay.replace("/", "\\")
-
-
 def _source(spec: Spec, path: JsonPath | None) -> str:
     if path is None:
         return "fixed"
-    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    dotted = format_path(path)
     if path not in spec.loaded.marks:
         return f"default {dotted}"
     line, column = spec.position(path)

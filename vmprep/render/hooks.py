@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from vmprep.render import paths
 from vmprep.render.paths import overlay_path
 from vmprep.render.setupcomplete import render_setupcomplete
 from vmprep.spec.platforms import (
@@ -28,7 +29,7 @@ from vmprep.spec.platforms import (
     PlatformRules,
 )
 
-SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.cmd"
+SETUPCOMPLETE = paths.windows_path(paths.SETUPCOMPLETE)
 TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 
 

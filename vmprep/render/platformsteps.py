@@ -15,7 +15,7 @@ from typing import Any
 
 from vmprep.render.errors import fail
 from vmprep.spec import Spec, firewall
-from vmprep.spec.model import apply_defaults
+from vmprep.spec.defaults import apply_defaults
 from vmprep.spec.platforms import PlatformRules
 
 PREFIX = "platform."  # baked step ids; validate keeps user steps out of this name space

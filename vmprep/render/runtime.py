@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmprep.render.paths import AGENT_PYZ
 from vmprep.spec.embedded import RUNTIME_DIR, Embedded, EmbeddedZipError, read_zip
 
 PTH_HEADER = (
@@ -99,7 +100,7 @@ def bundle(embedded: Embedded, zip_name: str, payload_dir: str) -> Bundle:
 
 def pth_bytes(embedded: Embedded) -> bytes:
     """`pythonXY._pth`: relative entries start at the directory of the file (python.exe's)."""
-    lines = [*PTH_HEADER, embedded.stdlib_zip, ".", "..\\agent.pyz"]
+    lines = [*PTH_HEADER, embedded.stdlib_zip, ".", f"..\\{AGENT_PYZ}"]
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 

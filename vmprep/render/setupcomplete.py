@@ -16,10 +16,11 @@ whatever `.pth` files the image's interpreter has) gets a say, and start-up is s
 
 from __future__ import annotations
 
+from vmprep.render import paths
 from vmprep.spec.winrules import setupcomplete_path_problem
 
 # Where `vmprep sysprep` moves a SetupComplete.cmd it finds on the reference VM (docs/internals.md)
-CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chained.cmd"
+CHAINED_SETUPCOMPLETE = paths.windows_path(paths.CHAINED_SETUPCOMPLETE)
 LOG_NAME = "setupcomplete.log"
 
 
@@ -69,8 +70,8 @@ def render_setupcomplete(
         "goto done",
         ":run",
         (
-            f'"{python}" -I -S "{install_dir}\\agent.pyz" launch'
-            f' --config "{install_dir}\\agent.json" >> {log} 2>&1'
+            f'"{python}" -I -S "{install_dir}\\{paths.AGENT_PYZ}" launch'
+            f' --config "{install_dir}\\{paths.AGENT_JSON}" >> {log} 2>&1'
         ),
         f"echo [%DATE% %TIME%] the agent launcher exited with %ERRORLEVEL% >> {log} 2>&1",
     ]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.render.errors import RenderError, problem
 from vmprep.render.xmlbuild import AnswerFile, Setting
 from vmprep.spec import Spec, firewall
 from vmprep.spec.load import JsonPath
+
+if TYPE_CHECKING:
+    from vmprep.spec.types import SetupSectionOobe, SysprepSection
 
 # The documented fix-up for LogonCount (Windows adds one to any LogonCount above 0): reset the
 # remaining count during the first automatic logon. Fixed text, no spec value in it.
@@ -47,7 +50,7 @@ def render_unattend(spec: Spec, passwords: Passwords) -> tuple[bytes, list[Setti
     return xml.to_bytes(), xml.settings
 
 
-def _generalize(xml: AnswerFile, sysprep: dict[str, Any]) -> None:
+def _generalize(xml: AnswerFile, sysprep: SysprepSection) -> None:
     pnp = xml.component("generalize", "Microsoft-Windows-PnpSysprep")
     persist = sysprep["persist_device_installs"]
     xml.value(pnp, "PersistAllDeviceInstalls", persist, ("sysprep", "persist_device_installs"))
@@ -124,7 +127,13 @@ def _oobe_system(xml: AnswerFile, spec: Spec, passwords: Passwords) -> None:
         values = {"input": locale, "system": locale, "ui": locale, "user": locale}
         paths: dict[str, JsonPath] = dict.fromkeys(values, ("setup", "locale"))
     else:
-        values = {key: locale.get(key, locale["ui"]) for key in ("input", "system", "ui", "user")}
+        ui = locale["ui"]
+        values = {
+            "input": locale.get("input", ui),
+            "system": locale.get("system", ui),
+            "ui": ui,
+            "user": locale.get("user", ui),
+        }
         paths = {key: ("setup", "locale", key if key in locale else "ui") for key in values}
     for key, tag in (
         ("input", "InputLocale"),
@@ -224,17 +233,21 @@ def _first_logon_commands(xml: AnswerFile, shell: Any, spec: Spec) -> None:
         order += 1
 
 
-def _oobe(xml: AnswerFile, shell: Any, oobe: dict[str, Any]) -> None:
+def _oobe(xml: AnswerFile, shell: Any, oobe: SetupSectionOobe) -> None:
     element = xml.group(shell, "OOBE")
-    for key, tag in (
-        ("hide_eula", "HideEULAPage"),
-        ("hide_local_account_screen", "HideLocalAccountScreen"),
-        ("hide_online_account_screens", "HideOnlineAccountScreens"),
-        ("hide_wireless_setup", "HideWirelessSetupInOOBE"),
-        ("network_location", "NetworkLocation"),
-        ("protect_your_pc", "ProtectYourPC"),
+    for key, tag, value in (  # each key spelled out, so that mypy checks it
+        ("hide_eula", "HideEULAPage", oobe["hide_eula"]),
+        ("hide_local_account_screen", "HideLocalAccountScreen", oobe["hide_local_account_screen"]),
+        (
+            "hide_online_account_screens",
+            "HideOnlineAccountScreens",
+            oobe["hide_online_account_screens"],
+        ),
+        ("hide_wireless_setup", "HideWirelessSetupInOOBE", oobe["hide_wireless_setup"]),
+        ("network_location", "NetworkLocation", oobe["network_location"]),
+        ("protect_your_pc", "ProtectYourPC", oobe["protect_your_pc"]),
     ):
-        xml.value(element, tag, oobe[key], ("setup", "oobe", key))
+        xml.value(element, tag, value, ("setup", "oobe", key))
     if oobe["skip_machine_oobe"]:  # deprecated: written only when asked for (validate warns)
         xml.value(element, "SkipMachineOOBE", True, ("setup", "oobe", "skip_machine_oobe"))
 

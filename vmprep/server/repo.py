@@ -7,20 +7,20 @@ resolved in memory. Resolved values are never written anywhere; they live only i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vmprep.errors import InputError
 from vmprep.problems import Problem, ref_name
 from vmprep.protocol.durations import parse_duration
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.roles import yaml_files
-from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs
+
+if TYPE_CHECKING:  # generated from schema.json (tools/gen_spec_types.py); no run-time cost
+    from vmprep.spec.types import RoleConfig
 
 Fingerprint = tuple[tuple[str, int, int], ...]
-MIN_TTL = 60
 
 
 class RepositoryError(InputError):
@@ -111,21 +111,20 @@ def load_repository(root: Path, environ: dict[str, str] | None = None) -> Reposi
 def _load_role(
     path: Path, env: dict[str, str], problems: list[Problem], secret_files: list[Path]
 ) -> Role | None:
-    from vmprep.spec.model import check_loaded, definition_for
+    from vmprep.spec.pipeline import check_loaded, definition_for
 
-    # The same schema ($defs/roleConfig) and semantic checks as `vmprep validate`, then the
-    # checks only serving needs. Warnings are for `validate`; errors refuse the file.
+    # The same schema ($defs/roleConfig) and checks as `vmprep validate` (the RoleConfig-only
+    # ones are in vmprep/spec/rules_roles.py). Warnings are for `validate`; errors refuse it.
     loaded = load_file(path)
     found, data = check_loaded(loaded)
     errors = [p for p in found if p.is_error]
     if data is not None and definition_for(data) != "roleConfig":
         msg = "not a RoleConfig file: a config repository holds only `kind: RoleConfig` files"
         errors, data = [Problem(str(path), 1, 1, "kind", msg)], None
-    if data is not None:  # schema-valid: the serving checks can look at it too
-        errors.extend(_checks(loaded, data))
     problems.extend(errors)
     if errors or data is None:
         return None
+    role = cast("RoleConfig", data)  # schema-valid, defaults applied: mypy checks its keys
     start = len(problems)
     base = path.parent
 
@@ -139,17 +138,18 @@ def _load_role(
                 problems.append(_problem(loaded, (*where, name), "secret", value[0]))
         return out
 
-    secrets = resolve(data["secrets"], ("secrets",))
+    secrets = resolve(role["secrets"], ("secrets",))
     overrides = []
-    for i, inst in enumerate(data["instances"]):
+    for i, inst in enumerate(role["instances"]):
         ((kind, pattern),) = inst["match"].items()
         ov_secrets = resolve(inst.get("secrets", {}), ("instances", i, "secrets"))
-        ov = Override(kind, pattern, inst.get("variables", {}), ov_secrets, inst.get("steps", []))
+        match = str(pattern)  # the schema makes every match value a string
+        ov = Override(kind, match, inst.get("variables", {}), ov_secrets, inst.get("steps", []))
         overrides.append(ov)
     if len(problems) > start:
         return None
-    ttl = int(parse_duration(data["ttl"]))
-    return Role(data["role"], str(path), ttl, data["variables"], secrets, data["steps"], overrides)
+    ttl = int(parse_duration(role["ttl"]))
+    return Role(role["role"], str(path), ttl, role["variables"], secrets, role["steps"], overrides)
 
 
 def _resolve(
@@ -175,65 +175,3 @@ def _problem(
 ) -> Problem:
     line, col = loaded.position(path)
     return Problem(loaded.file, line, col, code, msg, path=path, hint=hint)
-
-
-def _checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
-    declared = set(data["secrets"])
-    for name, ref in data["secrets"].items():
-        if "secret" in ref:
-            yield _problem(
-                loaded,
-                ("secrets", name),
-                "secret-reference",
-                "a config repository resolves secrets itself: use {env: NAME} or {file: path}",
-            )
-    if parse_duration(data["ttl"]) < MIN_TTL:
-        yield _problem(loaded, ("ttl",), "ttl", f"ttl must be at least {MIN_TTL} seconds")
-    everywhere = declared.union(*(i.get("secrets", {}) for i in data["instances"]))
-    yield from _step_checks(loaded, data["steps"], ("steps",), declared, everywhere)
-    for i, inst in enumerate(data["instances"]):
-        where: JsonPath = ("instances", i)
-        for name, ref in inst.get("secrets", {}).items():
-            if "secret" in ref:
-                yield _problem(
-                    loaded,
-                    (*where, "secrets", name),
-                    "secret-reference",
-                    "a config repository resolves secrets itself: use {env: NAME} or {file: path}",
-                )
-        yield from _step_checks(loaded, inst.get("steps", []), (*where, "steps"), None)
-
-
-def _step_checks(
-    loaded: Loaded,
-    steps: list[dict[str, Any]],
-    where: JsonPath,
-    role_secrets: set[str] | None,
-    all_secrets: frozenset[str] | set[str] = frozenset(),
-) -> Iterator[Problem]:
-    """`role_secrets`: for the role's own steps, the secrets they may use. vmprep.spec's
-    secret-ref check reports names declared nowhere in the file; this adds that a role step
-    cannot use a secret declared only for an instance."""
-    for i, step in enumerate(steps):
-        needed = [(p, r["secret"]) for p, r in secret_refs(step, (*where, i)) if "secret" in r]
-        if step.get("join_domain", {}).get("credentials") == "remote":
-            cred = (*where, i, "join_domain", "credentials")
-            needed += [(cred, name) for name in REMOTE_JOIN_SECRETS]
-        for path, ref in secret_refs(step, (*where, i)):
-            if "secret" not in ref:
-                yield _problem(
-                    loaded,
-                    path,
-                    "secret-reference",
-                    "steps reference secrets by name: {secret: NAME}",
-                    hint="declare the value under `secrets:` and use {secret: NAME} here",
-                )
-        for path, name in needed:
-            if role_secrets is not None and name not in role_secrets and name in all_secrets:
-                yield _problem(
-                    loaded,
-                    path,
-                    "undeclared-secret",
-                    f"secret {name!r} is not declared under the role's `secrets:`",
-                    hint="a secret under instances: serves only that instance's steps",
-                )

@@ -1,5 +1,8 @@
 """The customization spec: loading with positions, the JSON Schema, semantic checks, the model.
 
+Modules: `model` (the `Spec` value), `pipeline` (load and check), `defaults` (the schema's
+defaults), `checks` and `rules_*` (semantic checks), `types` (TypedDicts, type checking only).
+
 Public API (what render, sysprep and the server use):
 
 - `load_spec(path) -> Spec`: load, validate and apply defaults; raises `SpecError` carrying
@@ -11,13 +14,7 @@ Public API (what render, sysprep and the server use):
 
 from __future__ import annotations
 
-from vmprep.spec.model import (
-    Spec,
-    SpecError,
-    check_file,
-    definition_for,
-    load_role_config,
-    load_spec,
-)
+from vmprep.spec.model import Spec, SpecError
+from vmprep.spec.pipeline import check_file, definition_for, load_role_config, load_spec
 
 __all__ = ["Spec", "SpecError", "check_file", "definition_for", "load_role_config", "load_spec"]

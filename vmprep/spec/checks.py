@@ -2,7 +2,7 @@
 
 Each check gets a schema-valid document (defaults applied) and yields `Finding`s; codes are
 documented in docs/errors.md. The rules live in `rules_setup`, `rules_agent`, `rules_runtime`,
-`rules_steps` and `rules_secrets`; this module is the registry and the runner.
+`rules_steps`, `rules_secrets` and `rules_roles`; this module is the registry and the runner.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from vmprep.problems import Problem, Severity
+from vmprep.problems import Problem, Severity, format_path
 from vmprep.spec.load import JsonPath, Loaded
 
 Kind = Literal["spec", "roleConfig"]
@@ -79,14 +79,14 @@ def check(code: str, *kinds: Kind) -> Callable[[Check], Check]:
     return register
 
 
-def run_checks(
-    loaded: Loaded, data: dict[str, Any], kind: Kind = "spec", base: Path | None = None
-) -> Iterator[Problem]:
+def all_checks() -> dict[str, tuple[Check, tuple[Kind, ...]]]:
+    """Every registered check by code (importing the rules modules registers them)."""
     from vmprep.spec import (  # noqa: F401  (importing registers the checks)
         rules_agent,
         rules_inputs,
         rules_order,
         rules_platform,
+        rules_roles,
         rules_runtime,
         rules_secrets,
         rules_setup,
@@ -94,8 +94,16 @@ def run_checks(
         rules_text,
     )
 
+    return CHECKS
+
+
+def run_checks(
+    loaded: Loaded, data: dict[str, Any], kind: Kind = "spec", base: Path | None = None
+) -> Iterator[Problem]:
+    registered = all_checks()
+
     doc = Doc(data, kind, loaded.data, base, loaded.unprintable)
-    for code, (fn, kinds) in CHECKS.items():
+    for code, (fn, kinds) in registered.items():
         if kind not in kinds:
             continue
         for f in fn(doc):
@@ -114,11 +122,8 @@ def step_kind(step: dict[str, Any]) -> str:
 
 
 def dotted(path: JsonPath) -> str:
-    out = ""
-    for part in path:
-        part = part if isinstance(part, int) else cut(part)
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    """`agent.steps[2].download.url` for a message, long keys cut."""
+    return format_path(path, key=cut)
 
 
 SHOWN = 40  # characters of a value a message shows before it is cut

@@ -98,7 +98,7 @@ def check_paths(paths: Iterable[Path], config_repo: Path | None = None) -> list[
     """Every problem of every file, sorted by file, line and column. With `config_repo`, each
     spec is also checked against the role it phones home for (vmprep.spec.roles)."""
     from vmprep.spec.load import load_file
-    from vmprep.spec.model import check_loaded
+    from vmprep.spec.pipeline import check_loaded
 
     roles, root = None, config_repo or Path()
     if config_repo is not None:

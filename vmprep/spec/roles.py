@@ -51,7 +51,7 @@ class RoleInfo:
 def read_roles(root: Path) -> dict[str, RoleInfo]:
     """The valid RoleConfig files under root by role (files with errors are left out: validate
     the repository itself to see them). Secret values are not resolved."""
-    from vmprep.spec.model import check_loaded
+    from vmprep.spec.pipeline import check_loaded
 
     roles: dict[str, RoleInfo] = {}
     for path in yaml_files(root):

@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import PureWindowsPath
 
 from vmprep.protocol.floor import MINIMUM
+from vmprep.render.paths import (
+    ANSWER_FILE_SEARCH,
+    AZURE_SETUPCOMPLETE2,
+    CHAINED_SETUPCOMPLETE,
+    SETUPCOMPLETE,
+)
 from vmprep.sysprep import probes, state
 from vmprep.sysprep.bundled import bundled_runtime
 from vmprep.sysprep.install import find_unfinished
@@ -23,22 +29,8 @@ PENDING_KEYS = (
 )
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
 SERVICING_PROCESSES = ("trustedinstaller.exe", "tiworker.exe")
-SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"
 # The agent's interpreter says its version; this parses on any Python (no f-string).
 VERSION_PROBE = "import sys; sys.stdout.write('%d.%d.%d' % tuple(sys.version_info[:3]))"
-AZURE_SETUPCOMPLETE2 = "Windows/OEM/SetupComplete2.cmd"  # docs/platforms/azure.md
-# Agreed with render in docs/internals.md: an existing SetupComplete.cmd moves here, and
-# ours calls it first.
-CHAINED_SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.vmprep-chained.cmd"
-# Answer files Windows would find by its search order (reference §7), relative to the drive.
-ANSWER_FILE_GLOBS = (
-    "Windows/Panther/unattend*.xml",
-    "Windows/Panther/Unattend/unattend.xml",
-    "Windows/Panther/Unattend/autounattend.xml",
-    "Windows/System32/Sysprep/unattend.xml",
-    "unattend.xml",
-    "autounattend.xml",
-)
 
 
 @check("windows")
@@ -269,7 +261,7 @@ def _interpreter_version(ctx: CheckContext, python: str, where: str) -> CheckRes
 def no_leftover_answer_files(ctx: CheckContext) -> CheckResult:
     leftovers: list[str] = []
     replaced: list[str] = []
-    for pattern in ANSWER_FILE_GLOBS:
+    for pattern in ANSWER_FILE_SEARCH:
         folder, _, name = pattern.rpartition("/")
         base = ctx.platform.root / folder if folder else ctx.platform.root
         if not base.is_dir():

@@ -21,12 +21,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import PreflightError
+from vmprep.render.paths import ANSWER_FILE_SEARCH
 from vmprep.spec.platforms import GCE_TASK_FILE, GCE_TASK_NAME, PlatformRules
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.probes import POWERSHELL
+
+if TYPE_CHECKING:
+    from vmprep.spec.types import SysprepSection
 
 EC2LAUNCH_EXE = "Program Files/Amazon/EC2Launch/EC2Launch.exe"
 AGENT_CONFIG = "ProgramData/Amazon/EC2Launch/config/agent-config.yml"
@@ -34,12 +38,7 @@ POWERSHELL_EXE = "Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
 SYSPREP_EXE = "Windows/System32/Sysprep/sysprep.exe"
 # Answer files Windows would find before (or instead of) the cloud's own (how-configuration-
 # passes-work: the implicit search order); removed on platforms without one of ours.
-LEFTOVER_ANSWER_FILES = (
-    "Windows/Panther/unattend*.xml",
-    "Windows/Panther/Unattend/unattend.xml",
-    "Windows/Panther/Unattend/autounattend.xml",
-    "Windows/System32/Sysprep/unattend.xml",
-)
+LEFTOVER_ANSWER_FILES = tuple(g for g in ANSWER_FILE_SEARCH if g.startswith("Windows/"))
 GCESYSPREP = "GCESysprep -NoShutdown"
 
 
@@ -85,7 +84,7 @@ def plan_flow(
     platform: Platform,
     rules: PlatformRules,
     tool: Path,
-    sysprep: dict[str, Any],
+    sysprep: SysprepSection,
     overlay: dict[str, bytes],
 ) -> FlowPlan:
     """The command and the extra changes of a no-answer-file flow (not `sysprep`)."""

@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vmprep.errors import ExitCode, PreflightError, VmprepError
 from vmprep.protocol.durations import parse_duration as _parse_duration
+from vmprep.render.paths import (
+    AZURE_CHAINED,
+    AZURE_SETUPCOMPLETE2,
+    CHAINED_SETUPCOMPLETE,
+    SETUPCOMPLETE,
+)
 from vmprep.spec.platforms import PlatformRules, platform_of
 from vmprep.sysprep import install, panther, state
-from vmprep.sysprep.checks import AZURE_SETUPCOMPLETE2, CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.flows import leftover_answer_files, plan_flow
 from vmprep.sysprep.platform import Platform, windows_path
 from vmprep.sysprep.preflight import (
@@ -196,9 +201,6 @@ def prepare(req: Request) -> Plan:
     return plan
 
 
-AZURE_CHAINED = "Windows/OEM/SetupComplete2.vmprep-chained.cmd"
-
-
 def _chain(rules: PlatformRules) -> tuple[str, str] | None:
     """(the hook script a platform runs, where an existing one moves to be chained), if any."""
     if rules.hook == "setupcomplete":
@@ -226,7 +228,7 @@ def _plan_install(req: Request, plan: Plan) -> None:
     if chained is not None and chain is not None and original is not None:
         files[chained] = original.read_bytes()
         targets[chained] = chain
-    sysprep: dict[str, Any] = req.spec.sysprep
+    sysprep = req.spec.sysprep
     plan.expect = state.target_state(
         generalize=bool(sysprep.get("generalize", True)), oobe=bool(sysprep.get("oobe", True))
     )

@@ -11,12 +11,15 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import UsageError
 from vmprep.spec.platforms import PLATFORMS, PlatformRules
 from vmprep.sysprep.platform import Platform
 from vmprep.sysprep.probes import ProbeError, facts_argv, parse_facts
+
+if TYPE_CHECKING:
+    from vmprep.spec.types import AgentSection, SysprepSection
 
 
 class Status(str, Enum):
@@ -67,8 +70,8 @@ SYSPREP_ANSWER_FILE = "Windows/System32/Sysprep/unattend.xml"
 @dataclass
 class CheckContext:
     platform: Platform
-    sysprep: dict[str, Any]  # the spec's `sysprep` section, defaults filled in
-    agent: dict[str, Any]  # the spec's `agent` section
+    sysprep: SysprepSection  # the spec's `sysprep` section, defaults filled in
+    agent: AgentSection  # the spec's `agent` section
     sysprep_exe: Path
     state_dir: Path  # where install keeps its record and backups
     replaced: frozenset[str] = frozenset({SYSPREP_ANSWER_FILE.casefold()})

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vmprep.errors import ExternalToolError
 from vmprep.sysprep import state
 from vmprep.sysprep.platform import Platform
+
+if TYPE_CHECKING:
+    from vmprep.spec.types import SysprepSection
 
 SYSPREP_EXE = "Windows/System32/Sysprep/sysprep.exe"
 
@@ -45,7 +48,7 @@ def unattend_arg(platform: Platform, path: Path) -> str:
     return short
 
 
-def sysprep_argv(exe: PurePath, unattend: str, sysprep: dict[str, Any]) -> list[str]:
+def sysprep_argv(exe: PurePath, unattend: str, sysprep: SysprepSection) -> list[str]:
     argv = [str(exe)]
     if sysprep.get("generalize", True):
         argv.append("/generalize")

@@ -1,0 +1,2 @@
+"""Developer tools that generate files shipped in the package; never installed, never
+imported by vmprep at run time (setup.cfg packages only `vmprep*`)."""

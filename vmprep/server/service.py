@@ -117,6 +117,8 @@ class Service:
     store: Store
     keys: list[SigningKey]
     tokens: Tokens = field(default_factory=Tokens)
+    reports_only: bool = False  # `serve --reports-only`: config fetches are answered 404
+    draining: bool = False  # a graceful shutdown has begun: /readyz answers 503
     issuer: Issuer = field(init=False)
     writer: ReportWriter = field(init=False)
 

@@ -115,6 +115,9 @@ def test_issues_are_kept_per_target_under_one_counter(store):
     assert (d.serial, d.first_serial) == (c.serial + 1, d.serial)
     assert store.issued_for(b.serial) == ("web", "i-1", "d2")
     assert store.issued_for(999) is None
+    assert store.current_serial("web", "_role") == d.serial
+    assert store.current_serial("web", "i-1") == b.serial
+    assert store.current_serial("web", "i-2") is None
 
 
 def test_concurrent_first_issues_of_one_target_agree(store):
@@ -235,6 +238,7 @@ def test_both_stores_answer_alike(request, tmp_path, ops):
                 s.fleet(role="web", state="done"),
                 [s.timeline(i) for i in ("a", "ü-1")],
                 [s.issued_for(n) for n in range(30)],
+                [s.current_serial("web", i) for i in ("a", "b", "none")],
             ]
         assert answers["sqlite"] == answers["pg"]
     finally:

@@ -243,6 +243,17 @@ class PostgresStore:
 
         return self._run(issue)
 
+    def current_serial(self, role: str, target: str) -> int | None:
+        def find(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute(
+                "SELECT serial FROM documents WHERE role = %s AND target = %s",
+                (role, target),
+                prepare=True,
+            ).fetchone()
+
+        row = self._run(find)
+        return None if row is None else int(row[0])
+
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         if not -(2**63) <= serial < 2**63:
             return None

@@ -123,7 +123,14 @@ def build_service(opts: ServeOptions) -> Service:
     created = opts.store is None and not opts.data_dir.exists()
     store = open_store(opts)
     try:
-        service = Service(opts.configs, store, keys, tokens, reports_only=opts.reports_only)
+        service = Service(
+            opts.configs,
+            store,
+            keys,
+            tokens,
+            reports_only=opts.reports_only,
+            shared=store.remote or opts.workers > 1,
+        )
         store.prune(time.time())
     except BaseException:
         store.close()

@@ -65,6 +65,9 @@ class Store(Protocol):
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         """(role, target, digest) of an issued serial."""
 
+    def current_serial(self, role: str, target: str) -> int | None:
+        """The serial last issued for (role, target), by any process sharing the store."""
+
     def add_reports(self, batch: list[NewReport]) -> list[bool]:
         """Store checked reports; for each, False when its report_id was seen before (then
         nothing is stored: the first body wins)."""
@@ -194,6 +197,13 @@ class SqliteStore:
                 self.db.execute("ROLLBACK")
                 raise
         return Issue(serial, first, issued, issued + ttl)
+
+    def current_serial(self, role: str, target: str) -> int | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT serial FROM documents WHERE role = ? AND target = ?", (role, target)
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         with self._lock:

@@ -50,6 +50,7 @@ T = TypeVar("T")
 SCHEMES = ("postgresql://", "postgres://")
 _ISSUE_LOCK = 0x766D7072  # advisory lock class for issuing: pg_advisory_xact_lock(int, int)
 _RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+DOWN_TIMEOUT = 0.25  # seconds to wait for a connection while the database is known down
 
 _UPSERT = (
     f"INSERT INTO instances ({_COLUMNS}) VALUES ({', '.join(['%s'] * 15)})"
@@ -133,6 +134,7 @@ class PostgresStore:
         self.url = url
         self.retention = max(retention, MIN_RETENTION)
         self.timeout = timeout
+        self.down = False
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -160,11 +162,17 @@ class PostgresStore:
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        # While the database is known to be down, wait only briefly for a connection: agents
+        # get their 503 at once instead of after the whole timeout, and requests do not pile
+        # up; the pool keeps reconnecting in the background, and the first success clears it.
+        timeout = DOWN_TIMEOUT if self.down else self.timeout
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=timeout) as conn:
                 yield conn
         except PoolTimeout as exc:
+            self.down = True
             raise StoreUnavailable(f"no connection to {redact(self.url)}: {exc}") from None
+        self.down = False
 
     def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`work` on a pooled connection; once more on a connection the server dropped (the
@@ -181,6 +189,7 @@ class PostgresStore:
             elif isinstance(failure, psycopg.OperationalError) and not dropped:
                 dropped += 1
             elif isinstance(failure, psycopg.OperationalError):
+                self.down = True
                 raise StoreUnavailable(f"{redact(self.url)}: {_reason(failure)}") from None
             else:
                 raise failure

@@ -20,6 +20,7 @@ pooled connection the server dropped (a restart) is replaced and the call tried 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -48,7 +49,8 @@ from vmprep.server.store import (
 log = logging.getLogger("vmprep.server")
 T = TypeVar("T")
 SCHEMES = ("postgresql://", "postgres://")
-_ISSUE_LOCK = 0x766D7072  # advisory lock class for issuing: pg_advisory_xact_lock(int, int)
+# pg_advisory_xact_lock(int, int): this class ("vmpr") and a hash of the (role, target)
+_ISSUE_LOCK = 0x766D7072
 _RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 DOWN_TIMEOUT = 0.25  # seconds to wait for a connection while the database is known down
 
@@ -213,8 +215,8 @@ class PostgresStore:
         def issue(conn: psycopg.Connection[Any]) -> Issue:
             with conn.transaction():
                 conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                    (_ISSUE_LOCK, f"{role}/{target}"),
+                    "SELECT pg_advisory_xact_lock(%s, %s)",
+                    (_ISSUE_LOCK, _key32(f"{role}/{target}")),
                     prepare=True,
                 )
                 row = conn.execute(
@@ -392,6 +394,13 @@ class PostgresStore:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _key32(text: str) -> int:
+    """A signed 32-bit advisory-lock key for a (role, target): a collision only makes two
+    targets' first issues wait for each other."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _reason(exc: BaseException) -> str:

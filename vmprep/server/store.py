@@ -1,6 +1,7 @@
 """The status store: issued serials, reports (deduplicated by report_id) and the latest
 report per instance. `Store` is the interface; `SqliteStore` (stdlib sqlite3, WAL) the
-default implementation, in a data directory, so nothing needs installing.
+default implementation, in a data directory, so nothing needs installing;
+`vmprep.server.pgstore.PostgresStore` the one several `serve` replicas share (issue 17).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ INSERT OR IGNORE INTO counter (id, serial) VALUES (1, 0);
 """
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached right now (a database down or restarting): the request
+    is answered 503 with Retry-After, which agents retry (docs/server.md "Failure modes")."""
+
+
 @dataclass(frozen=True)
 class Issue:
     serial: int
@@ -46,11 +52,21 @@ class Issue:
 
 
 class Store(Protocol):
+    # True when a call may wait on the network (PostgreSQL): the app then calls the store
+    # from a worker thread, so a slow or down database never stalls the event loop.
+    remote: bool
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers now (`/readyz`)."""
+
     def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
         """The current issue for (role, target) with this content, or a new one."""
 
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         """(role, target, digest) of an issued serial."""
+
+    def current_serial(self, role: str, target: str) -> int | None:
+        """The serial last issued for (role, target), by any process sharing the store."""
 
     def add_reports(self, batch: list[NewReport]) -> list[bool]:
         """Store checked reports; for each, False when its report_id was seen before (then
@@ -121,6 +137,8 @@ def _summary_row(item: NewReport) -> tuple[Any, ...]:
 
 
 class SqliteStore:
+    remote = False
+
     def __init__(self, data_dir: Path, *, retention: float = 30 * 86400) -> None:
         try:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -137,6 +155,13 @@ class SqliteStore:
             raise InputError(f"{data_dir}: cannot open the status store: {exc}") from None
         self.retention = max(retention, MIN_RETENTION)
         self._lock = threading.Lock()
+
+    def ping(self) -> None:
+        try:
+            with self._lock:
+                self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite store does not answer: {exc}") from None
 
     def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
         with self._lock:
@@ -172,6 +197,13 @@ class SqliteStore:
                 self.db.execute("ROLLBACK")
                 raise
         return Issue(serial, first, issued, issued + ttl)
+
+    def current_serial(self, role: str, target: str) -> int | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT serial FROM documents WHERE role = ? AND target = ?", (role, target)
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         with self._lock:
@@ -212,7 +244,7 @@ class SqliteStore:
     def instances(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM instances ORDER BY sent DESC"
+                f"SELECT {_COLUMNS} FROM instances ORDER BY sent DESC, instance_id DESC"
             ).fetchall()
         return [_summary(r) for r in rows]
 
@@ -238,7 +270,7 @@ class SqliteStore:
             row = self.db.execute(
                 "SELECT computer_name FROM instances WHERE instance_id = ?", (instance_id,)
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None or row[0] is None else str(row[0])
 
     def prune(self, now: float) -> int:
         """Drop reports older than the retention, but never an instance's latest one."""

@@ -249,7 +249,7 @@ class Azure(Provider):
         return settings.content_type, settings.cache_control
 
     def put(self, key: str, data: bytes) -> None:
-        self.container().upload_blob(key, data)
+        self.container().upload_blob(key, data, overwrite=True)
 
 
 class Gcs(Provider):

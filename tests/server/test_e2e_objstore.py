@@ -89,7 +89,7 @@ def test_the_agent_fetches_and_verifies_its_document_from_object_storage(
     rel = f"{target.key('v1/config/web/_role')}"
     from urllib.request import urlopen
 
-    with urlopen(f"{provider.public_url('fleet/prod')}/v1/config/web/_role") as r:  # noqa: S310
+    with urlopen(f"{provider.public_url('fleet/prod')}/v1/config/web/_role") as r:
         body = json.loads(r.read())
     body["steps"][0]["exec"]["argv"][-1] = f'echo evil >> "{tmp_path / "shared-out"}"'
     provider.put(rel, json.dumps(body).encode())

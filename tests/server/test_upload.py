@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from tests.server.conftest import verify, write_repo
 from tests.server.objstore import Provider, start_provider
 from vmprep.server.keys import generate, write_keypair
-from vmprep.server.upload import PROVIDERS, parse_target, publish_to
+from vmprep.server.upload import parse_target, publish_to
 
 pytestmark = pytest.mark.slow  # each provider starts its emulator once per module
 
@@ -81,7 +80,8 @@ def test_publish_to_uploads_every_document_after_its_sidecar_with_their_headers(
         assert new != old
         sidecar = get(f"{base}/{rel}.sig").text
         assert len(sidecar.splitlines()) == 2
-        assert verify(sidecar, new, key) and verify(sidecar, old, key)
+        assert verify(sidecar, new, key)
+        assert verify(sidecar, old, key)
     # a third: the sidecar keeps the live body's line only, it does not grow run after run
     run_vmprep(*args)
     assert len(get(f"{base}/v1/config/web/_role.sig").text.splitlines()) == 2
@@ -103,12 +103,14 @@ def test_a_document_no_longer_published_goes_once_stale_for_the_grace(store: Pro
     )
     assert done.deleted == []
     assert sorted(done.kept_stale) == gone
-    assert get(canary).status_code == 200 and get(canary + ".sig").status_code == 200
+    assert get(canary).status_code == 200
+    assert get(canary + ".sig").status_code == 200
     # still stale an hour after it went stale (not after it was last written): deleted
     done = publish_to(configs, keys, target, now=t0 + 60 + 3600, **kw)
     assert sorted(done.deleted) == gone
     assert done.kept_stale == []
-    assert get(canary).status_code == 404 and get(canary + ".sig").status_code == 404
+    assert get(canary).status_code == 404
+    assert get(canary + ".sig").status_code == 404
     assert get(f"{store.public_url(target.prefix)}/v1/config/web/_role").status_code == 200
     manifest = json.loads(get(f"{store.public_url(target.prefix)}/.vmprep-publish.json").content)
     assert manifest["retired"] == {}

@@ -42,7 +42,8 @@ def test_exactly_one_destination_and_a_readable_grace(run_vmprep, tmp_path) -> N
     out = run_vmprep(*base, "-o", str(tmp_path / "x"), "--endpoint-url", "http://h", expect=2)
     assert "--endpoint-url goes with --to" in out.stderr
     out = run_vmprep(*base, "--to", "s3://b/p", "--grace", "soon", expect=2)
-    assert "--grace" in out.stderr and "not a duration" in out.stderr
+    assert "--grace" in out.stderr
+    assert "not a duration" in out.stderr
     assert "expected s3://" in run_vmprep(*base, "--to", "s4://b", expect=2).stderr
 
 

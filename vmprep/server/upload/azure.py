@@ -68,7 +68,7 @@ def _errors(where: str) -> Iterator[None]:
         ) from None
     except HttpResponseError as exc:
         raise ExternalToolError(
-            f"{where}: Azure refused: {exc.error_code or exc.status_code}: {_first_line(exc)}",
+            f"{where}: Azure refused: {getattr(exc, 'error_code', None) or exc.status_code}: {_first_line(exc)}",
             hint="check the container name and the identity's role (Storage Blob Data Contributor)",
         ) from None
     except AzureError as exc:

@@ -35,7 +35,10 @@ def open_bucket(name: str, endpoint_url: str | None) -> GcsBucket:
             from google.auth.credentials import AnonymousCredentials
 
             project = os.environ.get("GOOGLE_CLOUD_PROJECT", "vmprep")
-            client = storage.Client(project=project, credentials=AnonymousCredentials())
+            client = storage.Client(
+                project=project,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            )
         else:
             client = storage.Client()
     return GcsBucket(client, name)

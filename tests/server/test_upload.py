@@ -63,7 +63,7 @@ def test_publish_to_uploads_every_document_after_its_sidecar_with_their_headers(
         assert verify(sidecar, body.content, key)
         assert json.loads(body.content)["target"]["role"] == "web"
         assert store.head(f"{where}/{rel}") == ("application/json", "max-age=60")
-        assert store.head(f"{where}/{rel}.sig") == ("text/plain", "max-age=60")
+        assert store.head(f"{where}/{rel}.sig") == ("text/plain", "no-cache")
         first[rel] = body.content
     manifest = json.loads(get(f"{base}/.vmprep-publish.json").content)
     assert store.head(f"{where}/.vmprep-publish.json") == ("application/json", "no-cache")

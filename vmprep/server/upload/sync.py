@@ -33,9 +33,13 @@ from vmprep.server.upload import Bucket, Target
 
 JSON = "application/json"
 SIDECAR = "text/plain"  # ASCII lines (docs/protocol.md "The sidecar")
-# Documents live at fixed, overwritten paths: a cache may keep them a minute, no more. The
-# manifest is for publishers only: never cached.
+# Documents live at fixed, overwritten paths: a cache may keep them a minute, no more.
+# Sidecars and the manifest are revalidated on every read (a 304 when unchanged): a cached
+# sidecar older than the document a CDN serves would fail verification, while a current
+# sidecar also verifies the previous document (see above). So a reader is safe as long as
+# runs are at least DOCUMENT_CACHE's max-age apart (docs/scale.md).
 DOCUMENT_CACHE = "max-age=60"
+SIDECAR_CACHE = "no-cache"
 MANIFEST_CACHE = "no-cache"
 THREADS = 16
 
@@ -93,7 +97,7 @@ def upload_tree(
         body = files[rel]
         sidecar = files[rel + ".sig"] + _still_live(bucket, target.key(rel), body, keys)
         bucket.write(
-            target.key(rel + ".sig"), sidecar, content_type=SIDECAR, cache_control=DOCUMENT_CACHE
+            target.key(rel + ".sig"), sidecar, content_type=SIDECAR, cache_control=SIDECAR_CACHE
         )
         bucket.write(target.key(rel), body, content_type=JSON, cache_control=DOCUMENT_CACHE)
 

@@ -129,3 +129,18 @@ def test_publish_to_refuses_a_prefix_it_did_not_write(store: Provider, run_vmpre
     out = run_vmprep(*args, expect=2)
     assert "not written by `vmprep publish`" in out.stderr
     assert get(f"{store.public_url(where)}/index.html").status_code == 200
+
+
+def test_a_missing_bucket_is_an_external_failure_without_a_traceback(
+    store: Provider, run_vmprep, tmp_path
+):
+    configs = write_repo(tmp_path / "configs")
+    write_keypair(tmp_path / "fleet")
+    args = ["publish", "--configs", str(configs), "--key", str(tmp_path / "fleet.pem")]
+    args += ["--to", f"{store.scheme}://vmprep-missing/fleet"]
+    if store.endpoint:
+        args += ["--endpoint-url", store.endpoint]
+    out = run_vmprep(*args, expect=4)
+    assert out.stderr.startswith("error: ")
+    assert "vmprep-missing" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -240,7 +240,8 @@ def storms(args: argparse.Namespace, tmp: Path, configs: Path, ids: list[str]) -
     results: list[Storm] = []
     try:
         for name, (store, workers) in setups:
-            extra = ["--workers", workers]
+            # every simulated agent comes from 127.0.0.1, real ones from their own addresses
+            extra = ["--workers", workers, "--max-connections-per-client", "0"]
             if store == "pg":
                 assert cluster is not None
                 extra += ["--store", cluster.migrated_database()]
@@ -350,6 +351,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "vmprep", "serve", "--configs", str(configs)]
     argv += ["--key", str(tmp / "key.pem"), "--data-dir", str(tmp / "data"), "--poll", "0"]
     argv += ["--tokens", str(tmp / "tokens"), "--port", str(port)]
+    argv += ["--max-connections-per-client", "0"]  # every simulated agent is 127.0.0.1
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     nginx = None

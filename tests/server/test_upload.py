@@ -97,6 +97,8 @@ def test_a_document_no_longer_published_goes_once_stale_for_the_grace(store: Pro
     web.write_text(web.read_text().split("instances:")[0])  # the overrides go
     canary = f"{store.public_url(target.prefix)}/v1/config/web/canary-1"
 
+    nested = parse_target(f"{store.target(target.prefix)}/eu")  # another tree inside it
+    publish_to(configs, keys, nested, now=t0 + 30, endpoint_url=store.endpoint)
     done = publish_to(configs, keys, target, now=t0 + 60, **kw)
     gone = sorted(
         f"v1/config/web/{n}{s}" for n in ("canary-1", "00-15-5d-01-02-03") for s in ("", ".sig")
@@ -115,6 +117,8 @@ def test_a_document_no_longer_published_goes_once_stale_for_the_grace(store: Pro
     manifest = json.loads(get(f"{store.public_url(target.prefix)}/.vmprep-publish.json").content)
     assert manifest["retired"] == {}
     assert manifest["documents"] == ["v1/config/web/_role"]
+    nested_doc = f"{store.public_url(nested.prefix)}/v1/config/web/_role"
+    assert get(nested_doc).status_code == 200  # never stale for the outer tree
 
 
 def test_publish_to_refuses_a_prefix_it_did_not_write(store: Provider, run_vmprep, tmp_path):

@@ -13,7 +13,7 @@ each document:
    stale objects with the time they went stale) — the index a later run starts from.
 
 Objects under the prefix that this run does not write (a role or an override removed) are
-stale: each is deleted once it has been stale for the grace (`--grace`, 24h by default), the
+stale — except another publish's tree nested under it (a prefix with its own manifest): each is deleted once it has been stale for the grace (`--grace`, 24h by default), the
 document before its sidecar; until then the manifest remembers since when.
 """
 
@@ -106,6 +106,9 @@ def upload_tree(
 
     # Stale: under the prefix, not written by this run (the manifest is rewritten below).
     present = {k for k in bucket.keys(target.key("")) if k != target.key(MANIFEST)}
+    # another publish's tree nested under this prefix is that publish's business
+    nested = [k[: -len(MANIFEST)] for k in present if k.endswith("/" + MANIFEST)]
+    present = {k for k in present if not any(k.startswith(n) for n in nested)}
     stale = sorted(present - {target.key(rel) for rel in files})
     rel_of = {target.key(rel): rel for rel in (_rel(k, target) for k in stale)}
     retired: dict[str, float] = {}

@@ -38,6 +38,7 @@ Examples:
 )
 @click.option(
     "--grace",
+    metavar="DURATION",
     default="24h",
     show_default=True,
     help="With --to: how long an object no longer published stays before it is deleted.",
@@ -54,7 +55,8 @@ def publish(
     base: str,
     allow_secrets: bool,
 ) -> None:
-    """Write signed documents and .sig sidecars for static hosting."""
+    """Write signed documents and .sig sidecars for static hosting, or upload them to object
+    storage."""
     if (out is None) == (to is None):
         raise click.UsageError("give exactly one of -o/--output and --to")
     if to is None and endpoint_url is not None:

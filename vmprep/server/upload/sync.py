@@ -13,8 +13,9 @@ each document:
    stale objects with the time they went stale) — the index a later run starts from.
 
 Objects under the prefix that this run does not write (a role or an override removed) are
-stale — except another publish's tree nested under it (a prefix with its own manifest): each is deleted once it has been stale for the grace (`--grace`, 24h by default), the
-document before its sidecar; until then the manifest remembers since when.
+stale — except another publish's tree nested under it (a prefix with its own manifest). Each
+is deleted once it has been stale for the grace (`--grace`, 24h by default), the document
+before its sidecar; until then the manifest remembers since when.
 """
 
 from __future__ import annotations

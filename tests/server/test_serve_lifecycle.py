@@ -86,8 +86,8 @@ def test_a_database_outage_is_a_503_agents_retry_and_serve_recovers(tmp_path, se
         ready = httpx.get(server.url + "/readyz", timeout=30)
         assert ready.status_code == 503
         assert httpx.get(server.url + "/healthz").status_code == 200  # alive all the same
-        # one line per interval, not one per request
-        assert server.output().count("the store is unavailable, answering 503") == 1
+        # one line per 10 s interval, not one per request (the first 503 waits up to 5 s)
+        assert 1 <= server.output().count("the store is unavailable, answering 503") <= 2
         assert "Traceback" not in server.output()
 
         cluster.start()

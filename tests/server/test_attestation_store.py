@@ -10,9 +10,11 @@ import pytest
 from vmprep.server.store import Attestation, SqliteStore
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    from tests.server.test_store_conformance import open_store
+
+    s = open_store(request.param, tmp_path, request)
     yield s
     s.close()
 

@@ -31,7 +31,13 @@ Examples:
   vmprep serve --configs configs --key fleet.pem --store postgresql://vmprep@db/vmprep --workers 4"""
 )
 @configs_option
-@keys_option
+@click.option(
+    "--key",
+    "keys",
+    type=F,
+    multiple=True,
+    help="Signing key (PEM); repeat during a rotation. Required unless --reports-only.",
+)
 @click.option(
     "--data-dir",
     type=P,

@@ -47,8 +47,10 @@ def test_color_flag_wins_over_no_color_env():
 
 def test_piped_rich_output_does_not_wrap_at_80_columns(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("COLUMNS", raising=False)
-    out = cli.Output()
-    assert out.out.width == cli.UNWRAPPED
+    from vmprep.commands.reporters import UNWRAPPED, Output
+
+    out = Output()
+    assert out.out.width == UNWRAPPED
     from rich.table import Table
 
     table = Table("path")

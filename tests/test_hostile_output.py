@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmprep import cli
+from vmprep.commands.reporters.problems import MAX_PER_CODE, capped
 from vmprep.problems import Problem, printable
-from vmprep.report import MAX_PER_CODE, capped
 
 UNSAFE = st.one_of(
     st.sampled_from([chr(c) for c in [*range(32), *range(0x7F, 0xA0)]]),  # C0, DEL, C1

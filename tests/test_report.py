@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from vmprep.commands.reporters.problems import github_line, strict, summary, text_lines, to_json
 from vmprep.problems import Problem, Severity
-from vmprep.report import github_line, strict, summary, text_lines, to_json
 
 P = Problem("a,b:c.yaml", 3, 5, "schema", "100% wrong\nreally", hint="fix it")
 W = Problem("w.yaml", 0, 0, "too-large", "big", Severity.WARNING)

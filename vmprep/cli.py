@@ -10,17 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from vmprep import __version__
 from vmprep.errors import ExitCode, VmprepError
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 # name -> (module, short help). The short help is here so `--help` imports no command.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,17 +40,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-UNWRAPPED = 1000  # columns for output that is not a terminal
 _COLOR_FLAGS = ("--color", "--no-color")
 # The group's verbosity flags, accepted after the subcommand too (`vmprep render -q ...`).
 _VERBOSITY = re.compile(r"-(v+|q)|--verbose|--quiet")
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def color_choice(flag: bool | None) -> bool | None:
@@ -63,39 +50,6 @@ def color_choice(flag: bool | None) -> bool | None:
     if flag is None and os.environ.get("NO_COLOR"):
         return False
     return flag
-
-
-class Output:
-    """The two consoles: data to stdout, messages to stderr. Created on first use."""
-
-    def __init__(self, *, color: bool | None = None, verbosity: int = 0) -> None:
-        self._color = color
-        self.verbosity = verbosity  # -1 --quiet, 0, or the number of -v
-
-    def _console(self, *, stderr: bool) -> Console:
-        from rich.console import Console
-
-        stream = sys.stderr if stderr else sys.stdout
-        no_color = self._color is False or None
-        # Piped (Packer and WinRM logs): no wrapping at 80 columns; a table as wide as it needs.
-        piped = not self._color and not _isatty(stream) and "COLUMNS" not in os.environ
-        return Console(
-            file=stream,
-            stderr=stderr,
-            no_color=no_color,
-            force_terminal=True if self._color else None,
-            highlight=False,
-            soft_wrap=True,
-            width=UNWRAPPED if piped else None,
-        )
-
-    @cached_property
-    def out(self) -> Console:
-        return self._console(stderr=False)
-
-    @cached_property
-    def err(self) -> Console:
-        return self._console(stderr=True)
 
 
 class VmprepGroup(click.Group):
@@ -182,31 +136,12 @@ def main(ctx: click.Context, debug: bool, color: bool | None, verbose: int, quie
     if quiet and verbose:
         raise click.UsageError("-q and -v contradict each other")
     level = -1 if quiet else verbose
+    # The consoles live with the rest of the output (imported here: `--help` needs none).
+    from vmprep.commands.reporters import Output
+
     ctx.obj = {
         "debug": debug,
         "color": color,
         "output": Output(color=color, verbosity=level),
         "verbosity": level,
     }
-
-
-def verbosity(ctx: click.Context) -> int:
-    """-1 with --quiet, 0 by default, the number of -v otherwise."""
-    obj = ctx.find_root().obj
-    return int((obj or {}).get("verbosity", 0))
-
-
-def say(ctx: click.Context, message: str, *, level: int = 0) -> None:
-    """A message for people on stderr, unless the verbosity is below `level`
-    (0: progress and results, hidden by -q; 1: details shown with -v)."""
-    if verbosity(ctx) >= level:
-        click.echo(message, err=True)
-
-
-def output(ctx: click.Context) -> Output:
-    """The Output of the running command (for use inside commands)."""
-    obj = ctx.find_root().obj
-    if obj is None:  # a command invoked without the group (tests)
-        return Output()
-    result: Output = obj["output"]
-    return result

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import stat
@@ -155,7 +156,7 @@ def test_explain_shows_where_each_setting_comes_from_and_writes_nothing(
 
 def test_write_tree_leaves_nothing_when_writing_fails(env, tmp_path: Path) -> None:
     result = render(load_spec(Path(FULL)))
-    broken = type(result)({**result.files, "bad/\0name": b""}, result.targets, result.manifest)
+    broken = dataclasses.replace(result, files={**result.files, "bad/\0name": b""})
     with pytest.raises(ValueError, match="null"):
         write_tree(broken, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []

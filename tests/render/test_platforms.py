@@ -162,14 +162,16 @@ def test_rule_defaults_are_left_to_the_platform(tmp_path: Path) -> None:
 def test_explain_shows_the_platform_flow() -> None:
     from vmprep.render.explain import explain
 
-    rows = explain(load_spec(PLATFORMS / "aws.yaml"))
+    aws = load_spec(PLATFORMS / "aws.yaml")
+    rows = explain(aws, render(aws, placeholders=True))
     flow = [row for row in rows if row.target == "(first boot)"]
     assert "EC2Launch v2" in flow[1].value
     assert not [row for row in rows if row.target.endswith("unattend.xml")]
     assert any(row.what == "platform.timezone" for row in rows)
     task = next(row for row in rows if row.what == "EC2Launch v2 task")
     assert task.target == "C:\\ProgramData\\vmprep\\ec2launch-task.json"
-    gce = explain(load_spec(PLATFORMS / "gce.yaml"))
+    gce_spec = load_spec(PLATFORMS / "gce.yaml")
+    gce = explain(gce_spec, render(gce_spec, placeholders=True))
     assert any(row.target.endswith("firstboot-task.xml") for row in gce)
 
 

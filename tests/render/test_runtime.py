@@ -187,7 +187,8 @@ def test_a_long_install_dir_leaves_no_room_for_the_interpreter(tmp_path, beside)
 
 
 def test_explain_shows_the_runtime_and_its_size(tmp_path, beside):
-    rows = explain(spec_from(tmp_path, bundled_doc(*beside)))
+    spec = spec_from(tmp_path, bundled_doc(*beside))
+    rows = explain(spec, render(spec, placeholders=True))
     interpreter = next(r for r in rows if r.what == "interpreter")
     assert (interpreter.value, interpreter.source) == (PYTHON, "10:5 agent.runtime.embedded")
     row = next(r for r in rows if r.what == "bundled runtime")

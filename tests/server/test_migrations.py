@@ -42,7 +42,8 @@ def test_upgrade_creates_the_schema_and_a_second_run_does_nothing(postgres):
     status = vmprep("db", "status", "--store", url)
     assert status.returncode == 0
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+    assert versions == [(v,) for v in range(1, migrate.latest() + 1)]
 
 
 def test_concurrent_upgrades_wait_for_each_other(postgres):
@@ -58,7 +59,8 @@ def test_concurrent_upgrades_wait_for_each_other(postgres):
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [(0, 1), (1, 1), (1, 1), (1, 1)]
+    last = migrate.latest()
+    assert sorted(results) == [(0, last), (last, last), (last, last), (last, last)]
 
 
 def test_a_newer_schema_is_refused_by_upgrade_status_and_serve(postgres, tmp_path):
@@ -81,10 +83,27 @@ def _serve_args(tmp_path, url: str) -> list[str]:
     return ["serve", "--configs", str(configs), "--key", str(tmp_path / "k.pem"), "--store", url]
 
 
+def test_an_older_schema_is_upgraded_step_by_step(postgres):
+    url = postgres.create_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        first = migrate.migrations()[0]
+        conn.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(first.sql.encode())
+        conn.execute("INSERT INTO schema_version (version, name) VALUES (1, %s)", (first.name,))
+        if migrate.latest() > 1:
+            with pytest.raises(migrate.SchemaError, match="schema version 1; this vmprep needs"):
+                migrate.check(conn)
+        assert migrate.upgrade(conn) == (1, migrate.latest())
+        assert migrate.check(conn) == migrate.latest()
+
+
 def test_serve_refuses_a_database_not_yet_upgraded_with_a_hint(postgres, tmp_path):
     done = vmprep(*_serve_args(tmp_path, postgres.create_database()))
     assert done.returncode == 5
-    assert "the database has no vmprep schema; this vmprep needs version 1" in done.stderr
+    assert "the database has no vmprep schema; this vmprep needs version" in done.stderr
     assert "vmprep db upgrade --store URL" in done.stderr
 
 

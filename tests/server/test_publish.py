@@ -72,6 +72,35 @@ def test_each_run_has_a_higher_serial_and_replaces_the_tree_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["configs", "site"]  # no temp left
 
 
+def test_the_tree_is_readable_by_a_web_server(tmp_path):
+    """render's writer, in its public mode: 0755 directories' top, files 0666 less the umask
+    (an overlay, by contrast, is 0700/0600: it holds secrets)."""
+    import os
+    import stat
+
+    configs = write_repo(tmp_path / "configs")
+    out = tmp_path / "site"
+    umask = os.umask(0o022)
+    try:
+        publish(configs, [generate()], out)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / DOCS / "web" / "_role").stat().st_mode) == 0o644
+
+
+def test_a_tree_that_cannot_be_written_is_a_precise_error_and_leaves_nothing(
+    run_vmprep, tmp_path, keyfile
+):
+    configs = write_repo(tmp_path / "configs")
+    (tmp_path / "file").write_text("not a directory")
+    r = run_vmprep(*cli(configs, keyfile, tmp_path / "file" / "site"), expect=2)
+    assert "error: cannot create" in r.stderr
+    assert "file/site" in r.stderr
+    assert "internal error" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs", "file", "k.pem", "k.pub"]
+
+
 def test_base_prefix_and_a_rotation_signs_with_both_keys(tmp_path):
     configs = write_repo(tmp_path / "configs")
     old, new = generate(), generate()

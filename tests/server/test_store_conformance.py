@@ -244,3 +244,51 @@ def test_both_stores_answer_alike(request, tmp_path, ops):
     finally:
         lite.close()
         pg.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_nonce_presented_to_two_processes_at_once_is_taken_once(kind, request, tmp_path):
+    """Two stores on one database, as replicas or --workers have, race for one nonce."""
+    if kind == "sqlite":
+        store, other = SqliteStore(tmp_path / "d"), SqliteStore(tmp_path / "d")
+    else:
+        from vmprep.server.pgstore import PostgresStore
+
+        url = request.getfixturevalue("postgres").migrated_database()
+        store, other = PostgresStore(url), PostgresStore(url)
+    try:
+        for n in range(20):
+            nonce = f"{n:010d}"
+            assert store.add_nonce(nonce, "vm-1", 1300.0, 1000.0, 50) == "stored"
+            got: list[str | None] = []
+            threads = [
+                threading.Thread(
+                    target=lambda s=s, g=got, n=nonce: g.append(s.take_nonce(n, 1100.0))
+                )
+                for s in (store, other, store, other)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert got.count("vm-1") == 1
+            assert got.count(None) == 3
+        # the per-instance cap holds when challenges arrive at both at once
+        results: list[str] = []
+        threads = [
+            threading.Thread(
+                target=lambda s=s, n=n: results.append(
+                    s.add_nonce(f"9{n:09d}", "vm-2", 1300.0, 1000.0, 5)
+                )
+            )
+            for n, s in enumerate([store, other] * 8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count("stored") == 5
+        assert results.count("full") == 11
+    finally:
+        store.close()
+        other.close()

@@ -195,7 +195,7 @@ def test_progress_lines_on_a_terminal_and_in_a_log(tty):
 
     from rich.console import Console
 
-    from vmprep.sysprep.report import ProgressLines
+    from vmprep.commands.reporters.sysprep import ProgressLines
     from vmprep.sysprep.run import Progress
 
     buffer = io.StringIO()

@@ -25,15 +25,22 @@ store_option = click.option(
 @store_option
 def upgrade(store: str) -> None:
     """Apply the schema migrations this vmprep has and the database lacks (safe to repeat)."""
-    from vmprep.server.dbcli import upgrade as run
+    from vmprep.server.migrate import upgrade_store
 
-    run(store)
+    where, before, after = upgrade_store(store)
+    if before == after:
+        click.echo(f"{where}: schema version {after}, nothing to do")
+    else:
+        click.echo(f"{where}: schema upgraded from version {before} to {after}")
 
 
 @db.command()
 @store_option
 def status(store: str) -> None:
     """Print the database's schema version and this vmprep's; exit 5 unless they match."""
-    from vmprep.server.dbcli import status as run
+    from vmprep.server.migrate import check_status, store_status
 
-    run(store)
+    where, have, want = store_status(store)
+    shown = "none" if have is None else str(have)
+    click.echo(f"{where}: schema version {shown}; this vmprep uses version {want}")
+    check_status(have)

@@ -16,7 +16,7 @@ Examples:
 @click.pass_context
 def init(ctx: click.Context, path: Path, force: bool) -> None:
     """Write a commented starter spec to PATH (default: vmprep.yaml)."""
-    from vmprep.cli import say
+    from vmprep.commands.reporters import say
     from vmprep.spec.starter import write_starter
 
     write_starter(path, force=force)

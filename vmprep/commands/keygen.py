@@ -27,7 +27,7 @@ def keygen(name: Path) -> None:
     from vmprep.server.keys import write_keypair
 
     key = write_keypair(name)
-    from vmprep.cli import say
+    from vmprep.commands.reporters import say
 
     say(click.get_current_context(), f"wrote {name}.pem (private, keep it secret) and {name}.pub")
     click.echo(f"key id: {key.key_id}")

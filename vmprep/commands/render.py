@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vmprep.errors import UsageError
+
+if TYPE_CHECKING:
+    from vmprep.spec import Spec
 
 
 @click.command(
@@ -93,7 +97,7 @@ def render(
         spec, python, chain, embedded=embedded, allow_secret_paths=allow_secret_paths
     )
     core.write_tree(result, out, force=force, spec_path=spec_path)
-    from vmprep.cli import say
+    from vmprep.commands.reporters import say
     from vmprep.problems import printable
 
     say(ctx, f"rendered {printable(str(spec_path))} into {printable(str(out))}")
@@ -127,35 +131,17 @@ def _embedded_option(
 
 def _show_explain(
     ctx: click.Context,
-    spec: object,
+    spec: Spec,
     python: str | None,
     chain: str | None,
     embedded: tuple[Path, str] | None,
     fmt: str,
 ) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    from vmprep.commands.reporters import output
+    from vmprep.commands.reporters.explain import show_explain
+    from vmprep.render import render
+    from vmprep.render.explain import explain
 
-    from vmprep.cli import output
-    from vmprep.problems import printable
-    from vmprep.render.explain import explain, explain_json
-    from vmprep.spec import Spec
-
-    assert isinstance(spec, Spec)
-    rows = explain(spec, python, chain, embedded=embedded)
-    if fmt == "json":
-        import json
-
-        click.echo(json.dumps(explain_json(spec, rows), indent=2, ensure_ascii=False))
-        return
-    tables: dict[str, Table] = {}
-    for row in rows:
-        if row.target not in tables:
-            title = escape(printable(row.target))
-            tables[row.target] = table = Table(title=title, title_justify="left")
-            for column in ("setting", "value", f"from {spec.path.name} (line:col path)"):
-                table.add_column(escape(printable(column)), overflow="fold")
-        cells = (row.what, row.value, row.source)
-        tables[row.target].add_row(*(escape(printable(cell)) for cell in cells))
-    for table in tables.values():
-        output(ctx).out.print(table)
+    # Placeholders: the result holds `<secret:NAME>` for each secret, none is resolved.
+    result = render(spec, python, chain, embedded=embedded, placeholders=True)
+    show_explain(output(ctx), spec, explain(spec, result), fmt)

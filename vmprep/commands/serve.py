@@ -31,7 +31,13 @@ Examples:
   vmprep serve --configs configs --key fleet.pem --store postgresql://vmprep@db/vmprep --workers 4"""
 )
 @configs_option
-@keys_option
+@click.option(
+    "--key",
+    "keys",
+    type=F,
+    multiple=True,
+    help="Signing key (PEM); repeat during a rotation. Required unless --reports-only.",
+)
 @click.option(
     "--data-dir",
     type=P,
@@ -132,7 +138,28 @@ Examples:
     show_default=True,
     help="Seconds requests in flight get to finish after SIGTERM.",
 )
-def serve(**options: object) -> None:
+def serve(
+    configs: Path,
+    keys: tuple[Path, ...],
+    data_dir: Path,
+    tokens: Path | None,
+    host: str,
+    port: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    poll: float,
+    forwarded_allow_ips: str | None,
+    access_log: bool,
+    allow_anonymous: bool,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    max_per_client: int,
+    store: str | None,
+    workers: int,
+    reports_only: bool,
+    shutdown_timeout: float,
+) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""
     from vmprep.server import require_extra
 
@@ -140,4 +167,27 @@ def serve(**options: object) -> None:
     from vmprep.server.serve import ServeOptions
     from vmprep.server.serve import serve as run
 
-    run(ServeOptions(**options))  # type: ignore[arg-type]
+    run(
+        ServeOptions(
+            configs=configs,
+            keys=keys,
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            tokens=tokens,
+            certfile=certfile,
+            keyfile=keyfile,
+            poll=poll,
+            forwarded_allow_ips=forwarded_allow_ips,
+            access_log=access_log,
+            allow_anonymous=allow_anonymous,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+            max_per_client=max_per_client,
+            store=store,
+            workers=workers,
+            reports_only=reports_only,
+            shutdown_timeout=shutdown_timeout,
+        )
+    )

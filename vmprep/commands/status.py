@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import click
-
-from vmprep.cli import output
 
 
 @click.command(
@@ -30,30 +27,12 @@ def status(
     ctx: click.Context, server: str, token: str | None, watch: bool, fmt: Literal["text", "json"]
 ) -> None:
     """Show what each instance reported: role, config serial, steps done/failed, age."""
+    from vmprep.commands.reporters import output
+    from vmprep.commands.reporters.status import show_instances
     from vmprep.server.status import fetch_instances
 
     while True:
-        instances = fetch_instances(server, token)
-        if fmt == "json":
-            click.echo(json.dumps({"instances": instances}, indent=2))
-        else:
-            _table(ctx, instances, clear=watch)
+        show_instances(output(ctx), fetch_instances(server, token), fmt, clear=watch)
         if not watch:
             return
         time.sleep(2)
-
-
-def _table(ctx: click.Context, instances: list[dict[str, Any]], *, clear: bool) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    from vmprep.problems import printable
-    from vmprep.server.status import COLUMNS, rows
-
-    table = Table(*COLUMNS, title=f"{len(instances)} instance(s)")
-    for row in rows(instances):
-        table.add_row(*(escape(printable(cell)) for cell in row))  # instances report these
-    console = output(ctx).out
-    if clear:
-        console.clear()
-    console.print(table)

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import click
-
-from vmprep.cli import output
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -78,19 +76,37 @@ Exit codes: 0 ok, 1 spec problems, 3 preflight refused (nothing changed),
 def sysprep(
     ctx: click.Context,
     /,
+    spec_path: Path | None,
     check: bool,
     generalize: bool,
     restore: bool,
     fmt: Literal["text", "json"],
-    **options: Any,
+    skip: tuple[str, ...],
+    fix_appx: bool,
+    dry_run: bool,
+    no_shutdown: bool,
+    root: Path | None,
+    sysprep_exe: Path | None,
+    timeout: float | None,
 ) -> None:
     """Check, then generalize this reference VM with SPEC_PATH's answer file and agent."""
-    from vmprep.sysprep.session import Options, run
+    from vmprep.commands.reporters import output
+    from vmprep.commands.reporters.sysprep import SysprepReporter
+    from vmprep.sysprep.session import Mode, Options, run
 
-    Mode = Literal["check", "generalize", "restore"]
     modes: dict[Mode, bool] = {"check": check, "generalize": generalize, "restore": restore}
     chosen = [name for name, on in modes.items() if on]
     if len(chosen) > 1:  # one of them silently winning would be a surprise on a reference VM
         raise click.UsageError(" and ".join(f"--{m}" for m in chosen) + " cannot be combined")
-    mode = chosen[0] if chosen else None
-    ctx.exit(run(Options(mode=mode, fmt=fmt, **options), output(ctx)))
+    options = Options(
+        mode=chosen[0] if chosen else None,
+        spec_path=spec_path,
+        skip=skip,
+        fix_appx=fix_appx,
+        dry_run=dry_run,
+        no_shutdown=no_shutdown,
+        root=root,
+        sysprep_exe=sysprep_exe,
+        timeout=timeout,
+    )
+    ctx.exit(run(options, SysprepReporter(output(ctx), fmt)))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from vmprep.report import Format
+    from vmprep.commands.reporters.problems import Format
 
 
 @click.command(
@@ -58,7 +58,7 @@ def validate(
 ) -> None:
     """Check specs and config-repository files: files, directories (recursively), globs, or
     `-` for standard input."""
-    from vmprep import report
+    from vmprep.commands.reporters import problems as report
     from vmprep.spec.accept import apply_accepts, select
     from vmprep.spec.discover import check_paths, check_stdin, expand_paths
 
@@ -68,15 +68,12 @@ def validate(
         problems += check_stdin(sys.stdin.buffer.read())
     problems = report.strict(problems) if strict else problems
     problems = select(problems, ignore=ignore, warn_only=warn_only)
-    from vmprep.cli import verbosity
+    from vmprep.commands.reporters import color as color_of
+    from vmprep.commands.reporters import verbosity
 
-    color = (ctx.find_root().obj or {}).get("color")
+    color = color_of(ctx)
     if verbosity(ctx) > 0 and fmt == "text":  # -v: every file checked, with its count
-        counts = {str(f): 0 for f in files}
-        for p in problems:
-            counts[p.file] = counts.get(p.file, 0) + 1
-        for name, n in counts.items():
-            click.echo(f"checked {name}: {n or 'no'} problem{'s' if n != 1 else ''}", err=True)
+        report.show_checked([str(f) for f in files], problems)
     report.show(
         problems,
         fmt=fmt,

@@ -42,7 +42,7 @@ def wheelhouse(out: Path, platform: str, python_version: str | None, source: Pat
     built = build(out, platform, python_version, source)
     for name in built.wheels:
         click.echo(name)
-    from vmprep.cli import say
+    from vmprep.commands.reporters import say
 
     say(
         click.get_current_context(),

@@ -37,6 +37,7 @@ class RenderResult:
     files: dict[str, bytes]  # overlay-relative POSIX path -> bytes
     targets: dict[str, str]  # the same keys -> Windows path
     manifest: dict[str, Any]
+    launch: Launch  # SetupComplete.cmd's interpreter, install dir and chained script
     settings: list[Setting] = field(default_factory=list)  # what unattend.xml sets, and why
     runtime: Bundle | None = None  # the bundled CPython, when there is one
 
@@ -128,7 +129,7 @@ def render(
         if bundled
         else {"kind": "installed", "python": launch.python}
     )
-    return RenderResult(files, targets, built, settings, bundled)
+    return RenderResult(files, targets, built, launch, settings, bundled)
 
 
 def load_bundle(spec: Spec, launch: Launch) -> Bundle | None:

@@ -1,19 +1,16 @@
-"""`render --explain`: what goes where and which spec line produced it, without rendering the
-payload, resolving a secret or writing anything."""
+"""`render --explain`: what goes where and which spec line produced it, read off the render
+result (`render(..., placeholders=True)`: no secret is resolved, nothing is written) so that
+the explanation cannot drift from what `render` writes."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from vmprep import __version__
-from vmprep.render import payload, secrets
-from vmprep.render.build import UNATTEND, load_bundle, plan_launch
+from vmprep.render import secrets
+from vmprep.render.build import UNATTEND, RenderResult
 from vmprep.render.hooks import hook_script
 from vmprep.render.platformsteps import platform_steps
 from vmprep.render.tree import MANIFEST
-from vmprep.render.unattend import render_unattend
 from vmprep.spec import Spec
 from vmprep.spec.load import JsonPath
 from vmprep.spec.platforms import EC2LAUNCH_TASK_FILE, GCE_TASK_FILE, GCE_TASK_NAME, platform_of
@@ -27,27 +24,18 @@ class Row:
     source: str  # "12:5 setup.timezone", "default setup.timezone", "fixed", "--python"
 
 
-def explain(
-    spec: Spec,
-    python: str | None = None,
-    chain_setupcomplete: str | None = None,
-    *,
-    platform: str = sys.platform,
-    base_python: str | None = None,
-    embedded: tuple[Path, str] | None = None,
-) -> list[Row]:
-    launch = plan_launch(spec, python, chain_setupcomplete, platform, base_python, embedded)
-    bundled = load_bundle(spec, launch)
+def explain(spec: Spec, result: RenderResult) -> list[Row]:
+    """The rows of `render --explain` for `result`, rendered from `spec`."""
+    launch, bundled = result.launch, result.runtime
     refs = {ref.path: ref for ref in secrets.find_refs(spec)}
     rules = platform_of(spec.data)
-    settings = render_unattend(spec, lambda path: "")[1] if rules.answer_file else []
     unattend = _target(UNATTEND)
     where = _source(spec, ("image", "platform"))
     rows = [
         Row("(first boot)", f"platform {rules.name}", line, where)
         for line in rules.flow(spec.agent["install_dir"])
     ]
-    for s in settings:
+    for s in result.settings:
         value = f"encoded {refs[s.source].describe()}" if s.source in refs else s.value
         component = s.component.removeprefix("Microsoft-Windows-")
         what = f"{s.pass_name} {component}/{s.setting}"
@@ -71,8 +59,9 @@ def explain(
     elif rules.hook == "startup-task":
         task = f"{GCE_TASK_NAME}: at boot, SYSTEM, priority 5; runs the launcher, then goes"
         rows.append(Row(f"{base}\\{GCE_TASK_FILE}", "scheduled task", task, where))
-    vendored = ", ".join(f"{k} {v}" for k, v in payload.vendored_versions().items())
-    rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {__version__}; {vendored}", "fixed"))
+    vendored = ", ".join(f"{k} {v}" for k, v in result.manifest["vendored"].items())
+    version = result.manifest["vmprep_version"]
+    rows.append(Row(f"{base}\\agent.pyz", "agent", f"vmprep {version}; {vendored}", "fixed"))
     if bundled is not None:
         source = python_source or launch.python_source
         rows.append(Row(f"{base}\\python", "bundled runtime", bundled.details(), source))
@@ -117,15 +106,3 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def explain_json(spec: Spec, rows: list[Row]) -> dict[str, object]:
-    """`render --explain --format json`: one document, a row per setting, in table order."""
-    return {
-        "version": 1,
-        "spec": str(spec.path),
-        "rows": [
-            {"file": r.target, "setting": r.what, "value": r.value, "source": r.source}
-            for r in rows
-        ],
-    }

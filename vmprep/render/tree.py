@@ -1,11 +1,13 @@
-"""Writing a rendered overlay: into a temporary directory beside OUT, then renamed into place,
-so that a failure never leaves a partial tree and an existing OUT is replaced in two renames."""
+"""Writing a directory of files whole: into a temporary directory beside OUT, then renamed
+into place, so that a failure never leaves a partial tree and an existing OUT is replaced in
+two renames. `write_tree` writes a rendered overlay with it; `vmprep publish` its static tree."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,16 +36,29 @@ def write_tree(
         problem = replaceable_problem(out, spec_path)
         if problem:
             raise UsageError(f"not replacing {out_dir}: {problem}", hint="choose another -o")
+    files = {**result.files, MANIFEST: result.manifest_bytes()}
+    write_dir(files, out_dir, private=True, tag="render")
+
+
+def write_dir(files: Mapping[str, bytes], out_dir: Path, *, private: bool, tag: str) -> None:
+    """Write `files` (POSIX paths relative to OUT -> bytes) as the directory OUT, replacing
+    an existing OUT whole (the caller decides whether it may). `private`: OUT 0700 and its
+    files 0600 (they hold secrets); otherwise OUT 0755 and files 0666 less the umask, for a
+    web server to read. `tag` names the temporary directories (`.OUT.<tag>-...`).
+    An OSError becomes a UsageError naming OUT; nothing is left behind either way."""
+    out = Path(os.path.abspath(out_dir))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{tag}-", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
     try:
-        for name, data in sorted({**result.files, MANIFEST: result.manifest_bytes()}.items()):
+        if not private:
+            tmp.chmod(0o755)
+        for name, data in sorted(files.items()):
             path = tmp.joinpath(*name.split("/"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         _swap(tmp, out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import re
 import time
@@ -34,6 +36,19 @@ disconnects = RateLimitedWarning("a client disconnected before its report was re
 unavailable = RateLimitedWarning("the store is unavailable, answering 503: %s", every=10.0)
 RETRY_AFTER = 5  # seconds, in 503 answers while the store is unavailable
 REPORTS_ONLY = "reports-only"  # Vmprep-Error of a config fetch from a `--reports-only` server
+
+
+_executors: list[concurrent.futures.ThreadPoolExecutor] = []
+STORE_THREADS = 8  # as many as the PostgreSQL store's pool has connections
+
+
+def _store_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for fetches' store work, made in the process that serves (after a fork)."""
+    if not _executors:
+        _executors.append(
+            concurrent.futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="vmprep-store")
+        )
+    return _executors[0]
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -127,9 +142,11 @@ async def get_config(request: Request) -> Response:
     wanted = _wanted_secrets(request)
     args = (service, role, instance_id, mac, request.query_params.get("computer_name"), wanted)
     # A remote store (PostgreSQL) is called from a worker thread: a slow or unreachable
-    # database must not stall the event loop, and with it every other request.
+    # database must not stall the event loop, and with it every other request. A plain
+    # executor, not Starlette's threadpool: about half the CPU per fetch (docs/server.md).
     if service.store.remote:
-        answer = await run_in_threadpool(_document, *args, last)
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(_store_threads(), _document, *args, last)
     else:
         answer = _document(*args, last)
     if isinstance(answer, Response):

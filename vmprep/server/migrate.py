@@ -83,15 +83,8 @@ def _too_new(version: int) -> SchemaError:
 def check(conn: psycopg.Connection[Any]) -> int:
     """The version, if it is exactly the one this vmprep serves; SchemaError otherwise."""
     version = current_version(conn)
-    want = latest()
-    if version is None or version < want:
-        have = "no vmprep schema" if version is None else f"schema version {version}"
-        raise SchemaError(
-            f"the database has {have}; this vmprep needs version {want}",
-            hint="run `vmprep db upgrade --store URL` once, then start serve",
-        )
-    if version > want:
-        raise _too_new(version)
+    check_status(version)
+    assert version is not None
     return version
 
 
@@ -118,3 +111,46 @@ def upgrade(conn: psycopg.Connection[Any]) -> tuple[int, int]:
         return before, latest()
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    from vmprep.errors import UsageError
+    from vmprep.server import require_extra
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError("--store takes a postgresql:// URL")
+    require_extra("psycopg")
+    from vmprep.server.pgstore import connect
+
+    return connect(url)
+
+
+def upgrade_store(url: str) -> tuple[str, int, int]:
+    """`vmprep db upgrade`: (the database, without its password; version before; after)."""
+    from vmprep.server.pgstore import redact
+
+    with _connect(url) as conn:
+        before, after = upgrade(conn)
+    return redact(url), before, after
+
+
+def store_status(url: str) -> tuple[str, int | None, int]:
+    """`vmprep db status`: (the database; its version, None for none; this vmprep's).
+    SchemaError after that when they differ (the caller prints first: see `check_status`)."""
+    from vmprep.server.pgstore import redact
+
+    with _connect(url) as conn:
+        return redact(url), current_version(conn), latest()
+
+
+def check_status(have: int | None) -> None:
+    """SchemaError unless `have` is the version this vmprep serves."""
+    want = latest()
+    if have is None or have < want:
+        what = "no vmprep schema" if have is None else f"schema version {have}"
+        raise SchemaError(
+            f"the database has {what}; this vmprep needs version {want}",
+            hint="run `vmprep db upgrade --store URL` once, then start serve",
+        )
+    if have > want:
+        raise _too_new(have)

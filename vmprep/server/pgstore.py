@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -39,8 +40,10 @@ from vmprep.server.fleet import iso as _iso
 from vmprep.server.store import (
     _COLUMNS,
     MIN_RETENTION,
+    Attestation,
     Issue,
     NewReport,
+    NonceResult,
     StoreUnavailable,
     _summary,
     _summary_row,
@@ -51,6 +54,7 @@ T = TypeVar("T")
 SCHEMES = ("postgresql://", "postgres://")
 # pg_advisory_xact_lock(int, int): this class ("vmpr") and a hash of the (role, target)
 _ISSUE_LOCK = 0x766D7072
+_NONCE_LOCK = 0x766D706E  # ("vmpn") and a hash of the instance id: its challenges, one at a time
 _RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 DOWN_TIMEOUT = 0.25  # seconds to wait for a connection while the database is known down
 
@@ -391,6 +395,86 @@ class PostgresStore:
                 return fleet.instance_detail(_Db(conn), instance_id)
 
         return self._run(detail)
+
+    # -- attestation (issue #15) -------------------------------------------------------------
+
+    def add_nonce(
+        self, nonce: str, instance_id: str, expires_at: float, now: float, cap: int
+    ) -> NonceResult:
+        def add(conn: psycopg.Connection[Any]) -> NonceResult:
+            with conn.transaction():
+                # the cap holds across replicas: one instance's challenges are counted and
+                # stored one transaction at a time
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)",
+                    (_NONCE_LOCK, _key32(instance_id)),
+                    prepare=True,
+                )
+                conn.execute("DELETE FROM nonces WHERE expires_at <= %s", (now,), prepare=True)
+                found = conn.execute(
+                    "SELECT count(*) FROM nonces WHERE instance_id = %s",
+                    (instance_id,),
+                    prepare=True,
+                ).fetchone()
+                if found is None or found[0] >= cap:
+                    return "full"
+                cur = conn.execute(
+                    "INSERT INTO nonces VALUES (%s, %s, %s) ON CONFLICT (nonce) DO NOTHING",
+                    (nonce, instance_id, expires_at),
+                    prepare=True,
+                )
+                return "stored" if cur.rowcount == 1 else "taken"
+
+        return self._run(add)
+
+    def take_nonce(self, nonce: str, now: float) -> str | None:
+        def take(conn: psycopg.Connection[Any]) -> Any:
+            # one statement: of two replicas presented the same nonce, one gets the row
+            return conn.execute(
+                "DELETE FROM nonces WHERE nonce = %s RETURNING instance_id, expires_at",
+                (nonce,),
+                prepare=True,
+            ).fetchone()
+
+        row = self._run(take)
+        return None if row is None or row[1] <= now else str(row[0])
+
+    def add_attestation(self, record: Attestation) -> Attestation:
+        def add(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute(
+                "INSERT INTO attestations VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1)"
+                " ON CONFLICT (instance_id) DO UPDATE SET role = excluded.role,"
+                " kind = excluded.kind, attested_id = excluded.attested_id,"
+                " scope = excluded.scope, issued_at = excluded.issued_at,"
+                " last_at = excluded.last_at, admitted = attestations.admitted + 1"
+                " RETURNING first_at, admitted",
+                (
+                    record.instance_id,
+                    record.role,
+                    record.kind,
+                    record.attested_id,
+                    record.scope,
+                    record.issued_at,
+                    record.first_at,
+                    record.last_at,
+                ),
+                prepare=True,
+            ).fetchone()
+
+        row = self._run(add)
+        return replace(record, first_at=row[0], admitted=row[1])
+
+    def attestation(self, instance_id: str) -> Attestation | None:
+        def find(conn: psycopg.Connection[Any]) -> Any:
+            return conn.execute(
+                "SELECT instance_id, role, kind, attested_id, scope, issued_at, first_at,"
+                " last_at, admitted FROM attestations WHERE instance_id = %s",
+                (instance_id,),
+                prepare=True,
+            ).fetchone()
+
+        row = self._run(find)
+        return None if row is None else Attestation(*row)
 
     def close(self) -> None:
         self.pool.close()

@@ -11,14 +11,12 @@ than the serial of the tree being replaced, so serials only grow from run to run
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmprep.errors import InputError, UsageError
+from vmprep.render.tree import write_dir
 from vmprep.server.documents import ROLE_TARGET, build_content, digest_key, document_bytes
 from vmprep.server.keys import SigningKey
 from vmprep.server.repo import Override, load_repository
@@ -77,7 +75,7 @@ def publish(
         configs, keys, _previous_serial(out), base=base, allow_secrets=allow_secrets, now=now
     )
     result.out = out
-    _write_tree(files, out)
+    write_dir(files, out, private=False, tag="publish")
     return result
 
 
@@ -129,29 +127,3 @@ def build(
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
     return files, result
-
-
-def _write_tree(files: dict[str, bytes], out: Path) -> None:
-    """Write into a temp dir beside `out`, then swap it in: never a half-written tree."""
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    old: Path | None = None
-    try:
-        for rel, data in files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        tmp.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
-            os.replace(out, old / "tree")
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old / "tree", out)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

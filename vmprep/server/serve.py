@@ -110,7 +110,8 @@ def build_service(opts: ServeOptions) -> Service:
         raise UsageError("--certfile and --keyfile go together")
     if opts.certfile is not None and opts.keyfile is not None:
         _check_tls(opts.certfile, opts.keyfile)
-    keys = load_keys(list(opts.keys))
+    # A reports-only service signs nothing: it needs no signing key (and is better without).
+    keys = [] if opts.reports_only and not opts.keys else load_keys(list(opts.keys))
     tokens = load_tokens(opts.tokens) if opts.tokens else Tokens()
     if not tokens.fleet and not opts.allow_anonymous and not _is_loopback(opts.host):
         # Documents carry instance secrets (domain-join credentials): an open service on a
@@ -259,14 +260,15 @@ def _run(
             limits.body_timeout,
             f"; open-file limit {files[0]}" if files else "",
         )
-        keys = ", ".join(k.key_id for k in service.keys)
-        log.info(
-            "serving %d role(s) from %s, signing with %s%s",
-            len(service.repo.roles),
-            opts.configs,
-            keys,
-            " (reports only: config fetches are refused)" if opts.reports_only else "",
-        )
+        if opts.reports_only:
+            log.info("collecting reports only: config fetches are refused (404 reports-only)")
+        else:
+            log.info(
+                "serving %d role(s) from %s, signing with %s",
+                len(service.repo.roles),
+                opts.configs,
+                ", ".join(k.key_id for k in service.keys),
+            )
         try:
             yield
         finally:

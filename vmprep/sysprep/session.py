@@ -1,15 +1,19 @@
-"""The `vmprep sysprep` flow behind the thin click command: pick a mode, report, exit code."""
+"""The `vmprep sysprep` flow behind the thin click command: pick a mode, run it, exit code.
+
+It prints nothing itself: it tells a `SysprepView` what happened (the preflight plan, log
+lines, the live Sysprep wait, the outcome); the command passes one that shows it
+(`vmprep.commands.reporters.sysprep.SysprepReporter`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from vmprep.errors import ExitCode, UsageError
-from vmprep.sysprep import report
 from vmprep.sysprep.generalize import (
+    Plan,
     PreflightRefused,
     Request,
     SysprepError,
@@ -19,18 +23,38 @@ from vmprep.sysprep.generalize import (
     restore_last,
 )
 from vmprep.sysprep.platform import default_platform
-
-if TYPE_CHECKING:
-    from vmprep.cli import Output
+from vmprep.sysprep.run import Progress
 
 Mode = Literal["check", "generalize", "restore"]
+
+
+class SysprepView(Protocol):
+    """What `run` reports, in this order: `restored` (--restore), or `appx_removed` (when
+    --fix-appx ran), `preflight`, then, when it generalizes, `log` lines and `progress` during
+    the wait, and `failed` or `generalized`."""
+
+    def restored(self, files: list[str]) -> None: ...
+
+    def appx_removed(self, argv: list[str]) -> None: ...
+
+    def preflight(self, plan: Plan, *, mode: Mode, dry_run: bool) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+    @property
+    def progress(self) -> Callable[[Progress], None] | None:
+        """Hears every poll of the Sysprep wait (None: nobody watches, e.g. --quiet)."""
+        ...
+
+    def failed(self, error: SysprepError) -> None: ...
+
+    def generalized(self, plan: Plan) -> None: ...
 
 
 @dataclass(frozen=True)
 class Options:
     mode: Mode | None
     spec_path: Path | None
-    fmt: Literal["text", "json"] = "text"
     skip: Sequence[str] = ()
     fix_appx: bool = False
     dry_run: bool = False
@@ -40,13 +64,12 @@ class Options:
     timeout: float | None = None
 
 
-def run(opts: Options, output: Output) -> int:
+def run(opts: Options, view: SysprepView) -> int:
     if opts.mode is None:
         raise UsageError("say what to do: --check, --generalize or --restore")
     platform = default_platform(opts.root)
     if opts.mode == "restore":
-        undone = restore_last(platform)
-        output.err.print(f"restored {len(undone)} file(s); the install record says 'restored'")
+        view.restored(restore_last(platform))
         return ExitCode.OK
     if opts.spec_path is None:
         raise UsageError(f"--{opts.mode} needs a SPEC")
@@ -67,41 +90,16 @@ def run(opts: Options, output: Output) -> int:
     )
     plan = check(req) if opts.mode == "check" else prepare(req)
     if plan.appx_fix and not opts.dry_run:
-        output.err.print(f"ran: {report.command_line(plan.appx_fix)}", markup=False)
-    showing_plan = opts.dry_run and opts.mode == "generalize"
-    report.warn_skipped(plan.checks, output.err)
-    doc = report.plan_json(plan, dry_run=showing_plan)
-    generalizing = opts.mode != "check" and not opts.dry_run and not plan.refused
-    if opts.fmt == "json" and not generalizing:
-        report.dump_json(doc, output.out)
-    elif opts.fmt == "text":
-        report.show_checks(plan.checks, output.out)
-        if showing_plan or (plan.appx_fix and opts.dry_run):
-            report.show_plan(plan, output.out, with_files=showing_plan)
+        view.appx_removed(plan.appx_fix)
+    view.preflight(plan, mode=opts.mode, dry_run=opts.dry_run)
     if plan.refused:
         raise PreflightRefused(plan)
     if opts.mode == "check" or opts.dry_run:
         return ExitCode.OK
-    shown = report.ProgressLines(output.err)
-    quiet = output.verbosity < 0
-
-    def log(message: str) -> None:
-        if not quiet:
-            output.err.print(message, markup=False)
-
     try:
-        execute(req, plan, log, None if quiet else shown)
+        execute(req, plan, view.log, view.progress)
     except SysprepError as exc:
-        shown.close()
-        report.show_diagnosis(exc.diagnosis, exc.restored, output.err)
-        if opts.fmt == "json":  # the final outcome, not only the preflight
-            report.dump_json({**doc, "outcome": report.failure_json(exc)}, output.out)
+        view.failed(exc)
         raise
-    shown.close()
-    if opts.fmt == "json":
-        outcome = {"state": "generalized", "shutdown": plan.shutdown}
-        report.dump_json({**doc, "outcome": outcome}, output.out)
-    output.err.print(
-        "done: the image is generalized" + ("" if plan.shutdown else "; still running")
-    )
+    view.generalized(plan)
     return ExitCode.OK

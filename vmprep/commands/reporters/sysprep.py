@@ -1,19 +1,23 @@
-"""How `vmprep sysprep` shows checks, plans and failures: rich text, or one JSON document."""
+"""How `vmprep sysprep` shows checks, plans, progress and failures: rich text, or one JSON
+document. `SysprepReporter` is what the command hands to `vmprep.sysprep.session.run`."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from vmprep.sysprep.preflight import CheckResult, Status
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from vmprep.sysprep.generalize import Plan
+    from vmprep.commands.reporters import Output
+    from vmprep.sysprep.generalize import Plan, SysprepError
     from vmprep.sysprep.panther import Diagnosis
     from vmprep.sysprep.run import Progress
+    from vmprep.sysprep.session import Mode
 
 _STYLE = {
     Status.PASS: "green",
@@ -127,7 +131,7 @@ def show_diagnosis(diagnosis: Diagnosis, restored: list[str], err: Console) -> N
         err.print(f"  fix: {escape(cause.hint)}")
 
 
-def failure_json(exc: Any) -> dict[str, Any]:
+def failure_json(exc: SysprepError) -> dict[str, Any]:
     """The `outcome` of `sysprep --generalize --format json` when Sysprep failed (exit 4)."""
     diagnosis = exc.diagnosis
     return {
@@ -184,3 +188,63 @@ class ProgressLines:
         if self.shown:
             self.err.file.write("\n")
             self.err.file.flush()
+
+
+class SysprepReporter:
+    """Shows what `vmprep.sysprep.session.run` reports (its `SysprepView`): the preflight as
+    a table or JSON on stdout, messages and the live Sysprep wait on stderr."""
+
+    def __init__(self, output: Output, fmt: Literal["text", "json"]) -> None:
+        self.output = output
+        self.fmt = fmt
+        self.quiet = output.verbosity < 0
+        self._doc: dict[str, Any] = {}
+        self._lines: ProgressLines | None = None
+
+    def restored(self, files: list[str]) -> None:
+        self.output.err.print(f"restored {len(files)} file(s); the install record says 'restored'")
+
+    def appx_removed(self, argv: list[str]) -> None:
+        self.output.err.print(f"ran: {command_line(argv)}", markup=False)
+
+    def preflight(self, plan: Plan, *, mode: Mode, dry_run: bool) -> None:
+        out, err = self.output.out, self.output.err
+        showing_plan = dry_run and mode == "generalize"
+        warn_skipped(plan.checks, err)
+        self._doc = plan_json(plan, dry_run=showing_plan)
+        generalizing = mode != "check" and not dry_run and not plan.refused
+        if self.fmt == "json" and not generalizing:
+            dump_json(self._doc, out)
+        elif self.fmt == "text":
+            show_checks(plan.checks, out)
+            if showing_plan or (plan.appx_fix and dry_run):
+                show_plan(plan, out, with_files=showing_plan)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            self.output.err.print(message, markup=False)
+
+    @property
+    def progress(self) -> Callable[[Progress], None] | None:
+        if self._lines is None:
+            self._lines = ProgressLines(self.output.err)
+        return None if self.quiet else self._lines
+
+    def _close(self) -> None:
+        if self._lines is not None:
+            self._lines.close()
+
+    def failed(self, error: SysprepError) -> None:
+        self._close()
+        show_diagnosis(error.diagnosis, error.restored, self.output.err)
+        if self.fmt == "json":  # the final outcome, not only the preflight
+            dump_json({**self._doc, "outcome": failure_json(error)}, self.output.out)
+
+    def generalized(self, plan: Plan) -> None:
+        self._close()
+        if self.fmt == "json":
+            outcome = {"state": "generalized", "shutdown": plan.shutdown}
+            dump_json({**self._doc, "outcome": outcome}, self.output.out)
+        self.output.err.print(
+            "done: the image is generalized" + ("" if plan.shutdown else "; still running")
+        )

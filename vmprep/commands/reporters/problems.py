@@ -1,4 +1,4 @@
-"""Problems -> text, one JSON document, or GitHub workflow annotations.
+"""`validate`'s problems -> text, one JSON document, or GitHub workflow annotations.
 
 Plain `click.echo` is enough for all three, so validating never pays for importing rich.
 This is also the one place that makes text from a spec safe for a terminal or a CI log
@@ -73,6 +73,15 @@ def _show(
         click.echo(f"{printable(file)}: {_more(count, code)}", color=color)
     if summary_line:
         click.echo(summary(problems, files=files), err=True, color=color)
+
+
+def show_checked(files: Sequence[str], problems: Sequence[Problem]) -> None:
+    """`validate -v`: a line on stderr per file checked, with its count of problems."""
+    counts = dict.fromkeys(files, 0)
+    for p in problems:
+        counts[p.file] = counts.get(p.file, 0) + 1
+    for name, n in counts.items():
+        click.echo(f"checked {name}: {n or 'no'} problem{'s' if n != 1 else ''}", err=True)
 
 
 MAX_PER_CODE = 50  # problems of one code in one file shown before the rest are counted

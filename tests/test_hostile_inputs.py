@@ -204,7 +204,7 @@ LOOKALIKES = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х"} 
     st.sampled_from(["lookalike", "\u200b", "\u200e", "\u00a0", "\u2066"]),
 )
 def test_confusable_or_invisible_account_names_are_refused(name: str, at: int, kind: str) -> None:
-    from vmprep.spec.windows import identifier_problem
+    from vmprep.spec.winrules import identifier_problem
 
     at = min(at, len(name) - 1)
     bad = LOOKALIKES[name[at]] if kind == "lookalike" else kind

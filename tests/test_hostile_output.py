@@ -9,6 +9,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -88,6 +89,7 @@ def test_identical_problems_are_capped_with_a_count_of_the_rest(n: int) -> None:
     assert rest == {("f.yaml", "schema"): n - MAX_PER_CODE}
 
 
+@pytest.mark.slow
 def test_tens_of_thousands_of_problems_print_a_capped_report(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     items = ", ".join(["[]"] * 20_000)

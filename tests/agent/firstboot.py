@@ -30,7 +30,7 @@ ENV = {
 def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str, *rest: Any) -> Any:
     """The agent's WindowsPlatform, with processes, the registry and the boot id faked."""
     from vmprep.agent.platform.base import ProcResult
-    from vmprep.agent.platform.windows import WindowsPlatform
+    from vmprep.agent.platform.winplatform import WindowsPlatform
 
     class Registry:
         HKEY_LOCAL_MACHINE, HKEY_CURRENT_USER, HKEY_USERS, HKEY_CLASSES_ROOT = 1, 2, 3, 4

@@ -38,19 +38,15 @@ def write_fake_agent(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "__init__.py").write_bytes(b'"""A stand-in agent for render tests."""\n')
     (directory / "cli.py").write_bytes(FAKE_CLI)
-    # every agent.pyz checks the interpreter first (the floor is not the agent's to fake)
-    (directory / "floor.py").write_bytes((REAL_AGENT.parent / "floor.py").read_bytes())
+    # every agent.pyz checks the interpreter first: vmprep/protocol/floor.py, packed from this
+    # vmprep whatever the agent directory (the floor is not the agent's to fake)
     return directory
 
 
-@pytest.fixture(autouse=True)
-def agent_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The real agent once it exists in vmprep/agent/, else a stand-in (until the agent lands)."""
-    if REAL_AGENT.is_file():
-        return REAL_AGENT.parent
-    fake = write_fake_agent(tmp_path_factory.mktemp("agent"))
-    monkeypatch.setattr(payload, "default_agent_dir", lambda: fake)
-    return fake
+@pytest.fixture
+def agent_dir() -> Path:
+    """The real agent, vmprep/agent/."""
+    return REAL_AGENT.parent
 
 
 @pytest.fixture

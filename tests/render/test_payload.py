@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.render.conftest import REAL_AGENT, write_fake_agent
+from tests.render.conftest import write_fake_agent
 from vmprep import __version__
 from vmprep.render.payload import PayloadError, build_payload, payload_files
 
@@ -23,6 +23,8 @@ def test_payload_layout(agent_dir: Path) -> None:
     ]
     assert "vmprep/__init__.py" in names
     assert "vmprep/agent/cli.py" in names
+    assert "vmprep/protocol/__init__.py" in names  # the shared core the agent imports
+    assert "vmprep/protocol/floor.py" in names
     assert "six.py" in names
     assert "ecdsa/__init__.py" in names
     assert "ecdsa/eddsa.py" in names
@@ -85,7 +87,6 @@ def test_payload_runs_in_an_isolated_interpreter(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"fake agent {__version__} ecdsa ")
 
 
-@pytest.mark.skipif(not REAL_AGENT.is_file(), reason="vmprep/agent/cli.py has not landed yet")
 def test_real_agent_reports_its_version_from_the_payload(tmp_path: Path) -> None:
     pyz = tmp_path / "agent.pyz"
     pyz.write_bytes(build_payload())

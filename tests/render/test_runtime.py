@@ -36,6 +36,7 @@ def beside(tmp_path: Path, embed_zip) -> tuple[str, str]:
     return path.name, sha
 
 
+@pytest.mark.slow
 def test_the_runtime_is_unpacked_under_the_install_dir(tmp_path, beside, embed_files):
     result = render(spec_from(tmp_path, bundled_doc(*beside)), environ=ENV)
     runtime = {p.removeprefix(RUNTIME + "/"): d for p, d in result.files.items() if RUNTIME in p}

@@ -19,7 +19,7 @@ from tests.render.conftest import (
 from vmprep.render import CHAINED_SETUPCOMPLETE, RenderError, render
 from vmprep.render.setupcomplete import render_setupcomplete
 from vmprep.spec import load_spec
-from vmprep.spec.windows import setupcomplete_path_problem
+from vmprep.spec.winrules import setupcomplete_path_problem
 
 CMD = "Windows/Setup/Scripts/SetupComplete.cmd"
 METACHARS = '%^&|<>!"'

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from tests.server.conftest import verify, write_repo
-from vmprep.server.documents import Issuer, canonical
+from vmprep.protocol.canonical import canonical_json
+from vmprep.server.documents import Issuer
 from vmprep.server.keys import generate
 from vmprep.server.repo import load_repository
 from vmprep.server.store import SqliteStore
@@ -52,7 +53,7 @@ def test_a_document_has_every_required_field_in_canonical_form(setup):
     assert d["expires_at"] == "2026-09-21T15:13:20Z"
     assert [s["id"] for s in d["steps"]] == ["iis", "banner"]
     assert "secrets" not in d
-    assert signed.body == canonical(d)
+    assert signed.body == canonical_json(d)
     assert verify(signed.signature, signed.body, key)
 
 

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from tests.server.conftest import verify
 from vmprep.errors import InputError
-from vmprep.server.keys import generate, key_id, load_key, signature_header
+from vmprep.protocol.keys import key_id
+from vmprep.server.keys import generate, load_key, signature_header
 
 
 def test_keygen_writes_a_private_pem_0600_and_the_trusted_keys_form(run_vmprep, tmp_path):

@@ -72,6 +72,11 @@ def test_a_well_shaped_but_impossible_sent_at_is_a_report_error_not_a_crash(sent
         parse_report(json.dumps({**VALID, "sent_at": sent_at}).encode(), "i-1")
 
 
+def test_a_leap_second_sent_at_is_read_as_the_agent_reads_document_times():
+    _, sent = parse_report(json.dumps({**VALID, "sent_at": "2016-12-31T23:59:60Z"}).encode(), "i-1")
+    assert sent == 1483228800.0  # one second after 23:59:59 (vmprep/protocol/timestamps.py)
+
+
 @pytest.mark.parametrize("field", ["config_serial", "boot", "computer_name", "error"])
 @pytest.mark.parametrize("value", [True, False])
 def test_a_boolean_is_never_a_valid_optional_field(field, value):

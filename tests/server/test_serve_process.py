@@ -83,6 +83,7 @@ def test_file_changes_are_picked_up_by_the_poll(setup):
     assert httpx.get(server.url + "/v1/config/web/i-1").json()["serial"] > first["serial"]
 
 
+@pytest.mark.slow
 def test_a_restart_serves_the_same_bytes_and_keeps_the_reports(setup, run_vmprep):
     _, _, make = setup
     server = make().start()
@@ -234,15 +235,28 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_status_watch_refreshes_until_interrupted(setup):
     _, _, make = setup
     server = make().start()
     argv = [sys.executable, "-m", "vmprep", "status", "--server", server.url, "--watch"]
     argv += ["--token", ADMIN, "--format", "json"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=10)
+    # A handler (not SIG_IGN) in this process while the child starts: exec resets it to the
+    # default there. Under nohup or a CI runner that ignores SIGINT, the child would inherit
+    # the ignore and never see the Ctrl-C below.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:  # never leave the watcher running into the next test
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert out.count('"instances"') >= 2
     assert "Traceback" not in err

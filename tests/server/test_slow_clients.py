@@ -83,6 +83,7 @@ def test_connections_past_the_per_client_cap_get_a_fast_503_and_others_are_serve
     assert "--max-connections-per-client" in server.output()
 
 
+@pytest.mark.slow
 def test_a_kept_alive_connection_gets_a_fresh_header_deadline_per_request(serve):
     server = serve("--header-timeout", "2")
     with httpx.Client(base_url=server.url, timeout=10) as client:

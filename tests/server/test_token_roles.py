@@ -61,7 +61,7 @@ def test_status_shows_which_input_chose_the_role(tmp_path):
     import sqlite3
 
     from tests.server.test_fleet import report
-    from vmprep.server.status import rows
+    from vmprep.server.statusclient import rows
 
     old = tmp_path / "old"
     old.mkdir()

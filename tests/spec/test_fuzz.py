@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,7 @@ def test_arbitrary_bytes(raw):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(DATA)
+@pytest.mark.slow
 def test_arbitrary_yaml_shaped_data(data):
     text = yaml.safe_dump(data, allow_unicode=True)
     assert_clean(check_bytes(text.encode("utf-8", "surrogatepass"), "fuzz.yaml"))
@@ -58,6 +60,7 @@ def test_arbitrary_yaml_shaped_data(data):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(KEYS, DATA, max_size=4))
+@pytest.mark.slow
 def test_yaml_shaped_data_under_a_real_spec_head(extra):
     doc = {"version": 1, "image": {"name": "fuzz"}, **extra}
     text = yaml.safe_dump(doc, allow_unicode=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmprep.agent.names import computer_name_problem
+from vmprep.protocol.names import computer_name_problem
 from vmprep.spec.model import check_data
 from vmprep.spec.winpath import (
     program_problem,
@@ -107,6 +108,7 @@ FIELDS = [
 
 @settings(max_examples=200)
 @given(st.sampled_from(FIELDS), HOSTILE_PATHS)
+@pytest.mark.slow
 def test_every_path_field_refuses_hostile_paths(field: str, path: str) -> None:
     codes = {p.code for p in check_data(spec_with_path(field, path))}
     assert "windows-path" in codes, (field, path)

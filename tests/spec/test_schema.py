@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
 
 from tests.conftest import ROOT
-from vmprep.spec import windows
+from vmprep.spec import winrules
 from vmprep.spec.fastcheck import _exactly_one
 from vmprep.spec.load import load_file
 from vmprep.spec.model import definition_for
 from vmprep.spec.schema import runtime_schema, schema, step_kinds, validator
-from vmprep.spec.windows import windows_time_zones, windows_zone_for_iana
+from vmprep.spec.winrules import windows_time_zones, windows_zone_for_iana
 
 STEP_KEYS = sorted(schema()["$defs"]["step"]["properties"])
 INNER_KEYS = ["names", "name", "url", "sha256", "to", "path", "http", "tcp", "argv", "env"]
@@ -89,7 +89,7 @@ def test_the_time_zone_table_is_tzlocals_cldr_table():
 
     assert windows_time_zones() == win_tz
     assert windows_zone_for_iana("Europe/Berlin") == tz_win["Europe/Berlin"]
-    packaged = Path(windows.__file__).with_name("windows_zones.json").read_text("utf-8")
+    packaged = Path(winrules.__file__).with_name("windows_zones.json").read_text("utf-8")
     assert json.loads(packaged)["iana"] == tz_win
 
 

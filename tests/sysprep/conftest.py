@@ -9,7 +9,7 @@ import pytest
 
 from vmprep.spec import load_spec
 from vmprep.sysprep.generalize import Overlay, Request
-from vmprep.sysprep.platform import FAKE_PLATFORM_FILE, FakePlatform
+from vmprep.sysprep.platform import FAKE_PLATFORM_FILE, DirectoryPlatform
 
 HERE = Path(__file__).resolve().parent
 PYTHON = "C:\\Program Files\\Python312\\python.exe"
@@ -83,8 +83,8 @@ def drive(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def platform(drive: Path) -> FakePlatform:
-    return FakePlatform.load(drive)
+def platform(drive: Path) -> DirectoryPlatform:
+    return DirectoryPlatform.load(drive)
 
 
 def set_platform(root: Path, **changes) -> None:

@@ -10,14 +10,14 @@ from tests.sysprep.conftest import PYTHON, clean_platform_data, set_facts, set_p
 from vmprep.spec.platforms import PLATFORMS
 from vmprep.sysprep.checks import CBS, CHAINED_SETUPCOMPLETE, VERSION_PROBE
 from vmprep.sysprep.generalize import context
-from vmprep.sysprep.platform import FakePlatform
+from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.preflight import Status, check_ids, run_check, run_preflight
 
 
 @pytest.fixture
 def run(request_for, drive):
     def run_one(id: str, **changes):
-        changes.setdefault("platform", FakePlatform.load(drive))  # reads the drive afresh
+        changes.setdefault("platform", DirectoryPlatform.load(drive))  # reads the drive afresh
         return run_check(id, context(request_for(**changes)))
 
     return run_one
@@ -360,6 +360,6 @@ def test_python_checks_the_interpreters_version(run, drive, answer, status, word
 
 
 def test_python_runs_the_configured_interpreter_isolated(run, drive):
-    platform = FakePlatform.load(drive)
+    platform = DirectoryPlatform.load(drive)
     assert run("python", platform=platform).status is Status.PASS
     assert platform.calls == [(PYTHON, "-I", "-S", "-c", VERSION_PROBE)]

@@ -10,7 +10,7 @@ from tests.sysprep.conftest import hand_overlay, scenario, set_facts
 from vmprep.sysprep import install, state
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import SysprepError, execute, parse_duration, prepare
-from vmprep.sysprep.platform import FakePlatform
+from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.preflight import Status
 
 ANSWER = "Windows/System32/Sysprep/unattend.xml"  # where generalize installs the answer file
@@ -158,7 +158,7 @@ def test_a_failed_run_puts_the_original_setupcomplete_back(request_for, drive):
     assert not (drive / CHAINED_SETUPCOMPLETE).exists()
 
 
-class RemovingPlatform(FakePlatform):
+class RemovingPlatform(DirectoryPlatform):
     """Removing the packages works: afterwards the probe reports none."""
 
     def run(self, argv, *, timeout=300):
@@ -196,7 +196,7 @@ def test_a_failing_removal_keeps_the_check_failed_and_says_why(request_for, driv
         0, {"match": "Remove-AppxPackage", "returncode": 1, "stderr": "0x80073CFA"}
     )
     (drive / ".vmprep-fake-platform.json").write_text(json.dumps(data))
-    plan = prepare(request_for(platform=FakePlatform.load(drive), fix_appx=True))
+    plan = prepare(request_for(platform=DirectoryPlatform.load(drive), fix_appx=True))
     appx = {r.id: r for r in plan.checks}["appx"]
     assert appx.status is Status.FAIL
     assert "removing them failed (1): 0x80073CFA" in appx.reason

@@ -12,7 +12,7 @@ from vmprep.sysprep.platform import (
     FAKE_PLATFORM_FILE,
     NOT_FOUND,
     TIMED_OUT,
-    FakePlatform,
+    DirectoryPlatform,
     default_platform,
     host_path,
     run_argv,
@@ -21,7 +21,7 @@ from vmprep.sysprep.platform import (
 
 
 def test_registry_lookups_ignore_case_and_hive_spelling(tmp_path):
-    fake = FakePlatform(tmp_path, registry={"HKLM\\Software\\X": {"Value": 1}})
+    fake = DirectoryPlatform(tmp_path, registry={"HKLM\\Software\\X": {"Value": 1}})
     assert fake.reg_value("HKEY_LOCAL_MACHINE\\SOFTWARE\\x", "value") == 1
     assert fake.reg_value("HKLM\\SOFTWARE\\X", "other") is None
     assert fake.reg_key_exists("hklm\\software\\x")
@@ -29,14 +29,14 @@ def test_registry_lookups_ignore_case_and_hive_spelling(tmp_path):
 
 
 def test_commands_answer_by_match_and_are_recorded(tmp_path):
-    fake = FakePlatform(tmp_path, commands=[{"match": "shutdown.exe /s", "stdout": "ok"}])
+    fake = DirectoryPlatform(tmp_path, commands=[{"match": "shutdown.exe /s", "stdout": "ok"}])
     assert fake.run(["shutdown.exe", "/s"]).stdout == "ok"
     assert fake.run(["other.exe"]).returncode == NOT_FOUND
     assert fake.calls == [("shutdown.exe", "/s"), ("other.exe",)]
 
 
 def test_load_reads_the_fake_file_and_rereads_it(tmp_path):
-    fake = FakePlatform.load(tmp_path)
+    fake = DirectoryPlatform.load(tmp_path)
     assert not fake.is_windows()  # no file: nothing is claimed
     (tmp_path / FAKE_PLATFORM_FILE).write_text(
         json.dumps({"windows": True, "processes": ["A.EXE"]})
@@ -48,11 +48,11 @@ def test_load_reads_the_fake_file_and_rereads_it(tmp_path):
 def test_a_broken_fake_file_is_an_input_error(tmp_path):
     (tmp_path / FAKE_PLATFORM_FILE).write_text("[")
     with pytest.raises(InputError, match=FAKE_PLATFORM_FILE):
-        FakePlatform.load(tmp_path)
+        DirectoryPlatform.load(tmp_path)
 
 
 def test_windows_and_host_paths(tmp_path):
-    fake = FakePlatform(tmp_path)
+    fake = DirectoryPlatform(tmp_path)
     assert (
         windows_path(fake, "Windows/Panther/unattend.xml") == "C:\\Windows\\Panther\\unattend.xml"
     )

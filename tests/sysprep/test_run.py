@@ -9,7 +9,7 @@ import pytest
 from tests.sysprep.conftest import scenario, set_platform
 from vmprep.errors import ExternalToolError
 from vmprep.sysprep import state
-from vmprep.sysprep.platform import FakePlatform
+from vmprep.sysprep.platform import DirectoryPlatform
 from vmprep.sysprep.run import (
     SysprepFailed,
     default_sysprep_exe,
@@ -49,7 +49,9 @@ def test_vm_mode_and_audit():
 
 def test_a_path_with_spaces_uses_its_short_name(tmp_path):
     long = str(tmp_path / "Program Files" / "unattend.xml")
-    fake = FakePlatform(tmp_path, short_paths={long: str(tmp_path / "PROGRA~1" / "unattend.xml")})
+    fake = DirectoryPlatform(
+        tmp_path, short_paths={long: str(tmp_path / "PROGRA~1" / "unattend.xml")}
+    )
     assert unattend_arg(fake, tmp_path / "Program Files" / "unattend.xml").endswith(
         "PROGRA~1/unattend.xml"
     )
@@ -58,12 +60,12 @@ def test_a_path_with_spaces_uses_its_short_name(tmp_path):
 
 def test_a_path_with_spaces_and_no_short_name_is_refused(tmp_path):
     with pytest.raises(ExternalToolError, match=r"8\.3"):
-        unattend_arg(FakePlatform(tmp_path), tmp_path / "Program Files" / "unattend.xml")
+        unattend_arg(DirectoryPlatform(tmp_path), tmp_path / "Program Files" / "unattend.xml")
 
 
 def test_default_sysprep_exe_is_under_the_root(tmp_path):
     assert (
-        default_sysprep_exe(FakePlatform(tmp_path))
+        default_sysprep_exe(DirectoryPlatform(tmp_path))
         == tmp_path / "Windows/System32/Sysprep/sysprep.exe"
     )
 
@@ -143,7 +145,7 @@ def test_shutdown_commands(drive, platform):
     assert platform.calls == [("shutdown.exe", "/r", "/t", "0", "/d", "p:4:1")]
     set_platform(drive, commands=[])
     with pytest.raises(ExternalToolError, match="the image is generalized"):
-        shut_down(FakePlatform.load(drive), "shutdown")
+        shut_down(DirectoryPlatform.load(drive), "shutdown")
 
 
 def test_the_wait_reports_progress_with_the_newest_log_line(drive, platform):

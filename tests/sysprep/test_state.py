@@ -4,7 +4,7 @@ import pytest
 
 from tests.sysprep.conftest import set_platform
 from vmprep.sysprep import state
-from vmprep.sysprep.platform import FakePlatform
+from vmprep.sysprep.platform import DirectoryPlatform
 
 
 @pytest.mark.parametrize(
@@ -29,9 +29,9 @@ def test_utf16_state_ini(drive):
 
 
 def test_the_registry_wins_over_state_ini(drive):
-    assert state.image_state(FakePlatform.load(drive)) == state.COMPLETE
+    assert state.image_state(DirectoryPlatform.load(drive)) == state.COMPLETE
     set_platform(drive, registry={state.STATE_KEY: {"ImageState": state.UNDEPLOYABLE}})
-    assert state.image_state(FakePlatform.load(drive)) == state.UNDEPLOYABLE
+    assert state.image_state(DirectoryPlatform.load(drive)) == state.UNDEPLOYABLE
 
 
 def test_target_state_follows_the_spec():

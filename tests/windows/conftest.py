@@ -56,6 +56,16 @@ def bench_embed38() -> Path:
 
 
 @pytest.fixture(scope="session")
+def vmprep_site() -> Path:
+    """vmprep's dependencies as win_amd64 wheels, unpacked (bench.WHEELS)."""
+    try:
+        return bench.vmprep_site()
+    except bench.BenchUnavailable as exc:
+        _unavailable(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
 def bench_stub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         return bench.build_stub(tmp_path_factory.mktemp("stubs"))

@@ -49,6 +49,7 @@ def state(prefix: Prefix, r: Any) -> dict[str, Any]:
     return dict(json.loads(status.stdout))
 
 
+@pytest.mark.slow
 def test_the_task_xml_schtasks_received(prefix: Prefix) -> None:
     r = render(prefix, [])
     prefix.setupcomplete().check(0)
@@ -68,6 +69,7 @@ def test_the_task_xml_schtasks_received(prefix: Prefix) -> None:
     assert state(prefix, r)["state"] == "done"
 
 
+@pytest.mark.slow
 def test_launch_deletes_the_answer_files_before_the_task_runs(prefix: Prefix) -> None:
     r = render(prefix, [])
     for path in ANSWER_FILES:
@@ -84,6 +86,7 @@ def reg_add(prefix: Prefix, key: str, name: str, kind: str, data: str) -> None:
     prefix.wine("reg.exe", "add", key, "/v", name, "/t", kind, "/d", data, "/f").check(0)
 
 
+@pytest.mark.slow
 def test_the_agent_does_nothing_before_windows_setup_is_complete(prefix: Prefix) -> None:
     steps = [{"id": "ps", "powershell": "exit 0"}]
     r = render(prefix, steps, setup_wait="1s", ready_poll="200ms")
@@ -102,6 +105,7 @@ def test_the_agent_does_nothing_before_windows_setup_is_complete(prefix: Prefix)
     assert not prefix.exists(ANSWER_FILES[0])
 
 
+@pytest.mark.slow
 def test_the_launch_fallback_stops_at_its_time_limit(prefix: Prefix) -> None:
     steps = [{"id": "slow", "powershell": "exit 0"}, {"id": "after", "powershell": "exit 0"}]
     r = render(prefix, steps, launch_time_limit="20s", launch_kill_grace="1s")
@@ -158,6 +162,7 @@ def build_msi(prefix: Prefix) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
+@pytest.mark.slow
 def test_msi_properties_arrive_as_written_through_the_real_msiexec(prefix: Prefix) -> None:
     prefix.restore_builtin("msiexec.exe")
     build_msi(prefix)
@@ -182,6 +187,7 @@ def test_msi_properties_arrive_as_written_through_the_real_msiexec(prefix: Prefi
     assert prefix.exists(log)
 
 
+@pytest.mark.slow
 def test_msi_1618_is_retried_until_the_other_installation_is_done(prefix: Prefix) -> None:
     prefix.stub("msiexec.exe", [1618, 1618, 0])
     steps = [{"id": "install", "msi": {"path": MSI, "properties": {"P": 'a "b" c\\'}}}]
@@ -193,6 +199,7 @@ def test_msi_1618_is_retried_until_the_other_installation_is_done(prefix: Prefix
     assert calls[0].endswith(f'/qn /norestart /l*v "{log}" P="a ""b"" c\\"'), calls[0]
 
 
+@pytest.mark.slow
 def test_a_secret_property_stays_out_of_the_real_msiexec_log(prefix: Prefix) -> None:
     prefix.restore_builtin("msiexec.exe")
     build_msi(prefix)

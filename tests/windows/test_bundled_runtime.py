@@ -36,6 +36,7 @@ agent:
 """
 
 
+@pytest.mark.slow
 def test_a_bundled_runtime_first_boot_runs_to_done_with_no_other_python(
     prefix: Prefix, official_zip
 ) -> None:
@@ -59,6 +60,7 @@ def test_a_bundled_runtime_first_boot_runs_to_done_with_no_other_python(
     assert json.loads(status.stdout)["state"] == "done", status.stdout
 
 
+@pytest.mark.slow
 def test_the_rewritten_pth_keeps_the_zipapp_first_and_the_agent_importable(
     prefix: Prefix, official_zip
 ) -> None:

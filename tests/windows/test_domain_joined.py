@@ -54,6 +54,7 @@ def script_of(cmdline: str) -> str:
     return base64.b64decode(argv[argv.index("-EncodedCommand") + 1]).decode("utf-16-le")
 
 
+@pytest.mark.slow
 def test_domain_joined_names_before_it_joins_in_one_restart(
     prefix: Prefix, imds: str, tmp_path: Path
 ) -> None:

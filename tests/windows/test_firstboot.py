@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import EXAMPLES
 from tests.windows.bench import Prefix
 
 
+@pytest.mark.slow
 def test_minimal_first_boot_runs_to_done(prefix: Prefix) -> None:
     r = prefix.render(EXAMPLES / "minimal.yaml")
     prefix.setupcomplete().check(0)

@@ -1,4 +1,4 @@
-"""The agent's Python floor (3.8, vmprep/agent/floor.py) on the Windows CPython it names: the
+"""The agent's Python floor (3.8, vmprep/protocol/floor.py) on the Windows CPython it names: the
 official embeddable CPython 3.8 runs `--version` and a run of several step kinds to `done`;
 an older interpreter is refused with one line and exit 5 before any of the agent's code runs
 (by construction: no older embeddable CPython is published, so 3.8 plays one)."""
@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.windows.bench import Prefix
 from vmprep import __version__
-from vmprep.agent.floor import TOO_OLD
+from vmprep.protocol.floor import TOO_OLD
 
 PY38 = "C:\\Python38\\python.exe"
 
@@ -34,6 +36,7 @@ agent:
 """
 
 
+@pytest.mark.slow
 def test_the_floor_interpreter_runs_the_agent(prefix: Prefix, bench_embed38: Path) -> None:
     r = prefix.render(SPEC, python=False)
     prefix.install_python(PY38, embed=bench_embed38)
@@ -54,6 +57,7 @@ def test_the_floor_interpreter_runs_the_agent(prefix: Prefix, bench_embed38: Pat
     ]
 
 
+@pytest.mark.slow
 def test_an_older_interpreter_is_refused_before_the_agent_runs(
     prefix: Prefix, bench_embed38: Path
 ) -> None:

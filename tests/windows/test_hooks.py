@@ -30,6 +30,7 @@ def hook_of(prefix: Prefix) -> str:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.slow
 def test_the_hook_starts_the_agent_through_its_task(prefix: Prefix, spec: Path) -> None:
     r = prefix.render(spec)
     hook = hook_of(prefix)
@@ -51,6 +52,7 @@ def test_the_hook_starts_the_agent_through_its_task(prefix: Prefix, spec: Path) 
     assert "the agent launcher exited with 0" in logs, logs
 
 
+@pytest.mark.slow
 def test_a_missing_interpreter_is_logged_and_the_hook_still_exits_0(prefix: Prefix) -> None:
     r = prefix.render(EXAMPLES / "minimal.yaml", python=False)
     prefix.setupcomplete().check(0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.agent.net.conftest import Reply, Server
 from tests.windows.bench import Prefix, spec
 
@@ -39,6 +41,7 @@ def render(prefix: Prefix, base: str) -> dict:
     return state
 
 
+@pytest.mark.slow
 def test_the_role_comes_from_a_loopback_imds(prefix: Prefix) -> None:
     imds = Server()
     try:
@@ -57,6 +60,7 @@ def test_the_role_comes_from_a_loopback_imds(prefix: Prefix) -> None:
     assert imds.requests[1].path.startswith("/v1/config/sql/")  # the deploy-time role
 
 
+@pytest.mark.slow
 def test_a_hyperv_kvp_value_comes_first(prefix: Prefix) -> None:
     prefix.wine(
         "reg.exe",

@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.windows.bench import Prefix, wine_binary
 
 PYTHON = "C:\\Python313\\python.exe"
@@ -65,6 +67,7 @@ def reader(prefix: Prefix, config: str) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_eight_waiting_readers_neither_break_nor_are_broken_by_a_long_run(prefix: Prefix):
     r = prefix.render(spec(STEPS))
     setup_complete(prefix)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.windows.bench import Prefix
@@ -42,6 +43,7 @@ def env_of(record: dict[str, Any]) -> dict[str, str]:
     return {name.upper(): value for name, value in pairs}
 
 
+@pytest.mark.slow
 def test_a_refused_reboot_is_retried_then_reported_failed(prefix: Prefix) -> None:
     r = prefix.render(spec([{"id": "rb", "reboot": {"reason": "bench"}}]))
     config = prefix.host(r.config)
@@ -68,6 +70,7 @@ CHILD = (
 GRANDCHILD = "import time\ntime.sleep(8)\nopen(r'C:\\out\\alive', 'w').write('still here')\n"
 
 
+@pytest.mark.slow
 def test_a_timeout_kills_the_grandchildren_too(prefix: Prefix) -> None:
     r = prefix.render(
         spec(
@@ -86,6 +89,7 @@ def test_a_timeout_kills_the_grandchildren_too(prefix: Prefix) -> None:
     assert not prefix.exists("C:\\out\\alive"), "the grandchild outlived the step's timeout"
 
 
+@pytest.mark.slow
 def test_system_programs_by_path_and_later_steps_see_the_rebuilt_environment(
     prefix: Prefix,
 ) -> None:
@@ -120,6 +124,7 @@ def test_system_programs_by_path_and_later_steps_see_the_rebuilt_environment(
 # Only code page 437 here: Wine takes the code page from the host's locale, and a host
 # without ja_JP (or de_DE...) installed cannot hold such file names; the other code pages
 # are covered by tests/agent/core/test_cmd_codepage.py.
+@pytest.mark.slow
 def test_a_cmd_script_is_read_right_in_the_oem_code_page(prefix: Prefix) -> None:
     prefix.render(spec([{"id": "md", "cmd": 'mkdir "C:\\out\\dir-ünï"'}]))
     setup_complete(prefix)
@@ -128,6 +133,7 @@ def test_a_cmd_script_is_read_right_in_the_oem_code_page(prefix: Prefix) -> None
     assert names == ["dir-ünï"]
 
 
+@pytest.mark.slow
 def test_a_cmd_script_with_characters_the_code_page_lacks_is_refused(prefix: Prefix) -> None:
     # The spec says Japanese, the machine runs code page 437: the agent refuses, nothing mangled.
     r = prefix.render(spec([{"id": "md", "cmd": 'mkdir "C:\\out\\dir-日本"'}], locale="ja-JP"))

@@ -9,6 +9,8 @@ import json
 import ssl
 from pathlib import Path
 
+import pytest
+
 from tests.server.conftest import ServeProcess
 from tests.server.test_serve_process import _self_signed
 from tests.windows.bench import Prefix, spec
@@ -41,6 +43,7 @@ ROLE = {
 }
 
 
+@pytest.mark.slow
 def test_launch_fetches_over_tls_with_the_fleet_token_and_reports(
     prefix: Prefix, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.windows.bench import Prefix, spec, split_windows
 
 SPEC = spec(
@@ -46,6 +48,7 @@ def boot(prefix: Prefix) -> int | None:
     return result.returncode
 
 
+@pytest.mark.slow
 def test_3010_and_3011_restart_and_resume_with_run_once_steps_run_once(prefix: Prefix) -> None:
     prefix.render(SPEC)
     prefix.stub("powershell.exe", [3010, 3011, 0])  # feature: 3010; again: 3011, then 0
@@ -66,6 +69,7 @@ def test_3010_and_3011_restart_and_resume_with_run_once_steps_run_once(prefix: P
     assert len(prefix.records("powershell.exe")) == 3  # feature once, again twice (3011)
 
 
+@pytest.mark.slow
 def test_the_reboot_budget_ends_a_step_that_asks_for_restarts_for_ever(prefix: Prefix) -> None:
     text = SPEC.replace("    - id: again\n      powershell: 'exit 0'\n", "")
     text = text.replace(
@@ -94,6 +98,7 @@ KILL_SPEC = spec(
 )
 
 
+@pytest.mark.slow
 def test_kill_points_never_run_a_run_once_step_twice(prefix: Prefix) -> None:
     """The power goes at a random moment of the run (every Windows process of the prefix ends
     at once), then the machine boots and the task runs again: no step starts twice (exec is
@@ -114,6 +119,7 @@ def test_kill_points_never_run_a_run_once_step_twice(prefix: Prefix) -> None:
         time.sleep(delay)
         prefix.kill()
         worker.join(60)
+        before = Counter(split_windows(r["cmdline"])[1] for r in prefix.records("net.exe"))
         prefix.run_task(command=task, timeout=180)
         prefix.kill()
         ran = Counter(split_windows(r["cmdline"])[1] for r in prefix.records("net.exe"))
@@ -127,7 +133,9 @@ def test_kill_points_never_run_a_run_once_step_twice(prefix: Prefix) -> None:
             assert state["error"]["code"] == "interrupted", state
             stopped = [s["id"] for s in state["steps"] if s["status"] not in ("done", "pending")]
             assert len(stopped) == 1, state
-            assert ran[stopped[0]] == 1  # the step the power cut interrupted, not run again
+            # The step the power cut interrupted is not run again on the next boot. The cut may
+            # land after the agent marked it running but before net.exe started (0 records).
+            assert ran[stopped[0]] == before[stopped[0]], (delay, before, ran)
 
 
 def _reset(prefix: Prefix) -> None:

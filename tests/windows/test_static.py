@@ -95,6 +95,7 @@ def run(prefix: Prefix, base: str, tmp: Path, cert: Path, sha256: str) -> dict:
     return json.loads(prefix.agent("status", "--config", r.config, "--format", "json").stdout)
 
 
+@pytest.mark.slow
 def test_a_published_tree_over_https_and_a_checked_download(
     prefix: Prefix, site: tuple[str, Path, Path]
 ) -> None:
@@ -107,6 +108,7 @@ def test_a_published_tree_over_https_and_a_checked_download(
     assert statuses == {"tool": "done", "static": "done"}
 
 
+@pytest.mark.slow
 def test_a_download_whose_sha256_differs_is_refused_and_not_kept(
     prefix: Prefix, site: tuple[str, Path, Path]
 ) -> None:

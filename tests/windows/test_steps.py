@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from tests.windows.bench import Prefix, spec, split_windows
 
 PASSWORD = "Bench-S3cret-pw!"  # a secret baked by render from the environment
@@ -34,6 +36,7 @@ def run_to(prefix: Prefix, steps: str, expect: int = 0, env: dict[str, str] | No
     return r, json.loads(status.stdout)
 
 
+@pytest.mark.slow
 def test_executables_receive_these_command_lines_and_no_secret(prefix: Prefix) -> None:
     steps = r"""
     - id: feature
@@ -91,6 +94,7 @@ def test_executables_receive_these_command_lines_and_no_secret(prefix: Prefix) -
     )
 
 
+@pytest.mark.slow
 def test_registry_steps_write_what_reg_query_reads(prefix: Prefix) -> None:
     steps = r"""
     - id: sz
@@ -131,6 +135,7 @@ def test_registry_steps_write_what_reg_query_reads(prefix: Prefix) -> None:
     assert prefix.reg_query("HKLM\\SOFTWARE\\Wow6432Node\\Bench") == {}
 
 
+@pytest.mark.slow
 def test_file_steps_write_windows_paths(prefix: Prefix) -> None:
     steps = r"""
     - id: text

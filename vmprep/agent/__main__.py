@@ -1,10 +1,10 @@
 """`python -m vmprep.agent` (agent.pyz has its own entry point, written by `vmprep render`).
 
 No `from __future__` here: an interpreter older than the agent's floor must parse this file and
-get the one-line refusal of `vmprep.agent.floor` before anything else is imported.
+get the one-line refusal of `vmprep.protocol.floor` before anything else is imported.
 """
 
-from vmprep.agent.floor import refuse_old
+from vmprep.protocol.floor import refuse_old
 
 refuse_old()
 

@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         from vmprep.agent.launch import launch_agent
 
         return launch_agent(args.config)
-    from vmprep.agent.durations import parse_duration
     from vmprep.agent.status import status
+    from vmprep.protocol.durations import parse_duration
 
     try:
         timeout = None if args.timeout is None else parse_duration(args.timeout)

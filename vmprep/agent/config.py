@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vmprep.agent.durations import is_duration
-from vmprep.agent.strictjson import no_duplicate_keys
+from vmprep.protocol.durations import is_duration
+from vmprep.protocol.strictjson import no_duplicate_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time

@@ -10,23 +10,18 @@ this instance has accepted.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
-import re
 from typing import Any
 
-from vmprep.agent.strictjson import no_duplicate_keys
+from vmprep.protocol.strictjson import no_duplicate_keys
+from vmprep.protocol.timestamps import is_rfc3339, parse_rfc3339
 
 API_VERSION = "vmprep/v1"
 KIND = "InstanceConfig"
 MAX_DEPTH = 64
 MAX_SERIAL = 2**53 - 1
 SKEW = 300.0
-_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})"
-)
 
 
 class DocumentError(Exception):
@@ -100,23 +95,13 @@ def parse_strict(body: bytes) -> dict[str, Any]:
 
 def parse_time(value: object, field: str) -> float:
     """Seconds since the epoch of an RFC 3339 date-time."""
-    match = _TIME.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    if not is_rfc3339(value):
         raise _invalid(f"{field} must be an RFC 3339 date-time such as 2026-11-25T10:00:00Z")
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction, zone = match.group(7), match.group(8)
-    leap = 1 if second == 60 else 0  # a leap second: 23:59:60 is 23:59:59 plus one second
+    assert isinstance(value, str)
     try:
-        offset = 0
-        if zone != "Z":
-            zh, zm = int(zone[1:3]), int(zone[4:6])
-            if zh > 23 or zm > 59:
-                raise ValueError("offset out of range")
-            offset = (zh * 60 + zm) * 60 * (1 if zone[0] == "+" else -1)
-        moment = dt.datetime(year, month, day, hour, minute, second - leap, tzinfo=dt.timezone.utc)
+        return parse_rfc3339(value)
     except ValueError:
         raise _invalid(f"{field} is not a valid date-time: {value}") from None
-    return moment.timestamp() - offset + leap + (float(fraction) if fraction else 0.0)
 
 
 def _fields(doc: dict[str, Any]) -> None:

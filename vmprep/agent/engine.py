@@ -9,18 +9,18 @@ step's canonical JSON; a step whose content changed starts afresh. The record is
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 
 from vmprep.agent import naming, restarts
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.logs import utc_now
 from vmprep.agent.platform.base import TAIL_BYTES, NotSupported
 from vmprep.agent.secrets import SecretError, Vault
 from vmprep.agent.stepcheck import step_kind
 from vmprep.agent.steps import Outcome, StepContext, StepError, runner
 from vmprep.agent.steps.system import run_join_domain
+from vmprep.protocol.canonical import canonical_json
+from vmprep.protocol.durations import parse_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
@@ -36,8 +36,7 @@ INCOMPLETE = "incomplete"  # work left that this start cannot do (e.g. the servi
 
 
 def step_hash(step: dict[str, Any]) -> str:
-    canonical = json.dumps(step, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(step)).hexdigest()
 
 
 def on_interrupt(step: dict[str, Any]) -> str:

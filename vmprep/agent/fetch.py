@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from vmprep.agent import document, verify
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.http import HttpError, Response, Session
 from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+from vmprep.protocol.durations import parse_duration
 
 if TYPE_CHECKING:
     from vmprep.agent.identity import Identity

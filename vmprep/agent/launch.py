@@ -47,7 +47,7 @@ def _default_run(
     """`run` in a child process (the same interpreter and flags), killed at the limit."""
     import subprocess
 
-    from vmprep.agent.durations import parse_duration
+    from vmprep.protocol.durations import parse_duration
 
     argv = [*platform.agent_argv(config_path), "--stop-after", f"{time_limit:g}"]
     if defer_reboots:
@@ -100,7 +100,7 @@ def launch_agent(
     log.warning(
         f"launch: {why}; running the agent here instead, with reboots deferred to the next start"
     )
-    from vmprep.agent.durations import parse_duration
+    from vmprep.protocol.durations import parse_duration
 
     limit = parse_duration(cfg.platform_options.get("launch_time_limit", LAUNCH_TIME_LIMIT))
     return run(config_path, defer_reboots=True, time_limit=limit, platform=plat, log=log)

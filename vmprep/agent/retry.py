@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vmprep.agent.durations import parse_duration
+from vmprep.protocol.durations import parse_duration
 
 FLOOR = 0.1
 T = TypeVar("T")

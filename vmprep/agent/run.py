@@ -128,7 +128,7 @@ class Run:
         if self._make_reporter is None:
             return
         if self.reporter is None:
-            from vmprep.agent.reporting import BackgroundReporter
+            from vmprep.agent.reportworker import BackgroundReporter
 
             self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
         from vmprep.agent.status import report_steps
@@ -235,7 +235,7 @@ class Run:
         return self._finish(result, None)
 
     def _option_seconds(self, name: str, default: float) -> float:
-        from vmprep.agent.durations import parse_duration
+        from vmprep.protocol.durations import parse_duration
 
         return parse_duration(self.cfg.platform_options.get(name, default))
 
@@ -287,8 +287,8 @@ class Run:
             return None
         decided = self.state.get("inputs")
         if decided is None:
-            from vmprep.agent.durations import parse_duration
             from vmprep.agent.inputs import InputError, Sources, resolve
+            from vmprep.protocol.durations import parse_duration
 
             sources = Sources(
                 timeout=parse_duration(decl.get("timeout", "2s")),
@@ -347,10 +347,10 @@ class Run:
         token, identity, log = self._token(), self.identity, self.log
 
         def make() -> Any:
-            from vmprep.agent.reporting import bridge_logging
+            from vmprep.agent.reportworker import bridge_logging
 
             bridge_logging(log)
-            from vmprep.agent.report import Reporter
+            from vmprep.agent.reportsender import Reporter
 
             reporter = Reporter(
                 ph,
@@ -436,7 +436,7 @@ class Run:
         return self.engine.run(steps, "remote")
 
     def _fetch(self, ph: dict[str, Any]) -> Any:
-        from vmprep.agent.reporting import bridge_logging
+        from vmprep.agent.reportworker import bridge_logging
 
         bridge_logging(self.log)
         from vmprep.agent.fetch import fetch_config
@@ -578,7 +578,7 @@ class Run:
         self.log.info("the instance is done; sending the reports the last run could not")
         self._prepare_reporter()
         if self._make_reporter is not None:
-            from vmprep.agent.reporting import BackgroundReporter
+            from vmprep.agent.reportworker import BackgroundReporter
 
             self.reporter = BackgroundReporter(self._make_reporter, self.log.error)
         self._settle_startup_task(self._deliver_reports())

@@ -15,8 +15,8 @@ import re
 import time
 from pathlib import Path
 
-from vmprep.agent.atomic import atomic_write, read_retrying
 from vmprep.agent.logs import utc_now
+from vmprep.protocol.atomic import atomic_write, read_retrying
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from vmprep.agent.durations import is_duration
+from vmprep.protocol.durations import is_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
@@ -86,10 +86,6 @@ if TYPE_CHECKING:
 def _is_int(v: Any) -> bool:
     # As the spec schema (#13): 2.0 is not a whole number, whatever JSON Schema says.
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _str(v: Any, p: str, out: list[str], *, min_len: int = 0, pattern: Any = None) -> None:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-PREFIX = "ed25519:"
+from vmprep.protocol.keys import PREFIX, key_id, raw_public_key
+
 _B64URL = re.compile(r"[A-Za-z0-9_-]{86}")
-_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 
 @dataclass(frozen=True)
@@ -36,18 +35,13 @@ class BadKey(ValueError):
     """A trusted key that is not `ed25519:<base64 of 32 bytes>`."""
 
 
-def key_id(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
 def parse_key(text: str) -> bytes:
     """The 32 raw bytes of an `ed25519:...` key; `BadKey` otherwise."""
     if not isinstance(text, str) or not text.startswith(PREFIX):
         raise BadKey(f"a trusted key must start with {PREFIX!r}")
-    body = text[len(PREFIX) :]
-    if not _B64.fullmatch(body):
+    raw = raw_public_key(text)
+    if raw is None:
         raise BadKey("a trusted key must be standard base64 (padded) of 32 bytes")
-    raw = base64.b64decode(body, validate=True)
     if _weak(raw):
         raise BadKey("a trusted key must be a valid Ed25519 point of large order")
     return raw

@@ -68,7 +68,7 @@ def publish(
     from vmprep.server.keys import load_keys
 
     if to is not None:
-        from vmprep.agent.durations import parse_duration
+        from vmprep.protocol.durations import parse_duration
         from vmprep.server.upload import parse_target, publish_to
 
         try:

@@ -29,7 +29,7 @@ def status(
     """Show what each instance reported: role, config serial, steps done/failed, age."""
     from vmprep.commands.reporters import output
     from vmprep.commands.reporters.status import show_instances
-    from vmprep.server.status import fetch_instances
+    from vmprep.server.statusclient import fetch_instances
 
     while True:
         show_instances(output(ctx), fetch_instances(server, token), fmt, clear=watch)

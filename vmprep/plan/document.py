@@ -4,17 +4,18 @@ with every secret a `<secret:NAME>` placeholder: no secret is resolved for a pla
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import time
 from pathlib import Path
 from typing import Any
 
 from vmprep.errors import InputError
+from vmprep.protocol.timestamps import format_rfc3339
 
 
 def planned_document(
     root: Path, role_name: str, facts: Any, wanted: list[str]
 ) -> dict[str, Any] | None:
-    from vmprep.agent.durations import parse_duration
+    from vmprep.protocol.durations import parse_duration
     from vmprep.server.documents import find_override
     from vmprep.server.repo import Override, Role
     from vmprep.spec.model import load_role_config
@@ -81,14 +82,13 @@ def _document(
     secrets: dict[str, str],
     steps: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    now = int(time.time())
     return {
         "apiVersion": "vmprep/v1",
         "kind": "InstanceConfig",
         "serial": 1,
-        "issued_at": now.strftime(stamp),
-        "expires_at": (now + timedelta(seconds=ttl)).strftime(stamp),
+        "issued_at": format_rfc3339(now),
+        "expires_at": format_rfc3339(now + ttl),
         "target": target,
         "variables": variables,
         "secrets": secrets,

@@ -119,7 +119,7 @@ def _script(argv: list[str]) -> str:
 def recording_platform(state_dir: Path, options: dict[str, Any], image_os: str, run: Any) -> Any:
     """The agent's WindowsPlatform, recording its processes; `run` is the plan's Run."""
     from vmprep.agent.platform.base import ProcResult
-    from vmprep.agent.platform.windows import WindowsPlatform
+    from vmprep.agent.platform.winplatform import WindowsPlatform
 
     class Recording(WindowsPlatform):
         def __init__(self) -> None:

@@ -26,7 +26,7 @@ from vmprep.render.xmlbuild import Setting
 from vmprep.spec import Spec
 from vmprep.spec.embedded import EmbeddedZipError, interpreter_path, zip_path
 from vmprep.spec.platforms import platform_of
-from vmprep.spec.windows import setupcomplete_path_problem
+from vmprep.spec.winrules import setupcomplete_path_problem
 
 UNATTEND = "Windows/Panther/unattend.xml"
 SETUPCOMPLETE = "Windows/Setup/Scripts/SetupComplete.cmd"

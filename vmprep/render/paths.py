@@ -1,7 +1,7 @@
 """Where render puts a Windows path in the overlay.
 
 Whether a path is safe inside SetupComplete.cmd is decided by
-`vmprep.spec.windows.setupcomplete_path_problem` (validate's `cmd-unsafe-path` applies the same
+`vmprep.spec.winrules.setupcomplete_path_problem` (validate's `cmd-unsafe-path` applies the same
 rule): render checks every path with it before it gets here.
 """
 

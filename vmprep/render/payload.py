@@ -1,7 +1,8 @@
 """agent.pyz: the agent as a zipapp that runs on the image's bare interpreter (`python -I`).
 
 Layout (docs/internals.md): `__main__.py` (generated: runs `vmprep.agent.cli.main()`),
-`vmprep/__init__.py` (generated: the version only), `vmprep/agent/**.py`, and the vendored
+`vmprep/__init__.py` (generated: the version only), `vmprep/agent/**.py`, the shared core
+`vmprep/protocol/**.py`, and the vendored
 pure-Python packages `ecdsa/` and `six.py` at the top level with their licenses under
 `LICENSES/`, beside vmprep's own (`LICENSES/vmprep.txt`).
 
@@ -56,8 +57,8 @@ sys.path_hooks[:] = [
 sys.path_importer_cache.pop(sys.path[0], None)  # made for this file, before the swap
 
 # Before any of the agent's code: an interpreter older than the agent's floor gets one line and
-# exit 5 (any Python parses this file, vmprep/agent/floor.py and the two package __init__s).
-from vmprep.agent.floor import refuse_old  # noqa: E402
+# exit 5 (any Python parses this file, vmprep/protocol/floor.py and the package __init__s).
+from vmprep.protocol.floor import refuse_old  # noqa: E402
 
 refuse_old()
 
@@ -77,6 +78,11 @@ def default_agent_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "agent"
 
 
+def protocol_dir() -> Path:
+    """vmprep/protocol: the standard-library core the agent shares with the rest of vmprep."""
+    return Path(__file__).resolve().parent.parent / "protocol"
+
+
 def payload_files(agent_dir: Path | None = None) -> dict[str, bytes]:
     """Archive name -> bytes of everything that goes into agent.pyz."""
     agent_dir = default_agent_dir() if agent_dir is None else agent_dir
@@ -90,6 +96,7 @@ def payload_files(agent_dir: Path | None = None) -> dict[str, bytes]:
         "vmprep/__init__.py": f'"""vmprep (agent payload)."""\n\n__version__ = "{__version__}"\n'.encode(),
     }
     files.update(_tree(agent_dir, "vmprep/agent"))
+    files.update(_tree(protocol_dir(), "vmprep/protocol"))
     for name in VENDORED:
         files.update(_vendored(name))
     files["LICENSES/vmprep.txt"] = own_license()

@@ -3,7 +3,7 @@
 Windows runs `%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd` as SYSTEM after Setup, before the
 logon screen, and ignores its exit code. The only variable parts are three paths: the
 interpreter, the install directory and (optionally) a chained script. Each is checked by
-`vmprep.spec.windows.setupcomplete_path_problem` before it gets here, and each is written inside
+`vmprep.spec.winrules.setupcomplete_path_problem` before it gets here, and each is written inside
 double quotes. No other spec value ever reaches this file: everything the user wrote travels in
 agent.json.
 
@@ -16,7 +16,7 @@ whatever `.pth` files the image's interpreter has) gets a say, and start-up is s
 
 from __future__ import annotations
 
-from vmprep.spec.windows import setupcomplete_path_problem
+from vmprep.spec.winrules import setupcomplete_path_problem
 
 # Where `vmprep sysprep` moves a SetupComplete.cmd it finds on the reference VM (docs/internals.md)
 CHAINED_SETUPCOMPLETE = "C:\\Windows\\Setup\\Scripts\\SetupComplete.vmprep-chained.cmd"

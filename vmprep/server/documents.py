@@ -14,28 +14,20 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
+from vmprep.protocol.canonical import canonical_json
+from vmprep.protocol.timestamps import format_rfc3339
 from vmprep.server.keys import SigningKey, signature_header
 from vmprep.server.repo import Override, Repository, Role
 from vmprep.server.store import Issue, Store
 from vmprep.spec.rules_secrets import phone_home_secrets
 
 ROLE_TARGET = "_role"  # the role-wide document's target, as in the static layout
-
-
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def rfc3339(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class MissingSecrets(Exception):
@@ -97,7 +89,7 @@ def build_content(
         "steps": steps,
     }
     # Keyed, so that the digest kept in the store says nothing about a secret's value.
-    digest = hmac.new(digest_key, canonical(body), hashlib.sha256).hexdigest()
+    digest = hmac.new(digest_key, canonical_json(body), hashlib.sha256).hexdigest()
     return Content(role.name, instance_id, role.ttl, variables, secrets, steps, digest)
 
 
@@ -128,15 +120,15 @@ def document_bytes(content: Content, issue: Issue) -> bytes:
         "apiVersion": "vmprep/v1",
         "kind": "InstanceConfig",
         "serial": issue.serial,
-        "issued_at": rfc3339(issue.issued_at),
-        "expires_at": rfc3339(issue.expires_at),
+        "issued_at": format_rfc3339(issue.issued_at),
+        "expires_at": format_rfc3339(issue.expires_at),
         "target": target,
         "variables": content.variables,
         "steps": content.steps,
     }
     if content.secrets:
         doc["secrets"] = content.secrets
-    return canonical(doc)
+    return canonical_json(doc)
 
 
 def digest_key(keys: list[SigningKey]) -> bytes:

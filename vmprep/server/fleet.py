@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from vmprep.protocol.timestamps import format_rfc3339
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS served (instance_id TEXT NOT NULL, serial INTEGER NOT NULL,
@@ -169,7 +170,7 @@ def _never_reported(
             "role": r,
             "state": "never_reported",
             "config_serial": serial,
-            "last_fetch": iso(last),
+            "last_fetch": format_rfc3339(last),
         }
         for iid, r, serial, last in found
     ]
@@ -224,7 +225,7 @@ def _row(r: tuple[Any, ...], report: dict[str, Any] | None) -> dict[str, Any]:
         "steps": {"done": r[5], "failed": r[6], "total": r[7]},
         "error": None if r[8] is None else json.loads(r[8]),
         "sent_at": r[10],
-        "received_at": iso(r[11]),
+        "received_at": format_rfc3339(r[11]),
         "step": current_step(report),
     }
 
@@ -232,7 +233,7 @@ def _row(r: tuple[Any, ...], report: dict[str, Any] | None) -> dict[str, Any]:
 def instance_detail(db: Db, instance_id: str, limit: int = 200) -> dict[str, Any]:
     timeline = [
         {
-            "received_at": iso(received),
+            "received_at": format_rfc3339(received),
             "sent_at": report.get("sent_at"),
             "boot": report.get("boot"),
             "state": report.get("state"),
@@ -250,7 +251,13 @@ def instance_detail(db: Db, instance_id: str, limit: int = 200) -> dict[str, Any
         )
     ]
     served = [
-        {"serial": s, "role": r, "first_at": iso(f), "last_at": iso(la), "times": n}
+        {
+            "serial": s,
+            "role": r,
+            "first_at": format_rfc3339(f),
+            "last_at": format_rfc3339(la),
+            "times": n,
+        }
         for s, r, f, la, n in db.execute(
             "SELECT serial, role, first_at, last_at, times FROM served WHERE instance_id = ?"
             " ORDER BY serial DESC LIMIT ?",
@@ -258,7 +265,3 @@ def instance_detail(db: Db, instance_id: str, limit: int = 200) -> dict[str, Any
         )
     ]
     return {"instance_id": instance_id, "timeline": timeline, "served": served}
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

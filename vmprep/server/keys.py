@@ -1,28 +1,18 @@
-"""Ed25519 signing keys in the forms docs/protocol.md fixes (key id, `ed25519:` public form)."""
+"""Ed25519 signing keys; their key id and `ed25519:` public form are vmprep.protocol.keys'."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmprep.errors import InputError, UsageError
+from vmprep.protocol.keys import key_id, public_form
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-
-def key_id(raw_public: bytes) -> str:
-    """The first 16 lower-case hex characters of SHA-256 over the 32 raw public key bytes."""
-    return hashlib.sha256(raw_public).hexdigest()[:16]
-
-
-def public_form(raw_public: bytes) -> str:
-    """`ed25519:<standard base64 with padding>`: what `phone_home.trusted_keys` takes."""
-    return "ed25519:" + base64.b64encode(raw_public).decode("ascii")
 
 
 @dataclass(frozen=True)

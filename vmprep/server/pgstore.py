@@ -34,9 +34,9 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from vmprep.errors import ExternalToolError
+from vmprep.protocol.timestamps import format_rfc3339 as _iso
 from vmprep.server import fleet, migrate
 from vmprep.server.fleet import Served
-from vmprep.server.fleet import iso as _iso
 from vmprep.server.store import (
     _COLUMNS,
     MIN_RETENTION,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmprep.agent.durations import parse_duration
 from vmprep.errors import InputError
 from vmprep.problems import Problem, ref_name
+from vmprep.protocol.durations import parse_duration
 from vmprep.spec.load import JsonPath, Loaded, load_file
 from vmprep.spec.roles import yaml_files
 from vmprep.spec.rules_secrets import REMOTE_JOIN_SECRETS, secret_refs

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import datetime
 from typing import Any
 
-from vmprep.agent.strictjson import no_duplicate_keys
+from vmprep.protocol.strictjson import no_duplicate_keys
+from vmprep.protocol.timestamps import parse_rfc3339
 
 MAX_REPORT_BYTES = 1024 * 1024
 STATES = ("running", "done", "failed", "halted")
 STEP_STATUSES = ("pending", "running", "done", "failed", "skipped", "interrupted")
 SOURCES = ("baked", "remote")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "apiVersion": str,
     "kind": str,
@@ -46,11 +44,9 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_time(value: str) -> float:
-    if not _TIME.match(value):
-        raise ReportError(f"sent_at {value!r} is not an RFC 3339 time")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:  # the right shape, but e.g. month 13 or offset +25:00
+        return parse_rfc3339(value)
+    except ValueError:  # the wrong shape, or e.g. month 13 or offset +25:00
         raise ReportError(f"sent_at {value!r} is not an RFC 3339 time") from None
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vmprep.errors import InputError
+from vmprep.protocol.timestamps import format_rfc3339
 from vmprep.server import fleet
 from vmprep.server.fleet import Served
-from vmprep.server.fleet import iso as _iso
 
 MIN_RETENTION = 86400  # docs/protocol.md: report_ids are remembered for at least 24 hours
 
@@ -89,9 +89,9 @@ class Attestation:
             "kind": self.kind,
             "attested_id": self.attested_id,
             "scope": self.scope,
-            "issued_at": _iso(self.issued_at),
-            "first_at": _iso(self.first_at),
-            "last_at": _iso(self.last_at),
+            "issued_at": format_rfc3339(self.issued_at),
+            "first_at": format_rfc3339(self.first_at),
+            "last_at": format_rfc3339(self.last_at),
             "admitted": self.admitted,
         }
 
@@ -327,7 +327,9 @@ class SqliteStore:
             ).fetchall()
         return {
             "instance": _summary(row),
-            "reports": [{"received_at": _iso(t), "report": json.loads(b)} for b, t in reports],
+            "reports": [
+                {"received_at": format_rfc3339(t), "report": json.loads(b)} for b, t in reports
+            ],
         }
 
     def computer_name(self, instance_id: str) -> str | None:
@@ -450,6 +452,6 @@ def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
         "error": None if row[9] is None else json.loads(row[9]),
         "report_id": row[10],
         "sent_at": row[11],
-        "received_at": _iso(row[12]),
+        "received_at": format_rfc3339(row[12]),
         "inputs": None if row[14] is None else json.loads(row[14]),
     }

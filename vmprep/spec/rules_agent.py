@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from vmprep.problems import Severity
+from vmprep.protocol.keys import raw_public_key
 from vmprep.spec.checks import Doc, Finding, check, quoted, shown, step_kind
 from vmprep.spec.load import JsonPath
 from vmprep.spec.schema import os_names
 from vmprep.spec.urls import header_problem, url_problem
-from vmprep.spec.windows import (
+from vmprep.spec.winpath import program_problem
+from vmprep.spec.winrules import (
     cmd_special_chars,
     setupcomplete_path_problem,
     windows_path_problem,
 )
-from vmprep.spec.winpath import program_problem
 
 PLACEHOLDERS = ("role", "instance_id", "computer_name", "mac")
 NEEDS_REBOOT = ("reboot", "rename_computer", "join_domain")
@@ -185,11 +183,8 @@ def trusted_key(doc: Doc) -> Iterator[Finding]:
     seen: set[bytes] = set()
     for i, key in enumerate(keys):
         path = ("agent", "phone_home", "trusted_keys", i)
-        algorithm, _, encoded = key.partition(":")
-        raw = b""
-        with contextlib.suppress(binascii.Error, ValueError):
-            raw = base64.b64decode(encoded, validate=True)
-        if algorithm != "ed25519" or len(raw) != 32:
+        raw = raw_public_key(key)
+        if raw is None:
             yield Finding(
                 path,
                 f"trusted key {key[:60]!r} is not 'ed25519:' and the standard base64 of 32 bytes",
@@ -197,7 +192,8 @@ def trusted_key(doc: Doc) -> Iterator[Finding]:
             )
         elif raw in seen:
             yield Finding(path, "this trusted key is listed twice")
-        seen.add(raw)
+        else:
+            seen.add(raw)
 
 
 @check("windows-path", "spec", "roleConfig")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from vmprep.spec.checks import Doc, Finding, check, quoted
 from vmprep.spec.embedded import EmbeddedZipError, interpreter_path, read_zip, zip_path
-from vmprep.spec.windows import setupcomplete_path_problem, windows_path_problem
+from vmprep.spec.winrules import setupcomplete_path_problem, windows_path_problem
 
 _WHERE = ("agent", "runtime", "embedded")
 

@@ -8,7 +8,7 @@ from typing import Any
 from vmprep.problems import Severity
 from vmprep.spec.checks import Doc, Finding, check, dotted, shown, step_kind
 from vmprep.spec.load import JsonPath
-from vmprep.spec.windows import (
+from vmprep.spec.winrules import (
     computer_name_problem,
     identifier_problem,
     locale_problem,

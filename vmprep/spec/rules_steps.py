@@ -127,7 +127,7 @@ MAX_DURATION = 365 * 86400  # a year: anything longer is a typo (or 1e308), not 
 @check("duration", "spec", "roleConfig")
 def duration(doc: Doc) -> Iterator[Finding]:
     """Every duration (timeouts, delays, intervals) is at most a year."""
-    from vmprep.agent.durations import parse_duration
+    from vmprep.protocol.durations import parse_duration
 
     for path, value in _at(doc.data, (), _duration_paths(doc.kind)):
         try:
@@ -227,7 +227,7 @@ def env_mode(doc: Doc) -> Iterator[Finding]:
 def cmd_code_page(doc: Doc) -> Iterator[Finding]:
     """cmd.exe reads a batch file in the OEM code page of the system locale: a character it
     lacks is mangled, so the agent refuses the step. For a spec the locale is known."""
-    from vmprep.agent.codepage import oem_code_page, outside
+    from vmprep.protocol.codepage import oem_code_page, outside
 
     code_page = None
     locale = doc.data.get("setup", {}).get("locale") if doc.kind == "spec" else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from vmprep.spec.checks import Doc, Finding, check, dotted
 from vmprep.spec.load import JsonPath
-from vmprep.spec.windows import xml_unsafe_chars
+from vmprep.spec.winrules import xml_unsafe_chars
 
 CMD_MAX_LINE = 8191
 _MULTILINE = frozenset(("powershell", "cmd", "content", "description"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import PureWindowsPath
 
-from vmprep.agent.floor import MINIMUM
+from vmprep.protocol.floor import MINIMUM
 from vmprep.sysprep import probes, state
 from vmprep.sysprep.bundled import bundled_runtime
 from vmprep.sysprep.install import find_unfinished
@@ -240,7 +240,7 @@ def interpreter_in_image(ctx: CheckContext) -> CheckResult:
 
 
 def _interpreter_version(ctx: CheckContext, python: str, where: str) -> CheckResult:
-    """The agent refuses an interpreter older than its floor (vmprep/agent/floor.py) at every
+    """The agent refuses an interpreter older than its floor (vmprep/protocol/floor.py) at every
     boot; say so now, on the reference VM, rather than in every instance's first boot."""
     floor = ".".join(map(str, MINIMUM))
     result = ctx.platform.run([python, "-I", "-S", "-c", VERSION_PROBE], timeout=60)

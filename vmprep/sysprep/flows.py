@@ -60,7 +60,7 @@ def default_tool(platform: Platform, rules: PlatformRules) -> Path:
         rules.sysprep_flow, SYSPREP_EXE
     )
     path = platform.root / rel
-    from vmprep.sysprep.windows import WindowsPlatform, sysnative
+    from vmprep.sysprep.winhost import WindowsPlatform, sysnative
 
     return sysnative(path) if isinstance(platform, WindowsPlatform) else path
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmprep.agent.durations import parse_duration as _parse_duration
 from vmprep.errors import ExitCode, PreflightError, VmprepError
+from vmprep.protocol.durations import parse_duration as _parse_duration
 from vmprep.spec.platforms import PlatformRules, platform_of
 from vmprep.sysprep import install, panther, state
 from vmprep.sysprep.checks import AZURE_SETUPCOMPLETE2, CHAINED_SETUPCOMPLETE, SETUPCOMPLETE

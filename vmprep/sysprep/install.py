@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vmprep import __version__
-from vmprep.agent.atomic import atomic_write
 from vmprep.errors import ExitCode, PreflightError, VmprepError
+from vmprep.protocol.atomic import atomic_write
 
 STATE_DIR = "ProgramData/vmprep/sysprep-install"
 RECORD = "install.json"

@@ -1,7 +1,7 @@
 """The one seam for all Windows access: registry reads, command runs, processes, paths.
 
-`WindowsPlatform` is the real thing (winreg, ctypes, subprocess) and stays thin: it is only
-exercised on Windows. `FakePlatform` answers from data (a test fixture, or the JSON file
+`WindowsPlatform` (vmprep/sysprep/winhost.py) is the real thing (winreg, ctypes, subprocess)
+and stays thin: it is only exercised on Windows. `DirectoryPlatform` answers from data (a test fixture, or the JSON file
 `<root>/.vmprep-fake-platform.json` when `--root DIR` stands for the system drive) and records
 every command it is asked to run. Sysprep itself is not run through `Platform.run`: it runs
 through `vmprep.sysprep.run` as a real process on every host, so the fake sysprep of the tests
@@ -105,8 +105,9 @@ def _norm_key(key: str) -> str:
 
 
 @dataclass
-class FakePlatform:
-    """A platform made of data, for tests and for `--root DIR` off Windows.
+class DirectoryPlatform:
+    """A platform made of data, for `--root DIR` off Windows (a directory standing for the
+    system drive) and for tests.
 
     `registry` maps `HKLM\\...` keys to their values; `commands` is a list of
     `{"match": text, "returncode": n, "stdout": text}`: the first whose `match` occurs in the
@@ -127,8 +128,8 @@ class FakePlatform:
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
     @classmethod
-    def load(cls, root: Path) -> FakePlatform:
-        """The fake described by `<root>/.vmprep-fake-platform.json` (all defaults if absent)."""
+    def load(cls, root: Path) -> DirectoryPlatform:
+        """The platform described by `<root>/.vmprep-fake-platform.json` (all defaults if absent)."""
         fake = cls(root=root, source=root / FAKE_PLATFORM_FILE)
         fake._reload()
         return fake
@@ -204,11 +205,12 @@ class FakePlatform:
 
 
 def default_platform(root: Path | None) -> Platform:
-    """The real Windows platform, or the fake one when `root` stands for the system drive."""
+    """The real Windows platform, or the directory platform when `root` stands for the system
+    drive."""
     if root is not None:
-        return FakePlatform.load(root)
+        return DirectoryPlatform.load(root)
     if sys.platform == "win32":
-        from vmprep.sysprep.windows import WindowsPlatform
+        from vmprep.sysprep.winhost import WindowsPlatform
 
         return WindowsPlatform()
     from vmprep.errors import PreflightError

@@ -24,7 +24,7 @@ SYSPREP_EXE = "Windows/System32/Sysprep/sysprep.exe"
 
 def default_sysprep_exe(platform: Platform) -> Path:
     path = platform.root / SYSPREP_EXE
-    from vmprep.sysprep.windows import WindowsPlatform, sysnative
+    from vmprep.sysprep.winhost import WindowsPlatform, sysnative
 
     if isinstance(platform, WindowsPlatform):
         path = sysnative(path)

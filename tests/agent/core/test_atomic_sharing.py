@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
-from vmprep.agent.atomic import (
-    RETRY_DELAYS,
-    FileBusyError,
-    is_sharing_violation,
-    read_retrying,
-    write_atomic,
-)
 from vmprep.agent.logs import Log
 from vmprep.agent.platform.posix import PosixPlatform
 from vmprep.agent.secrets import Vault
 from vmprep.agent.state import StateStore, new_state
 from vmprep.agent.status import status
 from vmprep.agent.steps import StepContext, StepError, runner
+from vmprep.protocol.atomic import (
+    RETRY_DELAYS,
+    FileBusyError,
+    is_sharing_violation,
+    read_retrying,
+    write_atomic,
+)
 
 
 def sharing_violation(winerror: int = 32) -> PermissionError:
@@ -149,7 +149,7 @@ def test_a_waiting_reader_rides_out_a_transient_unreadable_state(
 def test_a_file_step_whose_target_stays_open_fails_with_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vmprep.agent import atomic
+    from vmprep.protocol import atomic
 
     target = tmp_path / "app.conf"
     target.write_text("old")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.core.test_windows import Recorder, ctx_for
-from vmprep.agent.codepage import encode_script, oem_code_page, outside
+from tests.agent.core.test_winplatform import Recorder, ctx_for
 from vmprep.agent.steps import runner
+from vmprep.protocol.codepage import encode_script, oem_code_page, outside
 
 NAME = "dir-ünï-日本"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,6 +72,7 @@ def model(specs: list[dict[str, Any]]) -> tuple[list[str], list[int], int]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(specs=step_specs)
+@pytest.mark.slow
 def test_engine_matches_the_model(tmp_path_factory, specs: list[dict[str, Any]]) -> None:
     root: Path = tmp_path_factory.mktemp("model")
     steps = []

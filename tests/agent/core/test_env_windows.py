@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vmprep.agent.envvars import build_block, edit_list, expand, references_itself
 from vmprep.agent.logs import Log
-from vmprep.agent.platform import windows as w
+from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform.posix import PosixPlatform
 from vmprep.agent.platform.winenv import MACHINE_KEY, USER_KEY
 from vmprep.agent.secrets import Vault

@@ -1,5 +1,6 @@
 """The agent's Python floor (3.8): refused before anything runs on an older interpreter, and
-no construct newer than the floor at run time in the agent's code (the Windows bench runs it
+no construct newer than the floor at run time in the agent's code nor in the shared core it
+imports, vmprep/protocol (the Windows bench runs it
 on CPython 3.8 itself: tests/windows/test_floor.py)."""
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from vmprep.agent import floor
+from vmprep.protocol import floor
 from vmprep.render.payload import build_payload
 
-AGENT = Path(floor.__file__).resolve().parent
+PROTOCOL = Path(floor.__file__).resolve().parent
+AGENT = PROTOCOL.parent / "agent"
 VERMIN = str(Path(sys.executable).parent / "vermin")  # the test extras install it
 # Subscripted at run time these need Python 3.9 (PEP 585); only annotations may use them.
 GENERICS = {"list", "dict", "tuple", "set", "frozenset", "type"}
@@ -62,8 +64,14 @@ def test_an_older_interpreter_is_refused_before_anything_else(tmp_path, entry):
 
 
 def test_the_floor_module_parses_on_any_python():
-    """vermin: floor.py (and the package __init__ it is imported through) need Python 2.0/3.0."""
-    files = [AGENT / "floor.py", AGENT / "__init__.py", AGENT / "__main__.py"]
+    """vermin: floor.py (and the package __init__s it is imported through) need Python 2.0/3.0."""
+    files = [
+        PROTOCOL / "floor.py",
+        PROTOCOL / "__init__.py",
+        PROTOCOL.parent / "__init__.py",
+        AGENT / "__init__.py",
+        AGENT / "__main__.py",
+    ]
     done = subprocess.run(
         [VERMIN, "--no-tips", "-t=3.0-", *map(str, files)],
         capture_output=True,
@@ -122,7 +130,7 @@ def _runtime_newer_than_38(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_the_agent_uses_nothing_newer_than_its_floor_at_run_time():
     problems = []
-    for path in sorted(AGENT.rglob("*.py")):
+    for path in sorted([*AGENT.rglob("*.py"), *PROTOCOL.rglob("*.py")]):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         problems += [f"{path}:{line}: {what}" for line, what in _runtime_newer_than_38(tree)]
     assert problems == []

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.agent.core.conftest import UUID, counter_step, lines, make_agent
-from tests.agent.core.test_windows import Recorder
+from tests.agent.core.test_winplatform import Recorder
 from vmprep.agent.launch import launch_agent
-from vmprep.agent.platform import windows as w
+from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.platform.posix import PosixPlatform
 from vmprep.agent.run import run_agent
@@ -147,6 +147,7 @@ def test_the_fallback_starts_no_step_after_its_time_limit(tmp_path: Path) -> Non
     assert lines(out) == 2
 
 
+@pytest.mark.slow
 def test_a_step_still_running_after_the_limit_is_killed_and_resumed_next_boot(
     tmp_path: Path,
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.agent.core.test_windows import Recorder
+from tests.agent.core.test_winplatform import Recorder
 from vmprep.agent.logs import Log
 from vmprep.agent.platform import msiexec as m
 from vmprep.agent.platform.base import ProcResult

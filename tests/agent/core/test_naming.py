@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.agent.core.test_windows import Recorder, decode
+from tests.agent.core.test_winplatform import Recorder, decode
 from vmprep.agent.engine import COMPLETED, FAILED, REBOOT, Engine
 from vmprep.agent.logs import Log
 from vmprep.agent.secrets import Vault

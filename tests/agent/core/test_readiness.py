@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.agent.core.conftest import make_agent
-from tests.agent.core.test_windows import FakeWinreg, Recorder
+from tests.agent.core.test_winplatform import FakeWinreg, Recorder
 from vmprep.agent.logs import Log
 from vmprep.agent.platform import winready
 from vmprep.agent.platform.base import Platform, ProcResult

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vmprep.agent.config import load_config
-from vmprep.agent.platform.windows import WindowsPlatform
+from vmprep.agent.platform.winplatform import WindowsPlatform
 from vmprep.agent.stepcheck import check_steps, step_kind
 from vmprep.render import render
 from vmprep.spec import load_spec

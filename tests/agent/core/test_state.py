@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from tests.agent.core.conftest import lock_held_by_another_process
-from vmprep.agent.atomic import atomic_write, write_atomic
 from vmprep.agent.config import ConfigError, load_config
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.state import (
     AgentLock,
     LockTimeout,
@@ -21,6 +19,8 @@ from vmprep.agent.state import (
     StateStore,
     new_state,
 )
+from vmprep.protocol.atomic import atomic_write, write_atomic
+from vmprep.protocol.durations import parse_duration
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:

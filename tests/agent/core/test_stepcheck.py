@@ -182,5 +182,6 @@ def mutated_steps(draw: st.DrawFn) -> Any:
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(mutated_steps())
+@pytest.mark.slow
 def test_generated_steps_agree_with_schema(step: Any) -> None:
     assert schema_ok(step) == (check_step(step) == []), (step, check_step(step))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vmprep.agent.config import ConfigError, load_config
 from vmprep.agent.document import DocumentError, parse_strict
-from vmprep.agent.strictjson import no_duplicate_keys
+from vmprep.protocol.strictjson import no_duplicate_keys
 
 
 class Oops(Exception):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vmprep.agent.platform import windows as w
+from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform import winsys
 from vmprep.agent.platform.base import Platform, ProcResult
 from vmprep.agent.platform.posix import PosixPlatform

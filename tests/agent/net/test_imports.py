@@ -9,7 +9,7 @@ import sys
 PROBE = """
 import json, sys
 before = set(sys.modules)
-import vmprep.agent.fetch, vmprep.agent.report, vmprep.agent.identity
+import vmprep.agent.fetch, vmprep.agent.reportsender, vmprep.agent.identity
 import vmprep.agent.verify, vmprep.agent.document, vmprep.agent.http, vmprep.agent.retry
 print(json.dumps(sorted(set(sys.modules) - before)))
 from vmprep.agent import verify
@@ -29,18 +29,12 @@ def test_network_modules_import_only_the_standard_library():
         "vmprep.agent",
         *(
             f"vmprep.agent.{m}"
-            for m in (
-                "fetch",
-                "report",
-                "identity",
-                "verify",
-                "document",
-                "http",
-                "retry",
-                "durations",
-                "strictjson",
-                "atomic",
-            )
+            for m in ("fetch", "reportsender", "identity", "verify", "document", "http", "retry")
+        ),
+        "vmprep.protocol",
+        *(
+            f"vmprep.protocol.{m}"
+            for m in ("durations", "strictjson", "atomic", "timestamps", "keys")
         ),
     }
     assert "ecdsa" in set(second)  # loaded when a key is checked, not before

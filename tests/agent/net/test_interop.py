@@ -18,7 +18,7 @@ import pytest
 from tests.server.conftest import ServeProcess, write_repo
 from vmprep.agent.fetch import FetchOutcome, fetch_config
 from vmprep.agent.identity import Identity
-from vmprep.agent.report import Reporter
+from vmprep.agent.reportsender import Reporter
 from vmprep.server.keys import generate, load_key, write_keypair
 from vmprep.server.service import hash_token
 

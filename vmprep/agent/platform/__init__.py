@@ -17,7 +17,7 @@ def current(
 ) -> Platform:
     """The platform this agent runs on (`cloud`: agent.json's image.platform)."""
     if os.name == "nt":
-        from vmprep.agent.platform.windows import WindowsPlatform
+        from vmprep.agent.platform.winplatform import WindowsPlatform
 
         return WindowsPlatform(state_dir, options, image_os, cloud)
     from vmprep.agent.platform.posix import PosixPlatform

@@ -53,7 +53,7 @@ class PosixPlatform(Platform):
 
     # -- env: process scope, or persisted to state_dir/environment.json -------------------------
     def persist_env(self, name: str, value: str | None, mode: str = "set") -> str:
-        from vmprep.agent.atomic import atomic_write
+        from vmprep.protocol.atomic import atomic_write
 
         path = self.state_dir / "environment.json"
         try:

@@ -121,8 +121,3 @@ def runner(kind: str) -> Callable[[Any, StepContext], Outcome]:
     module = importlib.import_module(f"vmprep.agent.steps.{_FAMILIES[kind]}")
     fn: Callable[[Any, StepContext], Outcome] = getattr(module, f"run_{kind}")
     return fn
-
-
-def preflight(kind: str, body: Any, platform: Platform) -> str | None:
-    """Why a checked step cannot run here (before anything runs), or None."""
-    return platform.unsupported(kind, body)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.steps import Outcome, StepContext, StepError
+from vmprep.protocol.durations import parse_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time

@@ -8,8 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from vmprep.agent.atomic import FileBusyError, write_atomic
 from vmprep.agent.steps import Outcome, StepContext, StepError
+from vmprep.protocol.atomic import FileBusyError, write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time

@@ -80,8 +80,8 @@ def msi_log_name(body: dict[str, Any], step_key: str) -> str:
 def scrub_log(path: Path, ctx: StepContext) -> None:
     """Replace every secret the agent knows in what msiexec logged (it logged no properties:
     `/lwe`; this catches a value an error message repeats)."""
-    from vmprep.agent.atomic import atomic_write
     from vmprep.agent.platform.msiexec import scrub_text
+    from vmprep.protocol.atomic import atomic_write
 
     try:
         data = path.read_bytes()

@@ -4,8 +4,8 @@ keeps them out of every argv."""
 
 from __future__ import annotations
 
-from vmprep.agent.names import computer_name_problem
 from vmprep.agent.steps import Outcome, StepContext, StepError, from_process
+from vmprep.protocol.names import computer_name_problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time

@@ -19,7 +19,6 @@ from vmprep.errors import ExitCode
 from vmprep.problems import Problem, Severity, printable
 
 Format = Literal["text", "json", "github"]
-FORMATS: tuple[Format, ...] = ("text", "json", "github")
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow"}
 
 

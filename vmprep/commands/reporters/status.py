@@ -21,7 +21,7 @@ def show_instances(
     from rich.table import Table
 
     from vmprep.problems import printable
-    from vmprep.server.status import COLUMNS, rows
+    from vmprep.server.statusclient import COLUMNS, rows
 
     table = Table(*COLUMNS, title=f"{len(instances)} instance(s)")
     for row in rows(instances):

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.agent.net.conftest import IDENTITY, Clock, Reply, Server, free_port
-from vmprep.agent.report import FINAL_DEADLINE, MAX_BODY, Reporter, encode, last_bytes
+from vmprep.agent.reportsender import FINAL_DEADLINE, MAX_BODY, Reporter, encode, last_bytes
 from vmprep.agent.secrets import Redactor, Secret
 
 REPORT_PATH = f"/v1/report/{IDENTITY.instance_id}"

@@ -1,4 +1,5 @@
-"""Windows naming rules the semantic checks (and render) rely on.
+"""Windows naming rules the semantic checks (and render) rely on: computer names, locales, time
+zones, characters cmd.exe or XML cannot carry, identifiers.
 
 Sources: Microsoft's Unattended Windows Setup Reference (ComputerName, TimeZone, locales),
 https://learn.microsoft.com/en-us/windows-hardware/customize/desktop/unattend/,
@@ -12,7 +13,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from vmprep.agent.names import computer_name_problem
+from vmprep.protocol.names import computer_name_problem
 
 # Re-exported: the one path rule lives in winpath.
 from vmprep.spec.winpath import (

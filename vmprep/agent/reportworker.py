@@ -1,4 +1,5 @@
-"""Reports in the background, and the network modules' `logging` routed into the agent's log.
+"""Reports in the background (a worker thread around `reportsender.Reporter`), and the network
+modules' `logging` routed into the agent's log.
 
 Loaded with the run's first report (as the first step starts): off the path to it.
 """

@@ -1,4 +1,4 @@
-"""Windows: every action is an argv (never a shell string) or a winreg call.
+"""The agent's Windows platform: every action is an argv (never a shell string) or a winreg call.
 
 Values reach PowerShell only as single-quoted literals (`ps_quote`) or through the child's
 environment; secrets only through the environment of that one child, never in an argv, so
@@ -333,7 +333,7 @@ class WindowsPlatform(Platform):
     def cmd(self, script: str, *, timeout: float | None) -> ProcResult:
         """cmd.exe runs a script file (a script in its command line has quoting rules), written
         in the code page cmd.exe reads it in (`codepage`): ValueError for a character outside."""
-        from vmprep.agent.codepage import encode_script
+        from vmprep.protocol.codepage import encode_script
 
         data = encode_script(script, self.cmd_code_page())
         return self.run_script_file(data, ".cmd", cmd_argv, timeout=timeout)
@@ -515,7 +515,7 @@ class WindowsPlatform(Platform):
         command, arguments = task_action(self.agent_argv(config_path))
         xml = task_xml(command, arguments, str(config_path.parent), TASK_DESCRIPTION)
         # Kept beside the state (no secret in it): what was registered, for whoever debugs it.
-        from vmprep.agent.atomic import atomic_write
+        from vmprep.protocol.atomic import atomic_write
 
         path = self.state_dir / TASK_XML
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The real platform: winreg, ctypes and subprocess. Only imported and exercised on Windows."""
+"""The Windows host `vmprep sysprep` runs on (the reference VM): winreg, ctypes and subprocess.
+Only imported and exercised on Windows; off Windows, `--root DIR` uses `DirectoryPlatform`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vmprep.sysprep.platform import CommandResult, environ_drive, run_argv
+from vmprep.sysprep.probes import ProbeError
 
 if sys.platform == "win32":
     import ctypes
@@ -66,9 +68,15 @@ class WindowsPlatform:
         return run_argv(argv, timeout=timeout)
 
     def processes(self) -> list[str]:
+        """Image names from `tasklist /fo csv /nh`. A tasklist that fails or lists nothing (a
+        working one lists at least System and itself) raises ProbeError: an empty list would
+        read as "nothing is running" and pass the checks it could not make."""
         result = run_argv(["tasklist.exe", "/fo", "csv", "/nh"], timeout=60)
-        rows = csv.reader(io.StringIO(result.stdout))
-        return [row[0].casefold() for row in rows if row]
+        rows = [row for row in csv.reader(io.StringIO(result.stdout)) if row]
+        if result.returncode != 0 or not rows:
+            detail = (result.stderr or result.stdout).strip() or "no output"
+            raise ProbeError(f"tasklist.exe listed no process (exit {result.returncode}: {detail})")
+        return [row[0].casefold() for row in rows]
 
     def short_path(self, path: str) -> str:
         if sys.platform == "win32":

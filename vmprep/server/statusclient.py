@@ -6,10 +6,10 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
 from typing import Any
 
 from vmprep.errors import ExternalToolError, UsageError
+from vmprep.protocol.timestamps import parse_rfc3339
 
 COLUMNS = ("instance", "role", "serial", "state", "done", "failed", "last report")
 
@@ -55,7 +55,7 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 def age(iso: str | None, now: float) -> str:
     if not iso:
         return "-"
-    seconds = max(0, int(now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()))
+    seconds = max(0, int(now - parse_rfc3339(iso)))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit} ago"

@@ -6,7 +6,7 @@ from pathlib import PureWindowsPath
 
 import pytest
 
-from vmprep.sysprep.windows import _split, sysnative
+from vmprep.sysprep.winhost import _split, sysnative
 
 
 def test_a_32_bit_python_on_64_bit_windows_uses_sysnative(monkeypatch):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vmprep.agent.logs import Log
-from vmprep.agent.platform import windows as w
+from vmprep.agent.platform import winplatform as w
 from vmprep.agent.platform.base import ProcResult
 from vmprep.agent.secrets import Vault
 from vmprep.agent.steps import StepContext, runner

@@ -1,4 +1,5 @@
 """Status reports (docs/protocol.md "Status reports"): build, POST, spool what cannot be sent.
+The thread that calls this off the step path is `reportworker.py`.
 
 - `send` fills `apiVersion`, `kind`, a fresh `report_id`, `instance_id`, `role`,
   `computer_name`, `agent_version` and `sent_at`, redacts every string with the run's redactor,
@@ -24,7 +25,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -33,16 +33,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmprep.agent.atomic import write_atomic
-from vmprep.agent.durations import parse_duration
 from vmprep.agent.fetch import UrlError, fill_url
 from vmprep.agent.http import HttpError, Session
 from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
+from vmprep.protocol.atomic import write_atomic
+from vmprep.protocol.durations import parse_duration
+from vmprep.protocol.timestamps import format_rfc3339
 
 if TYPE_CHECKING:
     from vmprep.agent.identity import Identity
 
-log = logging.getLogger("vmprep.agent.report")
+log = logging.getLogger("vmprep.agent.reportsender")
 
 API_VERSION = "vmprep/v1"
 MAX_BODY = 1024 * 1024
@@ -62,7 +63,7 @@ class _Rejected(Exception):
 
 
 def utc_now(now: float) -> str:
-    return dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(now)
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

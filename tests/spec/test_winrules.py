@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmprep.spec.windows import setupcomplete_path_problem
+from vmprep.spec.winrules import setupcomplete_path_problem
 
 
 @pytest.mark.parametrize(

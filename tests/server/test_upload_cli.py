@@ -64,3 +64,23 @@ def test_a_missing_extra_is_named(run_vmprep, tmp_path, monkeypatch) -> None:
     )
     assert "vmprep's `azure` extra" in out.stderr
     assert "pip install 'vmprep[azure]'" in out.stderr
+
+
+def test_azure_without_an_account_says_how_to_name_one(run_vmprep, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("azure.storage.blob")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT", raising=False)
+    configs = write_repo(tmp_path / "configs")
+    write_keypair(tmp_path / "k")
+    out = run_vmprep(
+        "publish",
+        "--configs",
+        str(configs),
+        "--key",
+        str(tmp_path / "k.pem"),
+        "--to",
+        "az://c/p",
+        expect=2,
+    )
+    assert "which storage account?" in out.stderr
+    assert "AZURE_STORAGE_ACCOUNT" in out.stderr

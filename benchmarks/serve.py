@@ -1,6 +1,6 @@
 """Many agents booting at once, against `vmprep serve` and against nginx serving `publish`.
 
-    .venv/bin/python benchmarks/serve.py [--agents 10000] [--concurrency 200]
+    .venv/bin/python benchmarks/serve.py [--agents 10000] [--concurrency 200] [--storm 100000]
 
 Starts a real `vmprep serve` (uvicorn, one process) and Debian's nginx (one worker) on
 127.0.0.1, then drives each with a bounded asyncio client speaking raw HTTP/1.1 (one
@@ -10,6 +10,13 @@ connection); phase 3 fetches the published document and its .sig sidecar from ng
 requests/s, p50/p99 latency, errors, and the serve/nginx ratio. The client shares the CPU
 with the servers, so these are lower bounds. Targets: 0 errors, p99 < 250 ms, and at least
 1,500 signed config fetches/s from serve.
+
+Then the re-image storm (benchmarks/storm.py; `--storm 0` skips it): `--storm` instances
+booting within `--window` seconds, each fetching its document and sending its final report on
+the agent's real retry schedule, against serve with 1 and 2 workers (`--workers`) on SQLite
+and on PostgreSQL (a throwaway cluster, tests/server/postgres.py; skipped without Debian's
+postgresql), and the fetch side (document + .sig) against nginx on the `publish` tree, the
+ceiling each row is compared with. docs/scale.md holds a 100,000-instance run's table.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.storm import HEADER, Storm, run_storm
 from tests.server.nginx import NGINX, Nginx
 from vmprep.server.keys import load_key, write_keypair
 from vmprep.server.publish import publish
@@ -195,11 +203,136 @@ def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("vmprep serve did not start")
 
 
+def start_serve(tmp: Path, configs: Path, name: str, extra: list[str]):
+    """A `vmprep serve` with its own data dir; (process, port, log file)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [sys.executable, "-m", "vmprep", "serve", "--configs", str(configs)]
+    argv += ["--key", str(tmp / "key.pem"), "--data-dir", str(tmp / f"data-{name}")]
+    argv += ["--poll", "0", "--tokens", str(tmp / "tokens"), "--port", str(port), *extra]
+    log = open(tmp / f"serve-{name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    wait_up(port, proc)
+    return proc, port, log
+
+
+def storms(args: argparse.Namespace, tmp: Path, configs: Path, ids: list[str]) -> int:
+    """The re-image storm against each serve set-up and nginx; prints the table."""
+    n = args.storm
+    sids = [str(uuid.UUID(int=(1 << 64) + i)) for i in range(n)]
+    cluster = None
+    stores: list[tuple[str, str | None]] = [("SQLite", None)]
+    try:
+        from tests.server.postgres import Cluster, bin_dir
+
+        if bin_dir() is None:
+            raise RuntimeError("no pg_ctl/initdb (apt-get install -y postgresql)")
+        cluster = Cluster()
+        stores.append(("PostgreSQL", "pg"))
+    except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL cannot run: say it, go on
+        print(f"storm: PostgreSQL skipped: {exc}", file=sys.stderr)
+    setups = [
+        (f"serve {label}, {workers} worker(s)", [store or "", str(workers)])
+        for label, store in stores
+        for workers in args.workers
+    ]
+    results: list[Storm] = []
+    try:
+        for name, (store, workers) in setups:
+            # every simulated agent comes from 127.0.0.1, real ones from their own addresses
+            extra = ["--workers", workers, "--max-connections-per-client", "0"]
+            if store == "pg":
+                assert cluster is not None
+                extra += ["--store", cluster.migrated_database()]
+            proc, port, log = start_serve(tmp, configs, f"storm{len(results)}", extra)
+            try:
+                host = f"127.0.0.1:{port}"
+                req = urllib.request.Request(
+                    f"http://{host}/v1/config/web/x", headers={"Authorization": f"Bearer {TOKEN}"}
+                )
+                with urllib.request.urlopen(req) as answer:
+                    serial = json.loads(answer.read())["serial"]
+
+                def plan(i: int, host: str = host, serial: int = serial):
+                    fetch = _get(host, f"/v1/config/web/{sids[i]}", token=True)
+                    return [(fetch, 200)], [(_report(host, sids[i], serial), 202)]
+
+                print(f"storm: {name} ...", file=sys.stderr, flush=True)
+                results.append(
+                    asyncio.run(
+                        run_storm(name, port, n, plan, window=args.window, max_open=args.max_open)
+                    )
+                )
+            finally:
+                proc.terminate()
+                proc.wait(30)
+                log.close()
+        ceiling = None
+        if NGINX is not None:
+            site = tmp / "site-storm"
+            publish(configs, [load_key(tmp / "key.pem")], site)
+            nginx = Nginx(site, tmp / "nginx-storm", workers=max(args.workers))
+            try:
+                nhost = f"127.0.0.1:{nginx.port}"
+
+                def static(i: int):
+                    path = "/v1/config/web/_role"
+                    get = _get(nhost, path, token=False)
+                    sig = _get(nhost, path + ".sig", token=False)
+                    return [(get, 200), (sig, 200)], []
+
+                label = f"nginx publish tree, {max(args.workers)} worker(s)"
+                print(f"storm: {label} ...", file=sys.stderr, flush=True)
+                ceiling = asyncio.run(
+                    run_storm(
+                        label, nginx.port, n, static, window=args.window, max_open=args.max_open
+                    )
+                )
+            finally:
+                nginx.stop()
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+    print()
+    print(
+        f"re-image storm: {n} instances booting within {args.window:g} s, the agent's retry "
+        f"policy (vmprep/agent/retry.py defaults), at most {args.max_open} open sockets, "
+        f"{os.cpu_count()} CPUs (client included)"
+    )
+    print(HEADER)
+    base = ceiling.fetches_per_s() if ceiling is not None else None
+    for r in results:
+        print(r.row(base))
+    if ceiling is not None:
+        print(ceiling.row(base))
+    else:
+        print("nginx is not installed: no ceiling (apt-get install -y nginx)")
+    for r in [*results, *([ceiling] if ceiling else [])]:
+        if r.kinds:
+            print(f"  {r.name}: failed attempts: {dict(r.kinds.most_common())}")
+    print(
+        "fetch/s: documents (with their signature) per second between the first and last; "
+        "docs s / reps s: seconds from the storm's start until every instance had its "
+        "document / its final report accepted; errors: failed attempts, each retried"
+    )
+    return sum(r.gave_up for r in results) + (ceiling.gave_up if ceiling else 0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--overrides", type=int, default=100, help="instances with their own doc")
+    parser.add_argument("--storm", type=int, default=100_000, help="instances (0: no storm)")
+    parser.add_argument("--window", type=float, default=60.0, help="storm boot window, seconds")
+    parser.add_argument("--max-open", type=int, default=2000, help="client sockets at once")
+    parser.add_argument(
+        "--workers",
+        type=lambda v: [int(w) for w in v.split(",")],
+        default=[1, 2],
+        help="serve worker counts for the storm, e.g. 1,2",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vmprep-bench-"))
     configs = tmp / "configs"
@@ -218,6 +351,7 @@ def main() -> int:
     argv = [sys.executable, "-m", "vmprep", "serve", "--configs", str(configs)]
     argv += ["--key", str(tmp / "key.pem"), "--data-dir", str(tmp / "data"), "--poll", "0"]
     argv += ["--tokens", str(tmp / "tokens"), "--port", str(port)]
+    argv += ["--max-connections-per-client", "0"]  # every simulated agent is 127.0.0.1
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     nginx = None
@@ -280,7 +414,6 @@ def main() -> int:
         log.close()
         if nginx is not None:
             nginx.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"{args.agents} agents, concurrency {args.concurrency}, {os.cpu_count()} CPUs "
         "(client included), one server process each"
@@ -304,7 +437,14 @@ def main() -> int:
     print(
         f"targets (0 errors, p99 < 250 ms, >= 1500 signed fetches/s): {'met' if ok else 'MISSED'}"
     )
-    return 0 if ok else 1
+    gave_up = 0
+    try:
+        if args.storm > 0:
+            gave_up = storms(args, tmp, configs, ids)
+            print(f"storm: {'every instance done' if gave_up == 0 else f'{gave_up} gave up'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok and gave_up == 0 else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("vmprep.commands.schema", "Print the spec's JSON Schema."),
     "keygen": ("vmprep.commands.keygen", "Create an Ed25519 key for signing instance configs."),
     "serve": ("vmprep.commands.serve", "Serve signed instance configs and collect status reports."),
+    "db": ("vmprep.commands.db", "Create or upgrade the PostgreSQL store of `vmprep serve`."),
     "publish": ("vmprep.commands.publish", "Write signed configs as static files for any host."),
     "status": ("vmprep.commands.status", "Show what each instance reported to `vmprep serve`."),
     "render": (

@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # click's own usage errors
     PREFLIGHT = 3  # this machine cannot be sysprepped as asked
     EXTERNAL = 4  # an external tool (sysprep.exe, a server) failed
+    SCHEMA = 5  # the database's schema is not this vmprep's (not upgraded yet, or newer)
     INTERNAL = 70  # a bug in vmprep
     INTERRUPTED = 130  # Ctrl-C
 

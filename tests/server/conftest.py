@@ -186,3 +186,19 @@ class AppClient:
 
     def post(self, url: str, **kwargs) -> httpx.Response:
         return self.request("POST", url, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """One throwaway PostgreSQL cluster for the session (tests/server/postgres.py)."""
+    from tests.server.postgres import Cluster
+
+    cluster = Cluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """A fresh database at this vmprep's schema version."""
+    return postgres.migrated_database()

@@ -56,22 +56,48 @@ def _report(instance_id: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def clients(tmp_path, monkeypatch):
-    monkeypatch.setenv("TEST_JOIN_USER", "u")
-    store = SqliteStore(tmp_path / "d")
-    svc = Service(
+def _service(tmp_path, store, **options) -> Service:
+    return Service(
         write_repo(tmp_path / "c", sql=True),
         store,
         [generate()],
         Tokens((hash_token("f"),), (hash_token("a"),)),
+        **options,
     )
-    app = create_app(svc)
+
+
+@pytest.fixture
+def clients(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_JOIN_USER", "u")
+    store = SqliteStore(tmp_path / "d")
+    app = create_app(_service(tmp_path, store))
     yield AppClient(app, client=("127.0.0.1", 9)), AppClient(app, client=("192.0.2.1", 9))
     store.close()
 
 
-def test_every_documented_status_code_happens_and_nothing_else(clients):
+@pytest.fixture
+def down(tmp_path, monkeypatch, postgres):
+    """A client of a service whose PostgreSQL database is unreachable (503s)."""
+    from vmprep.server.pgstore import PostgresStore
+
+    monkeypatch.setenv("TEST_JOIN_USER", "u")
+    url = postgres.migrated_database()
+    store = PostgresStore(url, timeout=0.3)
+    app = create_app(_service(tmp_path, store))
+    postgres.refuse_connections(url)
+    yield AppClient(app, client=("127.0.0.1", 9))
+    store.close()
+
+
+@pytest.fixture
+def reports_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_JOIN_USER", "u")
+    store = SqliteStore(tmp_path / "r")
+    yield AppClient(create_app(_service(tmp_path, store, reports_only=True)))
+    store.close()
+
+
+def test_every_documented_status_code_happens_and_nothing_else(clients, down, reports_only):
     local, remote = clients
     config, report = "/v1/config/{role}/{instance_id}", "/v1/report/{instance_id}"
     instances, instance = "/v1/instances", "/v1/instances/{instance_id}"
@@ -116,12 +142,25 @@ def test_every_documented_status_code_happens_and_nothing_else(clients):
         ("/dashboard", local.get("/dashboard")),
         ("/dashboard/{name}", local.get("/dashboard/dashboard.js")),
         ("/dashboard/{name}", local.get("/dashboard/secrets.txt")),
+        ("/readyz", local.get("/readyz")),
+        ("/readyz", down.get("/readyz")),
+        (config, down.get("/v1/config/web/i-1", headers=FLEET)),
+        (config, reports_only.get("/v1/config/web/i-1", headers=FLEET)),
+        (report, down.post("/v1/report/i-1", json=_report("i-1"), headers=FLEET)),
+        (instances, down.get("/v1/instances", headers=ADMIN)),
+        (instance, down.get("/v1/instances/i-1", headers=ADMIN)),
+        (fleet, down.get("/v1/fleet", headers=ADMIN)),
+        (timeline, down.get("/v1/instances/i-1/timeline", headers=ADMIN)),
     ]
     seen = {(path, r.request.method, r.status_code) for path, r in cases}
     assert seen == documented()
     for path, r in cases:
-        if r.status_code >= 400 and not path.startswith("/dashboard"):
+        if r.status_code >= 400 and path not in ("/readyz", "/dashboard", "/dashboard/{name}"):
             assert set(r.json()) == {"error"}
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "5"
+    refused = reports_only.get("/v1/config/web/i-1", headers=FLEET)
+    assert refused.headers["Vmprep-Error"] == "reports-only"
 
 
 def test_the_documented_name_patterns_are_the_apps():

@@ -82,3 +82,20 @@ def test_a_leap_second_sent_at_is_read_as_the_agent_reads_document_times():
 def test_a_boolean_is_never_a_valid_optional_field(field, value):
     with pytest.raises(ReportError, match=f"{field} has the wrong type"):
         parse_report(json.dumps({**VALID, field: value}).encode(), "i-1")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("report_id", "r\x001", "report_id must not contain NUL"),
+        ("role", "web\x00", "role must not contain NUL"),
+        ("computer_name", "\x00", "computer_name must not contain NUL"),
+        ("config_serial", 2**63, "config_serial is out of range"),
+        ("config_serial", -1, "config_serial is out of range"),
+    ],
+)
+def test_what_no_store_can_hold_is_refused_for_every_store(field, value, message):
+    """PostgreSQL's text holds no NUL and both stores' integers are 64-bit: refused here,
+    rather than failing the whole batch of reports it would be written with."""
+    with pytest.raises(ReportError, match=message):
+        parse_report(json.dumps({**VALID, field: value}).encode(), "i-1")

@@ -27,10 +27,17 @@ keys_option = click.option(
     epilog="""\b
 Examples:
   vmprep serve --configs configs --key fleet.pem
-  vmprep serve --configs configs --key fleet.pem --tokens tokens.txt --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem"""
+  vmprep serve --configs configs --key fleet.pem --tokens tokens.txt --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem
+  vmprep serve --configs configs --key fleet.pem --store postgresql://vmprep@db/vmprep --workers 4"""
 )
 @configs_option
-@keys_option
+@click.option(
+    "--key",
+    "keys",
+    type=F,
+    multiple=True,
+    help="Signing key (PEM); repeat during a rotation. Required unless --reports-only.",
+)
 @click.option(
     "--data-dir",
     type=P,
@@ -106,6 +113,31 @@ Examples:
     show_default=True,
     help="Open connections from one address (0: no cap, e.g. a fleet behind one NAT).",
 )
+@click.option(
+    "--store",
+    metavar="URL",
+    help="A postgresql:// URL: keep serials, reports and instance state in PostgreSQL, "
+    "shared by every replica (default: SQLite in --data-dir). Run `vmprep db upgrade` first.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes accepting on the one port (POSIX).",
+)
+@click.option(
+    "--reports-only",
+    is_flag=True,
+    help="Collect reports only: config fetches get 404 (configs published elsewhere).",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds requests in flight get to finish after SIGTERM.",
+)
 def serve(
     configs: Path,
     keys: tuple[Path, ...],
@@ -123,6 +155,10 @@ def serve(
     body_timeout: float,
     max_connections: int,
     max_per_client: int,
+    store: str | None,
+    workers: int,
+    reports_only: bool,
+    shutdown_timeout: float,
 ) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""
     from vmprep.server import require_extra
@@ -149,5 +185,9 @@ def serve(
             body_timeout=body_timeout,
             max_connections=max_connections,
             max_per_client=max_per_client,
+            store=store,
+            workers=workers,
+            reports_only=reports_only,
+            shutdown_timeout=shutdown_timeout,
         )
     )

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vmprep.server.documents import ROLE_TARGET, MissingSecrets
+from vmprep.server.documents import ROLE_TARGET, MissingSecrets, Signed
 from vmprep.server.fleet import Served
 from vmprep.server.ratelog import RateLimitedWarning
 from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
-from vmprep.server.store import NewReport
+from vmprep.server.store import NewReport, StoreUnavailable
 
 if TYPE_CHECKING:
     from vmprep.server.service import Service
@@ -30,6 +33,22 @@ UNKNOWN_ROLE_HEADER = "Vmprep-Error"  # value `unknown-role`: docs/protocol.md "
 
 
 disconnects = RateLimitedWarning("a client disconnected before its report was read (from %s)")
+unavailable = RateLimitedWarning("the store is unavailable, answering 503: %s", every=10.0)
+RETRY_AFTER = 5  # seconds, in 503 answers while the store is unavailable
+REPORTS_ONLY = "reports-only"  # Vmprep-Error of a config fetch from a `--reports-only` server
+
+
+_executors: list[concurrent.futures.ThreadPoolExecutor] = []
+STORE_THREADS = 8  # as many as the PostgreSQL store's pool has connections
+
+
+def _store_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for fetches' store work, made in the process that serves (after a fork)."""
+    if not _executors:
+        _executors.append(
+            concurrent.futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="vmprep-store")
+        )
+    return _executors[0]
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -97,6 +116,12 @@ async def get_config(request: Request) -> Response:
     denied = _denied(request, admin=False)
     if denied is not None:
         return denied
+    if _service(request).reports_only:
+        return error(
+            404,
+            "this server only collects reports: fetch configs from where they are published",
+            **{UNKNOWN_ROLE_HEADER: REPORTS_ONLY},
+        )
     role = _name(request.path_params["role"], "role")
     token = _bearer(request)
     if (
@@ -112,15 +137,48 @@ async def get_config(request: Request) -> Response:
     if last is not None and not re.fullmatch(r"[0-9]{1,16}", last.strip()):
         raise HTTPException(400, "Vmprep-Last-Serial must be an integer")
     service = _service(request)
-    issuer = service.issuer
     mac = request.query_params.get("mac")
     mac = mac.replace(":", "-").lower() if mac and MAC.match(mac) else None
-    computer_name = request.query_params.get("computer_name")
+    wanted = _wanted_secrets(request)
+    args = (service, role, instance_id, mac, request.query_params.get("computer_name"), wanted)
+    # A remote store (PostgreSQL) is called from a worker thread: a slow or unreachable
+    # database must not stall the event loop, and with it every other request. A plain
+    # executor, not Starlette's threadpool: about half the CPU per fetch (docs/server.md).
+    if service.store.remote:
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(_store_threads(), _document, *args, last)
+    else:
+        answer = _document(*args, last)
+    if isinstance(answer, Response):
+        return answer
+    signed = answer
+    if signed.has_secrets and not _secure(request):
+        return error(403, "this document holds secrets: fetch it over TLS")
+    if instance_id != ROLE_TARGET:  # the dashboard's "documents served"
+        service.writer.served(Served(instance_id, role, signed.serial, time.time()))
+    return Response(
+        signed.body,
+        media_type=_JSON,
+        headers={"Vmprep-Signature": signed.signature, "Cache-Control": "no-store"},
+    )
+
+
+def _document(
+    service: Service,
+    role: str,
+    instance_id: str,
+    mac: str | None,
+    computer_name: str | None,
+    wanted: frozenset[str],
+    last: str | None,
+) -> Signed | Response:
+    """The signed document to serve, or the answer instead of it (304, 404, 409)."""
+    issuer = service.issuer
     role_config = issuer.repo.roles.get(role)
     if not computer_name and role_config and any(o.kind == "name" for o in role_config.overrides):
         computer_name = service.store.computer_name(instance_id)  # as last reported
     try:
-        content = issuer.content(role, instance_id, mac, computer_name, _wanted_secrets(request))
+        content = issuer.content(role, instance_id, mac, computer_name, wanted)
     except MissingSecrets as exc:
         return error(409, str(exc))
     if content is None:
@@ -133,15 +191,7 @@ async def get_config(request: Request) -> Response:
     signed = issuer.signed(content)
     if last is not None and issuer.is_current(int(last), content, signed):
         return Response(status_code=304)
-    if signed.has_secrets and not _secure(request):
-        return error(403, "this document holds secrets: fetch it over TLS")
-    if instance_id != ROLE_TARGET:  # the dashboard's "documents served"
-        service.writer.served(Served(instance_id, role, signed.serial, time.time()))
-    return Response(
-        signed.body,
-        media_type=_JSON,
-        headers={"Vmprep-Signature": signed.signature, "Cache-Control": "no-store"},
-    )
+    return signed
 
 
 async def post_report(request: Request) -> Response:
@@ -182,7 +232,7 @@ async def list_instances(request: Request) -> Response:
     denied = _denied(request, admin=True)
     if denied is not None:
         return denied
-    return JSONResponse({"instances": _service(request).store.instances()})
+    return JSONResponse({"instances": await run_in_threadpool(_service(request).store.instances)})
 
 
 async def get_instance(request: Request) -> Response:
@@ -190,14 +240,39 @@ async def get_instance(request: Request) -> Response:
     if denied is not None:
         return denied
     instance_id = _name(request.path_params["instance_id"], "instance id")
-    found = _service(request).store.instance(instance_id)
+    found = await run_in_threadpool(_service(request).store.instance, instance_id)
     if found is None:
         raise HTTPException(404, f"no report from instance {instance_id!r}")
     return JSONResponse(found)
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness: the process answers (for a load balancer or a service manager)."""
     return JSONResponse({"status": "ok", "roles": len(_service(request).repo.roles)})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store answers and a config repository is loaded; 503 while not, and
+    from the moment a graceful shutdown starts (so a load balancer stops sending here)."""
+    service = _service(request)
+    if service.draining:
+        return _unready("shutting down")
+    try:
+        await run_in_threadpool(service.store.ping)
+    except StoreUnavailable as exc:
+        unavailable.warn(str(exc))
+        return _unready("the store is unavailable")
+    return JSONResponse(
+        {"status": "ready", "roles": len(service.repo.roles), "reports_only": service.reports_only}
+    )
+
+
+def _unready(why: str) -> Response:
+    return JSONResponse(
+        {"status": "unavailable", "error": why},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"},
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -208,6 +283,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         else _PHRASES[exc.status_code].lower()
     )
     return error(exc.status_code, message, **(exc.headers or {}))
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is down or restarting: agents retry a 503 after Retry-After
+    (vmprep/agent/retry.py); the log says so once per interval, not once per request."""
+    unavailable.warn(str(exc))
+    return error(
+        503,
+        "the status store is unavailable; try again later",
+        **{"Retry-After": str(RETRY_AFTER), UNKNOWN_ROLE_HEADER: "store-unavailable"},
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -225,6 +311,7 @@ ROUTES = [
     Route("/v1/instances", list_instances, methods=["GET"]),
     Route("/v1/instances/{instance_id}", get_instance, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
 ]
 
 
@@ -235,7 +322,11 @@ def _routes() -> list[Route]:
 
 
 def create_app(service: Service, **options: Any) -> Starlette:
-    handlers = {HTTPException: _http_error, Exception: _internal_error}
+    handlers = {
+        HTTPException: _http_error,
+        StoreUnavailable: _store_unavailable,
+        Exception: _internal_error,
+    }
     app = Starlette(routes=_routes(), exception_handlers=handlers, **options)
     app.state.service = service
     return app

@@ -158,8 +158,14 @@ class Issuer:
         store: Store,
         keys: list[SigningKey],
         clock: Callable[[], float] = time.time,
+        *,
+        shared: bool = False,
     ) -> None:
         self.repo, self.store, self.keys, self.clock = repo, store, keys, clock
+        # Several processes issue from this store (replicas, --workers): a cached document is
+        # served only while the store's current serial for its target is still the cached
+        # one, so no process serves a serial older than one another process has issued.
+        self.shared = shared
         self.digest_key = digest_key(keys)
         self._cache: dict[tuple[str, str], tuple[str, Signed]] = {}
         self._roles: dict[str, Content] = {
@@ -200,7 +206,15 @@ class Issuer:
         key = (content.role, content.target)
         now = self.clock()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] == content.digest and now < hit[1].refresh_at:
+        if (
+            hit is not None
+            and hit[0] == content.digest
+            and now < hit[1].refresh_at
+            and (
+                not self.shared
+                or self.store.current_serial(content.role, content.target) == hit[1].serial
+            )
+        ):
             return hit[1]
         with self._lock:
             issue = self.store.issue(content.role, content.target, content.digest, content.ttl, now)

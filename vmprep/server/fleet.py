@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vmprep.protocol.timestamps import format_rfc3339
 
@@ -35,6 +35,23 @@ PAGE = 50
 TAIL = 4096
 
 
+class Rows(Protocol):
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Any: ...
+
+
+class Db(Protocol):
+    """What these queries need of a connection: sqlite3's, or the PostgreSQL store's adapter
+    (vmprep.server.pgstore), which takes the same `?` placeholders. The SQL here is written
+    for both engines (no engine-only function, every selected column grouped or aggregated),
+    so the two stores answer the dashboard alike (tests/server/test_store_conformance.py)."""
+
+    def execute(self, sql: str, args: Sequence[Any] = ..., /) -> Rows: ...
+
+    def executemany(self, sql: str, args: Iterable[Sequence[Any]], /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Served:
     instance_id: str
@@ -43,16 +60,26 @@ class Served:
     at: float
 
 
-def record_served(db: sqlite3.Connection, batch: list[Served]) -> None:
-    """Inside the caller's transaction."""
+RECORD_SERVED = (
+    "INSERT INTO served VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (instance_id, serial) DO UPDATE"
+    " SET last_at = CASE WHEN excluded.last_at > served.last_at THEN excluded.last_at"
+    " ELSE served.last_at END, times = served.times + 1"
+)
+
+
+def record_served(db: Db, batch: list[Served]) -> None:
+    """Inside the caller's transaction; in key order, so that two replicas' batches take
+    their row locks in the same order (no deadlock)."""
     db.executemany(
-        "INSERT INTO served VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (instance_id, serial) DO UPDATE"
-        " SET last_at = max(last_at, excluded.last_at), times = times + 1",
-        [(s.instance_id, s.serial, s.role, s.at, s.at) for s in batch],
+        RECORD_SERVED,
+        [
+            (s.instance_id, s.serial, s.role, s.at, s.at)
+            for s in sorted(batch, key=lambda s: (s.instance_id, s.serial))
+        ],
     )
 
 
-def _counts(db: sqlite3.Connection) -> dict[str, dict[str, int]]:
+def _counts(db: Db) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for role, state, n in db.execute(
         "SELECT role, state, COUNT(*) FROM instances GROUP BY role, state"
@@ -83,7 +110,7 @@ def _where(role: str | None, state: str | None, prefix: str | None) -> tuple[str
 
 
 def fleet_page(
-    db: sqlite3.Connection,
+    db: Db,
     *,
     role: str | None = None,
     state: str | None = None,
@@ -115,7 +142,7 @@ def fleet_page(
 
 
 def _never_reported(
-    db: sqlite3.Connection,
+    db: Db,
     role: str | None,
     prefix: str | None,
     after: tuple[float, str] | None,
@@ -130,7 +157,7 @@ def _never_reported(
         having = " HAVING (max(last_at), instance_id) < (?, ?)"
         hargs = [after[0], after[1]]
     found = db.execute(
-        "SELECT instance_id, role, max(serial), max(last_at) FROM served s"
+        "SELECT instance_id, max(role), max(serial), max(last_at) FROM served s"
         f" WHERE {' AND '.join(clauses)} GROUP BY instance_id{having}"
         " ORDER BY max(last_at) DESC, instance_id DESC LIMIT ?",
         [*args, *hargs, limit + 1],
@@ -160,7 +187,7 @@ def parse_cursor(text: str | None) -> tuple[float, str] | None:
         return None
 
 
-def _bodies(db: sqlite3.Connection, report_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _bodies(db: Db, report_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not report_ids:
         return {}
     marks = ",".join("?" * len(report_ids))
@@ -203,7 +230,7 @@ def _row(r: tuple[Any, ...], report: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def instance_detail(db: sqlite3.Connection, instance_id: str, limit: int = 200) -> dict[str, Any]:
+def instance_detail(db: Db, instance_id: str, limit: int = 200) -> dict[str, Any]:
     timeline = [
         {
             "received_at": format_rfc3339(received),

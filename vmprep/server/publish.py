@@ -71,11 +71,29 @@ def publish(
     allow_secrets: bool = False,
     now: float | None = None,
 ) -> Published:
+    files, result = build(
+        configs, keys, _previous_serial(out), base=base, allow_secrets=allow_secrets, now=now
+    )
+    result.out = out
+    write_dir(files, out, private=False, tag="publish")
+    return result
+
+
+def build(
+    configs: Path,
+    keys: list[SigningKey],
+    previous_serial: int,
+    *,
+    base: str = "",
+    allow_secrets: bool = False,
+    now: float | None = None,
+) -> tuple[dict[str, bytes], Published]:
+    """Every file of the tree (relative path -> bytes, the manifest included), in memory."""
     repo = load_repository(configs)
     issued = int(time.time() if now is None else now)
-    serial = max(issued, _previous_serial(out) + 1)
+    serial = max(issued, previous_serial + 1)
     dkey = digest_key(keys)
-    result = Published(out, serial)
+    result = Published(Path(), serial)
     files: dict[str, bytes] = {}
     for name, role in sorted(repo.roles.items()):
         targets: list[tuple[str, Override | None, str | None]] = [(ROLE_TARGET, None, None)]
@@ -108,5 +126,4 @@ def publish(
         "documents": result.documents,
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
-    write_dir(files, out, private=False, tag="publish")
-    return result
+    return files, result

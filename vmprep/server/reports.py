@@ -72,6 +72,14 @@ def parse_report(body: bytes, instance_id: str) -> tuple[dict[str, Any], float]:
             not isinstance(report[name], kind) or isinstance(report[name], bool)
         ):
             raise ReportError(f"{name} has the wrong type")
+    for name in ("report_id", "role", "agent_version", "computer_name"):
+        # A NUL cannot be stored in a PostgreSQL text column: refused here, for every store,
+        # rather than failing the whole batch of reports it was written with.
+        if isinstance(report.get(name), str) and "\x00" in report[name]:
+            raise ReportError(f"{name} must not contain NUL characters")
+    serial = report.get("config_serial")
+    if serial is not None and not 0 <= serial < 2**63:  # the stores' 64-bit integers
+        raise ReportError("config_serial is out of range")
     if report["apiVersion"] != "vmprep/v1":
         raise ReportError(f"apiVersion must be 'vmprep/v1', not {report['apiVersion']!r}")
     if report["kind"] != "StatusReport":

@@ -1,11 +1,26 @@
-"""`vmprep serve`: the app under uvicorn, with reload on SIGHUP and on file changes."""
+"""`vmprep serve`: the app under uvicorn, with reload on SIGHUP and on file changes.
+
+With `--workers N` (POSIX), the parent binds the listening socket, then forks N workers that
+each build their own service (store connections are never shared across a fork) and accept
+on that socket; the parent restarts a worker that dies and passes SIGTERM/SIGINT/SIGHUP on.
+Any number of such processes, on any number of machines, may share one PostgreSQL store
+(`--store postgresql://...`): everything they must agree on lives there (vmprep.server.pgstore).
+
+SIGTERM (or SIGINT) shuts down gracefully: the listening socket closes, `/readyz` answers 503
+on the connections still open, and requests in flight get `--shutdown-timeout` seconds to
+finish (uvicorn's `timeout_graceful_shutdown`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import signal
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +31,7 @@ from vmprep.errors import ExternalToolError, InputError, UsageError
 from vmprep.server.guard import Limits, guarded_protocol, raise_open_file_limit
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
-from vmprep.server.store import SqliteStore
+from vmprep.server.store import SqliteStore, Store
 
 log = logging.getLogger("vmprep.server")
 
@@ -40,6 +55,10 @@ class ServeOptions:
     body_timeout: float = 30.0
     max_connections: int = 4096
     max_per_client: int = 256
+    store: str | None = None  # a postgresql:// URL; None: SQLite in data_dir
+    workers: int = 1  # processes accepting on one socket (POSIX)
+    reports_only: bool = False  # collect reports, serve no configs (static hosting)
+    shutdown_timeout: float = 30.0  # seconds in-flight requests get after SIGTERM
 
     def limits(self, open_files: int | None) -> Limits:
         """The guard's limits; the connection cap leaves room under the open-file limit for
@@ -91,7 +110,8 @@ def build_service(opts: ServeOptions) -> Service:
         raise UsageError("--certfile and --keyfile go together")
     if opts.certfile is not None and opts.keyfile is not None:
         _check_tls(opts.certfile, opts.keyfile)
-    keys = load_keys(list(opts.keys))
+    # A reports-only service signs nothing: it needs no signing key (and is better without).
+    keys = [] if opts.reports_only and not opts.keys else load_keys(list(opts.keys))
     tokens = load_tokens(opts.tokens) if opts.tokens else Tokens()
     if not tokens.fleet and not opts.allow_anonymous and not _is_loopback(opts.host):
         # Documents carry instance secrets (domain-join credentials): an open service on a
@@ -101,10 +121,18 @@ def build_service(opts: ServeOptions) -> Service:
             hint="give --tokens FILE with a `fleet <sha256>` line, or --allow-anonymous if "
             "every client that can reach this address may read every config",
         )
-    created = not opts.data_dir.exists()
-    store = SqliteStore(opts.data_dir)
+    created = opts.store is None and not opts.data_dir.exists()
+    store = open_store(opts)
     try:
-        service = Service(opts.configs, store, keys, tokens)
+        service = Service(
+            opts.configs,
+            store,
+            keys,
+            tokens,
+            reports_only=opts.reports_only,
+            shared=store.remote or opts.workers > 1,
+        )
+        store.prune(time.time())
     except BaseException:
         store.close()
         if created:  # a refused start leaves nothing behind
@@ -112,8 +140,30 @@ def build_service(opts: ServeOptions) -> Service:
 
             shutil.rmtree(opts.data_dir, ignore_errors=True)
         raise
-    store.prune(time.time())
     return service
+
+
+STORE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def open_store(opts: ServeOptions) -> Store:
+    """SQLite in --data-dir, or the PostgreSQL database --store names (checked: reachable,
+    and at this vmprep's schema version)."""
+    if opts.store is None:
+        return SqliteStore(opts.data_dir)
+    if not opts.store.startswith(STORE_SCHEMES):
+        raise UsageError(
+            "--store takes a postgresql:// URL",
+            hint="e.g. --store postgresql://vmprep@db.example/vmprep (keep the password in "
+            "~/.pgpass or PGPASSWORD, not in the URL); without --store, serve uses SQLite in "
+            "--data-dir",
+        )
+    from vmprep.server import require_extra
+
+    require_extra("psycopg", "psycopg_pool")
+    from vmprep.server.pgstore import PostgresStore
+
+    return PostgresStore(opts.store)
 
 
 async def _watch(service: Service, every: float) -> None:
@@ -127,49 +177,28 @@ async def _watch(service: Service, every: float) -> None:
 
 
 def serve(opts: ServeOptions) -> None:
-    import uvicorn
-
-    from vmprep.server.app import create_app
-
     logging.basicConfig(level=opts.log_level.upper(), format="%(levelname)s: %(message)s")
     files = raise_open_file_limit()
-    limits = opts.limits(files[0] if files else None)
-    service = build_service(opts)
+    if opts.workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers above 1 needs a POSIX system (it forks)")
+    service = build_service(opts)  # every check before the first worker starts
     if not service.tokens.fleet:
         log.warning("no fleet token configured: any client may fetch configs and report")
+    if opts.workers == 1:
+        _run(opts, service, files, None)
+        return
+    service.store.close()  # no connection (or pool thread) may cross a fork
+    sock = _bind(opts)
+    try:
+        _supervise(opts, files, sock)
+    finally:
+        sock.close()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        hup = getattr(signal, "SIGHUP", None)  # not on Windows: the poll reloads there
-        if hup is not None:
-            loop.add_signal_handler(hup, lambda: loop.run_in_executor(None, service.reload))
-        watch = asyncio.create_task(_watch(service, opts.poll)) if opts.poll > 0 else None
-        log.info(
-            "at most %d connection(s), %s per client; %gs for headers, %gs for a body%s",
-            limits.max_connections,
-            limits.max_per_client or "no cap",
-            limits.header_timeout,
-            limits.body_timeout,
-            f"; open-file limit {files[0]}" if files else "",
-        )
-        keys = ", ".join(k.key_id for k in service.keys)
-        log.info(
-            "serving %d role(s) from %s, signing with %s",
-            len(service.repo.roles),
-            opts.configs,
-            keys,
-        )
-        try:
-            yield
-        finally:
-            if watch is not None:
-                watch.cancel()
-            if hup is not None:
-                loop.remove_signal_handler(hup)
 
-    app = create_app(service, lifespan=lifespan)
-    config = uvicorn.Config(
+def _config(opts: ServeOptions, app: Any, limits: Limits) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         host=opts.host,
         port=opts.port,
@@ -182,11 +211,82 @@ def serve(opts: ServeOptions) -> None:
         server_header=False,
         http=guarded_protocol(limits),
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=math.ceil(opts.shutdown_timeout),
         backlog=2048,
     )
-    server = uvicorn.Server(config)
+
+
+def _bind(opts: ServeOptions) -> socket.socket:
+    """The listening socket the workers share, bound as uvicorn binds it."""
+    config = _config(opts, None, opts.limits(None))
     try:
-        server.run()
+        sock: socket.socket = config.bind_socket()
+    except SystemExit:  # uvicorn logged why (e.g. the port is taken)
+        raise ExternalToolError(
+            f"could not serve on {opts.host}:{opts.port} (the log above says why)",
+            hint="is something else listening there? pick another --port",
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
+def _run(
+    opts: ServeOptions,
+    service: Service,
+    files: tuple[int, int] | None,
+    sock: socket.socket | None,
+    parent: int | None = None,
+) -> None:
+    """One uvicorn server for `service`, on `sock` (a worker) or on its own socket."""
+    import uvicorn
+
+    from vmprep.server.app import create_app
+
+    limits = opts.limits(files[0] if files else None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        hup = getattr(signal, "SIGHUP", None)  # not on Windows: the poll reloads there
+        if hup is not None:
+            loop.add_signal_handler(hup, lambda: loop.run_in_executor(None, service.reload))
+        watch = asyncio.create_task(_watch(service, opts.poll)) if opts.poll > 0 else None
+        orphan = asyncio.create_task(_orphaned(server, parent)) if parent else None
+        log.info(
+            "at most %d connection(s), %s per client; %gs for headers, %gs for a body%s",
+            limits.max_connections,
+            limits.max_per_client or "no cap",
+            limits.header_timeout,
+            limits.body_timeout,
+            f"; open-file limit {files[0]}" if files else "",
+        )
+        if opts.reports_only:
+            log.info("collecting reports only: config fetches are refused (404 reports-only)")
+        else:
+            log.info(
+                "serving %d role(s) from %s, signing with %s",
+                len(service.repo.roles),
+                opts.configs,
+                ", ".join(k.key_id for k in service.keys),
+            )
+        try:
+            yield
+        finally:
+            for task in (watch, orphan):
+                if task is not None:
+                    task.cancel()
+            if hup is not None:
+                loop.remove_signal_handler(hup)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            service.draining = True  # /readyz: 503 on the connections still open
+            super().handle_exit(sig, frame)
+
+    app = create_app(service, lifespan=lifespan)
+    server = Server(_config(opts, app, limits))
+    try:
+        server.run(sockets=[sock] if sock is not None else None)
     except SystemExit as exc:  # uvicorn exits on a failed start (e.g. the port is taken)
         if exc.code not in (0, None):
             server.started = False
@@ -197,3 +297,67 @@ def serve(opts: ServeOptions) -> None:
             f"could not serve on {opts.host}:{opts.port} (the log above says why)",
             hint="is something else listening there? pick another --port",
         )
+
+
+async def _orphaned(server: Any, parent: int) -> None:
+    """A worker whose parent is gone (killed) shuts down rather than serve on unsupervised."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.warning("the supervising process is gone; shutting down")
+    server.should_exit = True
+
+
+def _supervise(opts: ServeOptions, files: tuple[int, int] | None, sock: socket.socket) -> None:
+    """Fork `opts.workers` workers on `sock`; restart one that dies; pass signals on."""
+    workers: dict[int, int] = {}  # pid -> worker number
+    stopping = False
+    me = os.getpid()
+
+    def spawn(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only, once
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                _run(opts, build_service(opts), files, sock, parent=me)
+            except BaseException as exc:  # noqa: BLE001 # a worker never returns into the parent's code
+                code = 1
+                log.error("worker %d failed: %s", number, exc)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        workers[pid] = number
+
+    def forward(sig: int, frame: Any) -> None:
+        nonlocal stopping
+        if sig != signal.SIGHUP:
+            stopping = True
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    log.info("%d workers on %s:%d", opts.workers, *sock.getsockname()[:2])
+    for number in range(opts.workers):
+        spawn(number)
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        number = workers.pop(pid, -1)
+        if number < 0 or stopping:
+            continue
+        log.error(
+            "worker %d (pid %d) exited with status %d; starting another",
+            number,
+            pid,
+            os.waitstatus_to_exitcode(status),
+        )
+        time.sleep(1.0)  # a worker failing at once must not spin
+        if not stopping:
+            spawn(number)
+    sys.stdout.flush()

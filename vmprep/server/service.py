@@ -117,11 +117,16 @@ class Service:
     store: Store
     keys: list[SigningKey]
     tokens: Tokens = field(default_factory=Tokens)
+    reports_only: bool = False  # `serve --reports-only`: config fetches are answered 404
+    draining: bool = False  # a graceful shutdown has begun: /readyz answers 503
+    shared: bool = False  # other processes issue from the same store (vmprep.server.documents)
     issuer: Issuer = field(init=False)
     writer: ReportWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.issuer = Issuer(load_repository(self.configs), self.store, self.keys)
+        self.issuer = Issuer(
+            load_repository(self.configs), self.store, self.keys, shared=self.shared
+        )
         self.writer = ReportWriter(self.store)
 
     @property
@@ -149,7 +154,9 @@ class Service:
             log.error("cannot reload the config repository: %s", exc)
             return False
         dropped = sorted(set(self.repo.roles) - set(repo.roles))
-        self.issuer = Issuer(repo, self.store, self.keys)  # one assignment: requests see old or new
+        self.issuer = Issuer(
+            repo, self.store, self.keys, shared=self.shared
+        )  # one assignment: requests see old or new
         log.info("config repository reloaded: %d role(s)", len(repo.roles))
         if dropped:  # on purpose or not, say so: their instances now get "no such role"
             log.warning("roles no longer served: %s", ", ".join(dropped))

@@ -1,6 +1,7 @@
 """The status store: issued serials, reports (deduplicated by report_id) and the latest
 report per instance. `Store` is the interface; `SqliteStore` (stdlib sqlite3, WAL) the
-default implementation, in a data directory, so nothing needs installing.
+default implementation, in a data directory, so nothing needs installing;
+`vmprep.server.pgstore.PostgresStore` the one several `serve` replicas share (issue 17).
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from vmprep.errors import InputError
 from vmprep.protocol.timestamps import format_rfc3339
@@ -36,6 +37,24 @@ CREATE TABLE IF NOT EXISTS instances (instance_id TEXT PRIMARY KEY, role TEXT,
 INSERT OR IGNORE INTO counter (id, serial) VALUES (1, 0);
 """
 
+# Issue #15 (docs/attestation.md). New tables only, so a data directory from before them is
+# upgraded by creating them (CREATE ... IF NOT EXISTS, on every open).
+ATTESTATION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, instance_id TEXT NOT NULL,
+    expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS nonces_by_instance ON nonces (instance_id, expires_at);
+CREATE TABLE IF NOT EXISTS attestations (instance_id TEXT PRIMARY KEY, role TEXT NOT NULL,
+    kind TEXT NOT NULL, attested_id TEXT NOT NULL, scope TEXT, issued_at REAL NOT NULL,
+    first_at REAL NOT NULL, last_at REAL NOT NULL, admitted INTEGER NOT NULL);
+"""
+
+NonceResult = Literal["stored", "full", "taken"]
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached right now (a database down or restarting): the request
+    is answered 503 with Retry-After, which agents retry (docs/server.md "Failure modes")."""
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -45,12 +64,54 @@ class Issue:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class Attestation:
+    """The attestation that admitted an instance (docs/attestation.md).
+
+    `scope`: the Azure subscription, AWS account or GCE project the cloud vouched for;
+    `issued_at`: the document's own time (Azure timeStamp.createdOn, AWS pendingTime, GCE
+    iat), epoch seconds; `first_at`/`last_at`: when this service first/last admitted the
+    instance with an attestation; `admitted`: how many times."""
+
+    instance_id: str
+    role: str
+    kind: str
+    attested_id: str
+    scope: str | None
+    issued_at: float
+    first_at: float
+    last_at: float
+    admitted: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "kind": self.kind,
+            "attested_id": self.attested_id,
+            "scope": self.scope,
+            "issued_at": format_rfc3339(self.issued_at),
+            "first_at": format_rfc3339(self.first_at),
+            "last_at": format_rfc3339(self.last_at),
+            "admitted": self.admitted,
+        }
+
+
 class Store(Protocol):
+    # True when a call may wait on the network (PostgreSQL): the app then calls the store
+    # from a worker thread, so a slow or down database never stalls the event loop.
+    remote: bool
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers now (`/readyz`)."""
+
     def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
         """The current issue for (role, target) with this content, or a new one."""
 
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         """(role, target, digest) of an issued serial."""
+
+    def current_serial(self, role: str, target: str) -> int | None:
+        """The serial last issued for (role, target), by any process sharing the store."""
 
     def add_reports(self, batch: list[NewReport]) -> list[bool]:
         """Store checked reports; for each, False when its report_id was seen before (then
@@ -74,6 +135,25 @@ class Store(Protocol):
 
     def timeline(self, instance_id: str) -> dict[str, Any]:
         """One instance's reports as a timeline and the documents it was served."""
+
+    def add_nonce(
+        self, nonce: str, instance_id: str, expires_at: float, now: float, cap: int
+    ) -> NonceResult:
+        """Keep a challenge nonce issued to `instance_id` until `expires_at`. "full" (nothing
+        stored) when the instance already holds `cap` unexpired nonces; "taken" when the
+        nonce is outstanding already (the caller draws another). Drops expired nonces."""
+
+    def take_nonce(self, nonce: str, now: float) -> str | None:
+        """Consume `nonce`: the instance id it was issued to, or None when it is unknown or
+        expired. Single use: deleted in any case, whatever the caller does next."""
+
+    def add_attestation(self, record: Attestation) -> Attestation:
+        """Record that `record.instance_id` was admitted by an attestation. An instance
+        admitted before keeps its `first_at` and counts one more `admitted`; the rest is
+        replaced. Returns the stored record."""
+
+    def attestation(self, instance_id: str) -> Attestation | None:
+        """The attestation that last admitted `instance_id`."""
 
     def close(self) -> None: ...
 
@@ -121,6 +201,8 @@ def _summary_row(item: NewReport) -> tuple[Any, ...]:
 
 
 class SqliteStore:
+    remote = False
+
     def __init__(self, data_dir: Path, *, retention: float = 30 * 86400) -> None:
         try:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -133,10 +215,18 @@ class SqliteStore:
             self.db.executescript(_SCHEMA)
             _add_column(self.db, "instances", "inputs", "TEXT")  # a store from before #20
             self.db.executescript(fleet.SCHEMA)
+            self.db.executescript(ATTESTATION_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"{data_dir}: cannot open the status store: {exc}") from None
         self.retention = max(retention, MIN_RETENTION)
         self._lock = threading.Lock()
+
+    def ping(self) -> None:
+        try:
+            with self._lock:
+                self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite store does not answer: {exc}") from None
 
     def issue(self, role: str, target: str, digest: str, ttl: int, now: float) -> Issue:
         with self._lock:
@@ -172,6 +262,13 @@ class SqliteStore:
                 self.db.execute("ROLLBACK")
                 raise
         return Issue(serial, first, issued, issued + ttl)
+
+    def current_serial(self, role: str, target: str) -> int | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT serial FROM documents WHERE role = ? AND target = ?", (role, target)
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def issued_for(self, serial: int) -> tuple[str, str, str] | None:
         with self._lock:
@@ -212,7 +309,7 @@ class SqliteStore:
     def instances(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM instances ORDER BY sent DESC"
+                f"SELECT {_COLUMNS} FROM instances ORDER BY sent DESC, instance_id DESC"
             ).fetchall()
         return [_summary(r) for r in rows]
 
@@ -240,7 +337,7 @@ class SqliteStore:
             row = self.db.execute(
                 "SELECT computer_name FROM instances WHERE instance_id = ?", (instance_id,)
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None or row[0] is None else str(row[0])
 
     def prune(self, now: float) -> int:
         """Drop reports older than the retention, but never an instance's latest one."""
@@ -269,6 +366,67 @@ class SqliteStore:
     def timeline(self, instance_id: str) -> dict[str, Any]:
         with self._lock:
             return fleet.instance_detail(self.db, instance_id)
+
+    def add_nonce(
+        self, nonce: str, instance_id: str, expires_at: float, now: float, cap: int
+    ) -> NonceResult:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+                (held,) = self.db.execute(
+                    "SELECT count(*) FROM nonces WHERE instance_id = ?", (instance_id,)
+                ).fetchone()
+                result: NonceResult = "full"
+                if held < cap:
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO nonces VALUES (?, ?, ?)",
+                        (nonce, instance_id, expires_at),
+                    )
+                    result = "stored" if cur.rowcount else "taken"
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return result
+
+    def take_nonce(self, nonce: str, now: float) -> str | None:
+        with self._lock:
+            row = self.db.execute(
+                "DELETE FROM nonces WHERE nonce = ? RETURNING instance_id, expires_at", (nonce,)
+            ).fetchone()
+        return None if row is None or row[1] <= now else str(row[0])
+
+    def add_attestation(self, record: Attestation) -> Attestation:
+        with self._lock:
+            row = self.db.execute(
+                "INSERT INTO attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (instance_id) DO UPDATE SET role = excluded.role,"
+                " kind = excluded.kind, attested_id = excluded.attested_id,"
+                " scope = excluded.scope, issued_at = excluded.issued_at,"
+                " last_at = excluded.last_at, admitted = admitted + 1"
+                " RETURNING first_at, admitted",
+                (
+                    record.instance_id,
+                    record.role,
+                    record.kind,
+                    record.attested_id,
+                    record.scope,
+                    record.issued_at,
+                    record.first_at,
+                    record.last_at,
+                ),
+            ).fetchone()
+        return replace(record, first_at=row[0], admitted=row[1])
+
+    def attestation(self, instance_id: str) -> Attestation | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT instance_id, role, kind, attested_id, scope, issued_at, first_at,"
+                " last_at, admitted FROM attestations WHERE instance_id = ?",
+                (instance_id,),
+            ).fetchone()
+        return None if row is None else Attestation(*row)
 
     def close(self) -> None:
         with self._lock:

@@ -12,13 +12,15 @@ import threading
 from typing import Any
 
 from vmprep.server.fleet import Served
-from vmprep.server.store import NewReport, Store
+from vmprep.server.ratelog import RateLimitedWarning
+from vmprep.server.store import NewReport, Store, StoreUnavailable
 
 log = logging.getLogger("vmprep.server")
 MAX_BATCH = 256
 _Item = tuple[NewReport, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
 # A document served: recorded for the dashboard, nobody waits for it.
 _Any = _Item | Served
+_down = RateLimitedWarning("the store is unavailable: %s", every=10.0)
 
 
 class ReportWriter:
@@ -59,6 +61,8 @@ class ReportWriter:
             if served:
                 try:
                     self.store.add_served(served)
+                except StoreUnavailable as exc:
+                    _down.warn(f"{exc} ({len(served)} served document(s) not recorded)")
                 except Exception:  # the dashboard misses them; fetches are unaffected
                     log.exception("recording %d served document(s) failed", len(served))
             batch = [item for item in taken if not isinstance(item, Served)]
@@ -66,6 +70,9 @@ class ReportWriter:
                 continue
             try:
                 results: list[Any] = self.store.add_reports([item for item, _, _ in batch])
+            except StoreUnavailable as exc:  # answered 503: the agents send them again
+                _down.warn(str(exc))
+                results = [exc] * len(batch)
             except Exception as exc:  # each waiting request answers 500; the thread goes on
                 log.exception("storing %d report(s) failed", len(batch))
                 results = [exc] * len(batch)

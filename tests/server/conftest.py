@@ -201,4 +201,5 @@ def postgres() -> Iterator[object]:
 @pytest.fixture
 def pg_url(postgres) -> str:
     """A fresh database at this vmprep's schema version."""
-    return postgres.migrated_database()
+    url: str = postgres.migrated_database()
+    return url

@@ -264,7 +264,7 @@ class Gcs(Provider):
         from google.cloud import storage
 
         os.environ["STORAGE_EMULATOR_HOST"] = self.emulator.url
-        client = storage.Client(project="vmprep", credentials=AnonymousCredentials())
+        client = storage.Client(project="vmprep", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
         return client.bucket(self.bucket)
 
     def create_bucket(self) -> None:

@@ -49,6 +49,7 @@ class Cluster:
         found = bin_dir()
         if found is None:
             unavailable("no initdb/pg_ctl (Debian: apt-get install postgresql)")
+        assert found is not None  # unavailable() raised otherwise
         self.bin = found
         self.root = Path(tempfile.mkdtemp(prefix="vmprep-pg-"))
         self.user = "nobody" if os.geteuid() == 0 else None

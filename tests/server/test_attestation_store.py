@@ -4,6 +4,7 @@ record of which attestation admitted each instance. PostgreSQL implements the sa
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_an_outstanding_nonce_is_not_issued_twice(store):
     assert store.take_nonce("0000000001", 1000.0) == "vm-1"
 
 
-def record(**kw):
+def record(**kw: Any) -> Any:
     base = {
         "instance_id": "vm-1",
         "role": "web",

@@ -81,7 +81,9 @@ def test_the_agent_fetches_and_verifies_its_document_from_object_storage(
         m = Anonymous(tmp_path / name, pyz, fleet, uuid)
         m.urls = urls
         assert m.run() == 0
-        assert fleet.stored(uuid)["instance"]["state"] == "done"
+        stored = fleet.stored(uuid)
+        assert stored is not None
+        assert stored["instance"]["state"] == "done"
     assert (tmp_path / "shared-out").read_text().splitlines() == ["one", "one"]
     assert (tmp_path / "b-out").read_text().splitlines() == ["own"]
 
@@ -96,6 +98,8 @@ def test_the_agent_fetches_and_verifies_its_document_from_object_storage(
     m = Anonymous(tmp_path / "c", pyz, fleet, "4f2c9a1e-0000-4000-8000-00155d0c0c0c")
     m.urls = urls
     m.run()  # the agent goes on with its baked steps (none here) and says why
-    summary = fleet.stored(m.uuid)["instance"]
+    stored = fleet.stored(m.uuid)
+    assert stored is not None
+    summary = stored["instance"]
     assert (summary["config_serial"], summary["error"]["code"]) == (None, "signature")
     assert (tmp_path / "shared-out").read_text().splitlines() == ["one", "one"]

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import psycopg
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": "Bearer admin"}
 
 
-def _report(instance_id: str, report_id: str, state: str = "done", sent: int = 0) -> dict:
+def _report(instance_id: str, report_id: str, state: str = "done", sent: int = 0) -> dict[str, Any]:
     return {
         "apiVersion": "vmprep/v1",
         "kind": "StatusReport",
@@ -83,7 +84,9 @@ def test_two_replicas_agree_under_load(replicas):
         assert set(stored) == {rid for _, rid, _ in ids}
         assert all(n == 1 for n in stored.values())  # no duplicate, none lost
         with psycopg.connect(url) as conn:
-            (count,) = conn.execute("SELECT count(*) FROM reports").fetchone()
+            row = conn.execute("SELECT count(*) FROM reports").fetchone()
+        assert row is not None
+        (count,) = row
         assert count == 200
         for c in clients:  # both replicas read the same state
             listed = c.get("/v1/instances", headers=ADMIN).json()["instances"]

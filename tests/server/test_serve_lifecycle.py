@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def wait_for(predicate, timeout=15.0) -> bool:
     return False
 
 
-def _report(instance_id: str = "i-1") -> dict:
+def _report(instance_id: str = "i-1") -> dict[str, Any]:
     return {
         "apiVersion": "vmprep/v1",
         "kind": "StatusReport",

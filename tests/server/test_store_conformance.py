@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vmprep.server.fleet import Served
-from vmprep.server.store import NewReport, SqliteStore
+from vmprep.server.store import NewReport, SqliteStore, Store
 
 DAY = 86400.0
 
@@ -249,6 +249,8 @@ def test_both_stores_answer_alike(request, tmp_path, ops):
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_a_nonce_presented_to_two_processes_at_once_is_taken_once(kind, request, tmp_path):
     """Two stores on one database, as replicas or --workers have, race for one nonce."""
+    store: Store
+    other: Store
     if kind == "sqlite":
         store, other = SqliteStore(tmp_path / "d"), SqliteStore(tmp_path / "d")
     else:

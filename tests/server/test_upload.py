@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -90,7 +91,7 @@ def test_publish_to_uploads_every_document_after_its_sidecar_with_their_headers(
 def test_a_document_no_longer_published_goes_once_stale_for_the_grace(store: Provider, tmp_path):
     configs = write_repo(tmp_path / "configs")
     keys, target = [generate()], parse_target(store.target(prefix()))
-    kw = {"endpoint_url": store.endpoint, "grace": 3600.0}
+    kw: dict[str, Any] = {"endpoint_url": store.endpoint, "grace": 3600.0}
     t0 = 1_900_000_000.0
     publish_to(configs, keys, target, now=t0, **kw)
     web = configs / "roles" / "web.yaml"

@@ -58,6 +58,9 @@ class Role:
     secrets: dict[str, str] = field(repr=False)
     steps: list[dict[str, Any]]
     overrides: list[Override]
+    attestation: str = "off"  # required | optional | off (docs/attestation.md)
+    # subscriptions / accounts / projects -> the ids allowed; empty: any
+    attestation_allow: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,21 @@ def _load_role(
     if len(problems) > start:
         return None
     ttl = int(parse_duration(data["ttl"]))
-    return Role(data["role"], str(path), ttl, data["variables"], secrets, data["steps"], overrides)
+    allow = {
+        key: frozenset(v.lower() if key == "subscriptions" else v for v in values)
+        for key, values in data.get("attestation_allow", {}).items()
+    }
+    return Role(
+        data["role"],
+        str(path),
+        ttl,
+        data["variables"],
+        secrets,
+        data["steps"],
+        overrides,
+        data.get("attestation", "off"),
+        allow,
+    )
 
 
 def _resolve(
@@ -187,6 +204,14 @@ def _checks(loaded: Loaded, data: dict[str, Any]) -> Iterator[Problem]:
                 "secret-reference",
                 "a config repository resolves secrets itself: use {env: NAME} or {file: path}",
             )
+    if data.get("attestation_allow") and data.get("attestation", "off") == "off":
+        yield _problem(
+            loaded,
+            ("attestation_allow",),
+            "attestation",
+            "attestation_allow has no effect while attestation is off",
+            hint="set `attestation: required` (or optional), or drop attestation_allow",
+        )
     if parse_duration(data["ttl"]) < MIN_TTL:
         yield _problem(loaded, ("ttl",), "ttl", f"ttl must be at least {MIN_TTL} seconds")
     everywhere = declared.union(*(i.get("secrets", {}) for i in data["instances"]))

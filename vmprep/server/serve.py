@@ -10,13 +10,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import ExternalToolError, InputError, UsageError
 from vmprep.server.guard import Limits, guarded_protocol, raise_open_file_limit
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
 from vmprep.server.store import SqliteStore
+
+if TYPE_CHECKING:
+    from vmprep.server.attestation import Attestor
 
 log = logging.getLogger("vmprep.server")
 
@@ -40,6 +43,11 @@ class ServeOptions:
     body_timeout: float = 30.0
     max_connections: int = 4096
     max_per_client: int = 256
+    attestation_anchors: Path | None = None  # docs/attestation.md
+    attestation_audience: tuple[str, ...] = ()
+    attestation_gce_jwks: str | None = None
+    attestation_aws_max_age: float = 6 * 3600.0
+    attestation_clock_skew: float = 300.0
 
     def limits(self, open_files: int | None) -> Limits:
         """The guard's limits; the connection cap leaves room under the open-file limit for
@@ -101,10 +109,11 @@ def build_service(opts: ServeOptions) -> Service:
             hint="give --tokens FILE with a `fleet <sha256>` line, or --allow-anonymous if "
             "every client that can reach this address may read every config",
         )
+    attestor = build_attestor(opts)
     created = not opts.data_dir.exists()
     store = SqliteStore(opts.data_dir)
     try:
-        service = Service(opts.configs, store, keys, tokens)
+        service = Service(opts.configs, store, keys, tokens, attestor)
     except BaseException:
         store.close()
         if created:  # a refused start leaves nothing behind
@@ -114,6 +123,63 @@ def build_service(opts: ServeOptions) -> Service:
         raise
     store.prune(time.time())
     return service
+
+
+def build_attestor(opts: ServeOptions) -> Attestor | None:
+    """The attestation verifier, or None when no anchors and no JWKS URL are configured."""
+    for url in (*opts.attestation_audience, opts.attestation_gce_jwks or "https://x"):
+        _check_url(url)
+    if opts.attestation_anchors is None and opts.attestation_gce_jwks is None:
+        return None
+    from vmprep.server.attestation import Attestor
+    from vmprep.server.attestation.anchors import Anchors, load_anchors
+    from vmprep.server.attestation.jwks import JwksCache
+
+    anchors = (
+        Anchors() if opts.attestation_anchors is None else load_anchors(opts.attestation_anchors)
+    )
+    jwks = JwksCache(opts.attestation_gce_jwks) if opts.attestation_gce_jwks else None
+    return Attestor(
+        anchors,
+        tuple(a.rstrip("/") for a in opts.attestation_audience),
+        jwks,
+        opts.attestation_clock_skew,
+        opts.attestation_aws_max_age,
+    )
+
+
+def _check_url(url: str) -> None:
+    """An audience or JWKS URL: https (http only to a loopback host: tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise UsageError(
+        f"{url!r} is not an https:// URL",
+        hint="--attestation-audience and --attestation-gce-jwks take https URLs",
+    )
+
+
+def attestation_warnings(service: Service) -> list[str]:
+    """What an operator should hear at start (and after a reload) about attestation."""
+    out = []
+    for role in sorted(service.repo.roles.values(), key=lambda r: r.name):
+        if role.attestation == "off":
+            continue
+        if service.attestor is None:
+            out.append(
+                f"role {role.name!r} has attestation: {role.attestation} but no "
+                "--attestation-anchors is configured: every attestation is refused"
+            )
+        elif not role.attestation_allow:
+            out.append(
+                f"role {role.name!r} has no attestation_allow: any VM of any subscription, "
+                "account or project can attest for it (docs/attestation.md)"
+            )
+    return out
 
 
 async def _watch(service: Service, every: float) -> None:
@@ -137,6 +203,8 @@ def serve(opts: ServeOptions) -> None:
     service = build_service(opts)
     if not service.tokens.fleet:
         log.warning("no fleet token configured: any client may fetch configs and report")
+    for warning in attestation_warnings(service):
+        log.warning("%s", warning)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmprep.errors import InputError
 from vmprep.server.documents import Issuer
@@ -15,6 +16,9 @@ from vmprep.server.keys import SigningKey
 from vmprep.server.repo import Repository, RepositoryError, fingerprint, load_repository
 from vmprep.server.store import Store
 from vmprep.server.writer import ReportWriter
+
+if TYPE_CHECKING:
+    from vmprep.server.attestation import Attestor
 
 log = logging.getLogger("vmprep.server")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -117,6 +121,7 @@ class Service:
     store: Store
     keys: list[SigningKey]
     tokens: Tokens = field(default_factory=Tokens)
+    attestor: Attestor | None = None  # None: no trust anchors, every attestation fails
     issuer: Issuer = field(init=False)
     writer: ReportWriter = field(init=False)
 

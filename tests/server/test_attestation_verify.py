@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import shutil
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.attestation_fakes import (
     aws_identity,
@@ -440,3 +444,72 @@ def test_an_unreachable_jwks_url_keeps_nothing_and_refuses(caplog):
     a = Attestor(audiences=(AUDIENCE,), jwks=JwksCache("http://127.0.0.1:9/certs", timeout=0.5))
     refused(a, "gce-iit", gce(), "attestation-invalid", "no GCE signing keys")
     assert "cannot fetch the GCE signing keys" in caplog.text
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_aws_ber_with_indefinite_lengths_as_openssl_streams_it(tmp_path):
+    """Signers that stream (OpenSSL's `cms -sign -stream`) write BER with indefinite lengths
+    and a chunked content; the parser must take it as well as DER."""
+    signer = clouds().aws_signer
+    (tmp_path / "c.pem").write_bytes(pem(signer.cert))
+    (tmp_path / "k.pem").write_bytes(
+        signer.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "doc.json").write_text(json.dumps(aws_identity(instance_id="i-ber")))
+    subprocess.run(
+        ["openssl", "cms", "-sign", "-binary", "-nodetach", "-stream", "-nocerts", "-md",
+         "sha256", "-outform", "DER", "-in", "doc.json", "-signer", "c.pem", "-inkey", "k.pem",
+         "-out", "ber.der"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    ber = (tmp_path / "ber.der").read_bytes()
+    assert ber[1] == 0x80  # indefinite length: not DER
+    a = Attestor(load_anchors(write_anchors(tmp_path / "anchors")))
+    assert verify(a, "aws-iid", base64.b64encode(ber)).instance_id == "i-ber"
+
+
+_VALID: dict[str, bytes] = {}
+
+
+def _valid(kind: str) -> bytes:
+    if kind not in _VALID:
+        _VALID[kind] = {
+            "azure-imds": azure,
+            "aws-iid": lambda: base64.b64decode(aws()),
+            "gce-iit": gce,
+        }[kind]()
+    return _VALID[kind]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["azure-imds", "aws-iid", "gce-iit"]),
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8
+    ),
+    cut=st.none() | st.integers(min_value=0),
+)
+def test_a_damaged_document_is_refused_never_a_crash(attestor, kind, edits, cut):
+    """Flipped bytes and truncations anywhere in a valid document: an AttestationError
+    (malformed or invalid) or, where the damage missed everything signed, a verification —
+    never another exception (which would be a 500)."""
+    raw = bytearray(_valid(kind))
+    for at, value in edits:
+        raw[at % len(raw)] = value
+    if cut is not None:
+        raw = raw[: cut % len(raw)]
+    data = bytes(raw)
+    if kind == "aws-iid":
+        data = base64.b64encode(data)
+    refusal = None
+    try:
+        verify(attestor, kind, data)
+    except AttestationError as exc:
+        refusal = exc.code
+    assert refusal in (None, "attestation-malformed", "attestation-invalid")

@@ -32,14 +32,23 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 
 @dataclass(frozen=True)
 class SignedData:
+    """What verification needs of a SignedData, read out while parsing (so that a damaged
+    field is attestation-malformed there, never an exception later)."""
+
     content: bytes
     certificates: list[x509.Certificate]  # those the SignedData carries (maybe none)
-    signer: Any  # asn1crypto SignerInfo
+    sid: Any  # asn1crypto SignerIdentifier
+    digest: str  # the signer's digest algorithm (asn1crypto name)
+    signature_algo: str  # "rsassa_pkcs1v15", "rsassa_pss", "ecdsa", ...
+    signature_hash: str | None  # the hash a combined OID names (sha256_rsa), else None
+    signature: bytes
+    signed_attrs: bytes | None  # their DER as a SET OF: what the signature covers
+    attributes: dict[str, list[Any]]
 
 
 def parse(der: bytes, what: str) -> SignedData:
-    """Read a DER ContentInfo holding a SignedData with attached content and one signer.
-    Anything else is attestation-malformed (nothing is trusted yet)."""
+    """Read a DER (or BER) ContentInfo holding a SignedData with attached content and one
+    signer. Anything else is attestation-malformed (nothing is trusted yet)."""
     from asn1crypto import cms
 
     try:
@@ -48,9 +57,9 @@ def parse(der: bytes, what: str) -> SignedData:
             raise malformed(f"{what}: not a CMS SignedData")
         signed = info["content"]
         encap = signed["encap_content_info"]
-        if encap["content_type"].native != "data" or encap["content"].native is None:
+        content = encap["content"].native if encap["content_type"].native == "data" else None
+        if not isinstance(content, bytes):
             raise malformed(f"{what}: the SignedData carries no attached data content")
-        content = encap["content"].native
         signers = signed["signer_infos"]
         if len(signers) != 1:
             raise malformed(f"{what}: expected one signer, found {len(signers)}")
@@ -59,13 +68,28 @@ def parse(der: bytes, what: str) -> SignedData:
             for choice in signed["certificates"] or ()
             if choice.name == "certificate"
         ]
-        signer = signers[0]
-        signer.native  # noqa: B018 -- parse every field now: a bad one is malformed input
+        si = signers[0]
+        sig_algo = si["signature_algorithm"]
+        combined = sig_algo["algorithm"].native != sig_algo.signature_algo
+        attrs = si["signed_attrs"]
+        attributes: dict[str, list[Any]] = {}
+        for attr in attrs if attrs.native else ():
+            attributes.setdefault(str(attr["type"].native), []).extend(attr["values"].native)
+        result = SignedData(
+            content=content,
+            certificates=certificates,
+            sid=si["sid"],
+            digest=str(si["digest_algorithm"]["algorithm"].native),
+            signature_algo=str(sig_algo.signature_algo),
+            signature_hash=str(sig_algo.hash_algo) if combined else None,
+            signature=bytes(si["signature"].native),
+            signed_attrs=attrs.untag().dump() if attrs.native else None,
+            attributes=attributes,
+        )
+        result.sid.native  # noqa: B018 -- parse it now: a damaged one is malformed input
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise malformed(f"{what}: not a DER CMS SignedData ({_short(exc)})") from None
-    if not isinstance(content, bytes):
-        raise malformed(f"{what}: the SignedData's content is not an octet string")
-    return SignedData(content, certificates, signer)
+        raise malformed(f"{what}: not a CMS SignedData ({_short(exc)})") from None
+    return result
 
 
 def signer_matches(signed: SignedData, cert: x509.Certificate) -> bool:
@@ -73,7 +97,7 @@ def signer_matches(signed: SignedData, cert: x509.Certificate) -> bool:
     from asn1crypto import x509 as asn1_x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    sid = signed.signer["sid"]
+    sid = signed.sid
     if sid.name == "issuer_and_serial_number":
         if cert.serial_number != sid.chosen["serial_number"].native:
             return False
@@ -96,43 +120,29 @@ def find_signer(signed: SignedData, candidates: Iterable[x509.Certificate]) -> x
 def verify_signature(signed: SignedData, cert: x509.Certificate, what: str) -> None:
     """RSA PKCS #1 v1.5 over the signed attributes (checking their message digest) or the
     content; attestation-invalid when it does not verify."""
-    si = signed.signer
-    digest_name = si["digest_algorithm"]["algorithm"].native
-    if digest_name not in _HASHES:
-        raise invalid(f"{what}: digest algorithm {digest_name!r} is not accepted")
-    algorithm = _HASHES[digest_name]()
-    sig_algo = si["signature_algorithm"]
-    if sig_algo.signature_algo != "rsassa_pkcs1v15":
-        raise invalid(f"{what}: signature algorithm {sig_algo['algorithm'].native!r} is not RSA")
-    if sig_algo["algorithm"].native != "rsassa_pkcs1v15" and sig_algo.hash_algo != digest_name:
+    if signed.digest not in _HASHES:
+        raise invalid(f"{what}: digest algorithm {signed.digest!r} is not accepted")
+    algorithm = _HASHES[signed.digest]()
+    if signed.signature_algo != "rsassa_pkcs1v15":
+        raise invalid(f"{what}: signature algorithm {signed.signature_algo!r} is not RSA")
+    if signed.signature_hash not in (None, signed.digest):
         raise invalid(f"{what}: the signature's digest differs from the signer's")
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise invalid(f"{what}: the signer's key is not RSA")
-    attrs = si["signed_attrs"]
-    if attrs.native:
-        _check_attributes(attrs, signed.content, algorithm, what)
-        data = attrs.untag().dump()
-    else:
-        data = signed.content
+    data = signed.content
+    if signed.signed_attrs is not None:
+        if signed.attributes.get("content_type") != ["data"]:
+            raise invalid(f"{what}: the signed content-type attribute is not data")
+        h = hashes.Hash(algorithm)
+        h.update(signed.content)
+        if signed.attributes.get("message_digest") != [h.finalize()]:
+            raise invalid(f"{what}: the content does not match the signed message digest")
+        data = signed.signed_attrs
     try:
-        key.verify(si["signature"].native, data, padding.PKCS1v15(), algorithm)
+        key.verify(signed.signature, data, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
         raise invalid(f"{what}: the signature does not verify") from None
-
-
-def _check_attributes(
-    attrs: Any, content: bytes, algorithm: hashes.HashAlgorithm, what: str
-) -> None:
-    found: dict[str, list[Any]] = {}
-    for attr in attrs:
-        found.setdefault(attr["type"].native, []).extend(attr["values"].native)
-    if found.get("content_type") != ["data"]:
-        raise invalid(f"{what}: the signed content-type attribute is not data")
-    h = hashes.Hash(algorithm)
-    h.update(content)
-    if found.get("message_digest") != [h.finalize()]:
-        raise invalid(f"{what}: the content does not match the signed message digest")
 
 
 def _short(exc: Exception) -> str:

@@ -513,3 +513,43 @@ def test_a_damaged_document_is_refused_never_a_crash(attestor, kind, edits, cut)
     except AttestationError as exc:
         refusal = exc.code
     assert refusal in (None, "attestation-malformed", "attestation-invalid")
+
+
+# The sample response of "Sample 1: Get attested data" on
+# https://learn.microsoft.com/azure/virtual-machines/instance-metadata-service#attested-data
+# (a Microsoft-made document: SHA-256 digest, rsaEncryption signature over the content, no
+# signed attributes, its own test certificate for testsubdomain.metadata.azure.com, 2018).
+MICROSOFT_SAMPLE = (
+    "MIIEEgYJKoZIhvcNAQcCoIIEAzCCA/8CAQExDzANBgkqhkiG9w0BAQsFADCBugYJKoZIhvcNAQcBoIGsBIGpeyJub25j"
+    "ZSI6IjEyMzQ1NjY3NjYiLCJwbGFuIjp7Im5hbWUiOiIiLCJwcm9kdWN0IjoiIiwicHVibGlzaGVyIjoiIn0sInRpbWVT"
+    "dGFtcCI6eyJjcmVhdGVkT24iOiIxMS8yMC8xOCAyMjowNzozOSAtMDAwMCIsImV4cGlyZXNPbiI6IjExLzIwLzE4IDIy"
+    "OjA4OjI0IC0wMDAwIn0sInZtSWQiOiIifaCCAj8wggI7MIIBpKADAgECAhBnxW5Kh8dslEBA0E2mIBJ0MA0GCSqGSIb3"
+    "DQEBBAUAMCsxKTAnBgNVBAMTIHRlc3RzdWJkb21haW4ubWV0YWRhdGEuYXp1cmUuY29tMB4XDTE4MTEyMDIxNTc1N1oX"
+    "DTE4MTIyMDIxNTc1NlowKzEpMCcGA1UEAxMgdGVzdHN1YmRvbWFpbi5tZXRhZGF0YS5henVyZS5jb20wgZ8wDQYJKoZI"
+    "hvcNAQEBBQADgY0AMIGJAoGBAML/tBo86ENWPzmXZ0kPkX5dY5QZ150mA8lommszE71x2sCLonzv4/UWk4H+jMMWRRwI"
+    "ea2CuQ5RhdWAHvKq6if4okKNt66fxm+YTVz9z0CTfCLmLT+nsdfOAsG1xZppEapC0Cd9vD6NCKyE8aYI1pliaeOnFjG0"
+    "WvMY04uWz2MdAgMBAAGjYDBeMFwGA1UdAQRVMFOAENnYkHLa04Ut4Mpt7TkJFfyhLTArMSkwJwYDVQQDEyB0ZXN0c3Vi"
+    "ZG9tYWluLm1ldGFkYXRhLmF6dXJlLmNvbYIQZ8VuSofHbJRAQNBNpiASdDANBgkqhkiG9w0BAQQFAAOBgQCLSM6aX5Bs"
+    "1KHCJp4VQtxZPzXF71rVKCocHy3N9PTJQ9Fpnd+bYw2vSpQHg/AiG82WuDFpPReJvr7Pa938mZqW9HUOGjQKK2FYDTg6"
+    "fXD8pkPdyghlX5boGWAMMrf7bFkup+lsT+n2tRw2wbNknO1tQ0wICtqy2VqzWwLi45RBwTGB6DCB5QIBATA/MCsxKTAn"
+    "BgNVBAMTIHRlc3RzdWJkb21haW4ubWV0YWRhdGEuYXp1cmUuY29tAhBnxW5Kh8dslEBA0E2mIBJ0MA0GCSqGSIb3DQEB"
+    "CwUAMA0GCSqGSIb3DQEBAQUABIGAld1BM/yYIqqv8SDE4kjQo3Ul/IKAVR8ETKcve5BAdGSNkTUooUGVniTXeuvDj5Nk"
+    "mazOaKZp9fEtByqqPOyw/nlXaZgOO44HDGiPUJ90xVYmfeK6p9RpJBu6kiKhnnYTelUk5u75phe5ZbMZfBhuPhXmYAdj"
+    "c7Nmw97nx8NnprQ="
+)
+
+
+def test_microsofts_sample_document_parses_and_its_signature_verifies():
+    from vmprep.server.attestation import cms
+
+    signed = cms.parse(base64.b64decode(MICROSOFT_SAMPLE), "sample")
+    signer = cms.find_signer(signed, signed.certificates)
+    cms.verify_signature(signed, signer, "sample")  # the signature itself is good
+    content = json.loads(signed.content)
+    assert content["nonce"] == "1234566766"
+    assert content["timeStamp"]["createdOn"] == "11/20/18 22:07:39 -0000"
+
+
+def test_microsofts_sample_is_refused_for_its_signer_which_chains_to_no_anchor(attestor):
+    doc = json.dumps({"encoding": "pkcs7", "signature": MICROSOFT_SAMPLE}).encode()
+    refused(attestor, "azure-imds", doc, "attestation-invalid", "chain")

@@ -30,6 +30,15 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 }
 
 
+# Azure IMDS puts the *signature* OID sha256WithRSAEncryption where RFC 5652 wants a digest
+# algorithm (Microsoft's sample document does; OpenSSL accepts it): read it as its hash.
+_DIGEST_OIDS = {
+    "1.2.840.113549.1.1.11": "sha256",
+    "1.2.840.113549.1.1.12": "sha384",
+    "1.2.840.113549.1.1.13": "sha512",
+}
+
+
 @dataclass(frozen=True)
 class SignedData:
     """What verification needs of a SignedData, read out while parsing (so that a damaged
@@ -79,7 +88,7 @@ def parse(der: bytes, what: str) -> SignedData:
             content=content,
             certificates=certificates,
             sid=si["sid"],
-            digest=str(si["digest_algorithm"]["algorithm"].native),
+            digest=_digest_name(si["digest_algorithm"]["algorithm"]),
             signature_algo=str(sig_algo.signature_algo),
             signature_hash=str(sig_algo.hash_algo) if combined else None,
             signature=bytes(si["signature"].native),
@@ -143,6 +152,10 @@ def verify_signature(signed: SignedData, cert: x509.Certificate, what: str) -> N
         key.verify(signed.signature, data, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
         raise invalid(f"{what}: the signature does not verify") from None
+
+
+def _digest_name(oid: Any) -> str:
+    return _DIGEST_OIDS.get(oid.dotted, str(oid.native))
 
 
 def _short(exc: Exception) -> str:

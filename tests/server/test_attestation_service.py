@@ -428,3 +428,16 @@ def test_an_unknown_mode_is_a_schema_problem(tmp_path, monkeypatch):
     write_role(configs, "x", "sometimes", allow="")
     with pytest.raises(RepositoryError):
         load_repository(configs)
+
+
+def test_the_operator_is_warned_of_roles_any_vm_can_attest_for(service):
+    assert service.attestation_warnings() == [
+        "role 'anyone' has no attestation_allow: any VM of any subscription, account or "
+        "project can attest for it (docs/attestation.md)"
+    ]
+    service.attestor = None
+    assert [w.split(" has")[0] for w in service.attestation_warnings()] == [
+        "role 'anyone'",
+        "role 'dc'",
+        "role 'maybe'",
+    ]

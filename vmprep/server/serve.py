@@ -163,25 +163,6 @@ def _check_url(url: str) -> None:
     )
 
 
-def attestation_warnings(service: Service) -> list[str]:
-    """What an operator should hear at start (and after a reload) about attestation."""
-    out = []
-    for role in sorted(service.repo.roles.values(), key=lambda r: r.name):
-        if role.attestation == "off":
-            continue
-        if service.attestor is None:
-            out.append(
-                f"role {role.name!r} has attestation: {role.attestation} but no "
-                "--attestation-anchors is configured: every attestation is refused"
-            )
-        elif not role.attestation_allow:
-            out.append(
-                f"role {role.name!r} has no attestation_allow: any VM of any subscription, "
-                "account or project can attest for it (docs/attestation.md)"
-            )
-    return out
-
-
 async def _watch(service: Service, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -203,8 +184,7 @@ def serve(opts: ServeOptions) -> None:
     service = build_service(opts)
     if not service.tokens.fleet:
         log.warning("no fleet token configured: any client may fetch configs and report")
-    for warning in attestation_warnings(service):
-        log.warning("%s", warning)
+    service.warn_attestation()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

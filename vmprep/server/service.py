@@ -141,6 +141,28 @@ class Service:
         except InputError:
             return True
 
+    def attestation_warnings(self) -> list[str]:
+        """What an operator should hear about the roles' attestation (docs/attestation.md)."""
+        out = []
+        for role in sorted(self.repo.roles.values(), key=lambda r: r.name):
+            if role.attestation == "off":
+                continue
+            if self.attestor is None:
+                out.append(
+                    f"role {role.name!r} has attestation: {role.attestation} but no "
+                    "--attestation-anchors is configured: every attestation is refused"
+                )
+            elif not role.attestation_allow:
+                out.append(
+                    f"role {role.name!r} has no attestation_allow: any VM of any subscription, "
+                    "account or project can attest for it (docs/attestation.md)"
+                )
+        return out
+
+    def warn_attestation(self) -> None:
+        for warning in self.attestation_warnings():
+            log.warning("%s", warning)
+
     def reload(self) -> bool:
         """Load the repository again; on any problem keep serving the last good one."""
         try:
@@ -156,6 +178,7 @@ class Service:
         dropped = sorted(set(self.repo.roles) - set(repo.roles))
         self.issuer = Issuer(repo, self.store, self.keys)  # one assignment: requests see old or new
         log.info("config repository reloaded: %d role(s)", len(repo.roles))
+        self.warn_attestation()
         if dropped:  # on purpose or not, say so: their instances now get "no such role"
             log.warning("roles no longer served: %s", ", ".join(dropped))
         return True

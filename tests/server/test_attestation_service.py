@@ -432,8 +432,10 @@ def test_an_unknown_mode_is_a_schema_problem(tmp_path, monkeypatch):
 
 def test_the_operator_is_warned_of_roles_any_vm_can_attest_for(service):
     assert service.attestation_warnings() == [
-        "role 'anyone' has no attestation_allow: any VM of any subscription, account or "
-        "project can attest for it (docs/attestation.md)"
+        (
+            "role 'anyone' has no attestation_allow: any VM of any subscription, account or "
+            "project can attest for it (docs/attestation.md)"
+        )
     ]
     service.attestor = None
     assert [w.split(" has")[0] for w in service.attestation_warnings()] == [

@@ -102,6 +102,7 @@ def test_every_documented_status_code_happens_and_nothing_else(clients, down, re
     config, report = "/v1/config/{role}/{instance_id}", "/v1/report/{instance_id}"
     instances, instance = "/v1/instances", "/v1/instances/{instance_id}"
     fleet, timeline = "/v1/fleet", "/v1/instances/{instance_id}/timeline"
+    challenge = "/v1/attestation/challenge"
     serial = local.get("/v1/config/web/i-1", headers=FLEET).json()["serial"]
     big = {**_report("i-1"), "steps": [{"id": "a", "status": "done", "x": "y" * 2**20}]}
     cases = [
@@ -129,6 +130,15 @@ def test_every_documented_status_code_happens_and_nothing_else(clients, down, re
         (instance, local.get("/v1/instances/i-1")),
         (instance, local.get("/v1/instances/i-1", headers=FLEET)),
         (instance, local.get("/v1/instances/i-9", headers=ADMIN)),
+        (challenge, local.post(challenge, json={"instance_id": "i-1"}, headers=FLEET)),
+        (challenge, local.post(challenge, json={"instance_id": "_x"}, headers=FLEET)),
+        (challenge, local.post(challenge, json={"instance_id": "i-1"})),
+        (challenge, local.post(challenge, json={"instance_id": "i-1"}, headers=WRONG)),
+        (challenge, local.post(challenge, content=b"x" * 2048, headers=FLEET)),
+        *[
+            (challenge, local.post(challenge, json={"instance_id": "i-2"}, headers=FLEET))
+            for _ in range(6)
+        ],
         ("/healthz", local.get("/healthz")),
         (fleet, local.get("/v1/fleet", headers=ADMIN)),
         (fleet, local.get("/v1/fleet?state=sleeping", headers=ADMIN)),

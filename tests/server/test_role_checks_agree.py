@@ -26,6 +26,7 @@ def _steps(*steps: str) -> str:
 # code -> (the body after HEAD, True for an error / False for a warning)
 BAD: dict[str, tuple[str, bool]] = {
     "ttl": ("ttl: 10s\n", True),
+    "attestation": ("attestation_allow: {accounts: ['123456789012']}\n", True),
     "secret-reference": ("secrets:\n  pw: {secret: other}\n", True),
     "undeclared-secret": (
         _steps("{id: e, env: {name: X, value: {secret: pw}}}")

@@ -713,6 +713,12 @@ CASES = [
     # RoleConfig only (vmprep/spec/rules_roles.py)
     ("ttl", ROLE + "ttl: 59s", True),
     ("ttl", ROLE + "ttl: 1m", False),
+    ("attestation", ROLE + "attestation_allow: {accounts: ['123456789012']}", True),
+    (
+        "attestation",
+        ROLE + "attestation: required\nattestation_allow: {accounts: ['123456789012']}",
+        False,
+    ),
     ("secret-reference", ROLE + "secrets: {pw: {secret: other}}", True),
     ("secret-reference", ROLE + "steps: [{id: e, env: {name: X, value: {env: HOME}}}]", True),
     ("secret-reference", ROLE + "secrets: {pw: {env: PW}}", False),

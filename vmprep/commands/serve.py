@@ -138,6 +138,38 @@ Examples:
     show_default=True,
     help="Seconds requests in flight get to finish after SIGTERM.",
 )
+@click.option(
+    "--attestation-anchors",
+    type=D,
+    help="Trust anchors for cloud attestation: azure/, aws/, gce/ subdirectories of PEM "
+    "files (docs/attestation.md).",
+)
+@click.option(
+    "--attestation-audience",
+    multiple=True,
+    help="This service's base URL as agents have it (no trailing slash): the audience a "
+    "GCE identity token must name. Repeatable.",
+)
+@click.option(
+    "--attestation-gce-jwks",
+    help="Also trust Google's signing keys from this JWKS URL, fetched and cached (e.g. "
+    "https://www.googleapis.com/oauth2/v3/certs).",
+)
+@click.option(
+    "--attestation-aws-max-age",
+    type=click.FloatRange(min=0),
+    default=6 * 3600.0,
+    show_default=True,
+    help="Seconds after an AWS instance's pendingTime that its identity document is "
+    "accepted (0: no bound).",
+)
+@click.option(
+    "--attestation-clock-skew",
+    type=click.FloatRange(min=0, max=3600),
+    default=300.0,
+    show_default=True,
+    help="Seconds of clock difference allowed when checking attestation validity windows.",
+)
 def serve(
     configs: Path,
     keys: tuple[Path, ...],
@@ -159,11 +191,18 @@ def serve(
     workers: int,
     reports_only: bool,
     shutdown_timeout: float,
+    attestation_anchors: Path | None,
+    attestation_audience: tuple[str, ...],
+    attestation_gce_jwks: str | None,
+    attestation_aws_max_age: float,
+    attestation_clock_skew: float,
 ) -> None:
     """Serve signed instance configs and collect status reports (needs the `server` extra)."""
     from vmprep.server import require_extra
 
     require_extra("cryptography", "starlette", "uvicorn")
+    if attestation_anchors or attestation_gce_jwks:
+        require_extra("asn1crypto")
     from vmprep.server.serve import ServeOptions
     from vmprep.server.serve import serve as run
 
@@ -189,5 +228,10 @@ def serve(
             workers=workers,
             reports_only=reports_only,
             shutdown_timeout=shutdown_timeout,
+            attestation_anchors=attestation_anchors,
+            attestation_audience=attestation_audience,
+            attestation_gce_jwks=attestation_gce_jwks,
+            attestation_aws_max_age=attestation_aws_max_age,
+            attestation_clock_skew=attestation_clock_skew,
         )
     )

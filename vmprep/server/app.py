@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
+import json
+import logging
 import re
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vmprep.protocol.timestamps import format_rfc3339
 from vmprep.server.documents import ROLE_TARGET, MissingSecrets, Signed
 from vmprep.server.fleet import Served
 from vmprep.server.ratelog import RateLimitedWarning
@@ -23,7 +27,11 @@ from vmprep.server.reports import MAX_REPORT_BYTES, ReportError, parse_report
 from vmprep.server.store import NewReport, StoreUnavailable
 
 if TYPE_CHECKING:
+    from vmprep.server.attestation import AttestationError
+    from vmprep.server.repo import Role
     from vmprep.server.service import Service
+
+log = logging.getLogger("vmprep.server")
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # docs/protocol.md "Names and keys"
 SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the schema's secret names
@@ -49,6 +57,12 @@ def _store_threads() -> concurrent.futures.ThreadPoolExecutor:
             concurrent.futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="vmprep-store")
         )
     return _executors[0]
+
+
+refusals = RateLimitedWarning("attestation refused: %s", every=0.2)
+NONCE_TTL = 300  # seconds: docs/protocol.md "Attestation"
+NONCES_PER_INSTANCE = 5
+MAX_CHALLENGE_BYTES = 1024
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -137,6 +151,11 @@ async def get_config(request: Request) -> Response:
     if last is not None and not re.fullmatch(r"[0-9]{1,16}", last.strip()):
         raise HTTPException(400, "Vmprep-Last-Serial must be an integer")
     service = _service(request)
+    role_config = service.issuer.repo.roles.get(role)
+    if role_config is not None and role_config.attestation != "off":
+        refused = await _attest(request, role_config, instance_id)
+        if refused is not None:
+            return refused
     mac = request.query_params.get("mac")
     mac = mac.replace(":", "-").lower() if mac and MAC.match(mac) else None
     wanted = _wanted_secrets(request)
@@ -194,6 +213,79 @@ def _document(
     return signed
 
 
+def attestation_error(exc: AttestationError) -> JSONResponse:
+    """docs/protocol.md "Attestation": the code in `Vmprep-Error` and the body's `error`."""
+    return JSONResponse(
+        {"error": exc.code, "message": exc.message},
+        status_code=exc.status,
+        headers={UNKNOWN_ROLE_HEADER: exc.code, "Cache-Control": "no-store"},
+    )
+
+
+async def _attest(request: Request, role: Role, instance_id: str) -> Response | None:
+    """None when the role's attestation mode lets the request through, else the refusal.
+    Nothing of the document has been built yet: a refusal carries no secret."""
+    from vmprep.server.attestation import AttestationError
+    from vmprep.server.attestation.admit import admit
+
+    service = _service(request)
+    header = request.headers.get("vmprep-attestation")
+    try:
+        # Signature checks and the store: off the event loop.
+        await run_in_threadpool(
+            admit,
+            role,
+            instance_id,
+            header,
+            service.attestor,
+            service.store,
+            time.time(),
+            role_wide=instance_id == ROLE_TARGET,
+        )
+    except AttestationError as exc:
+        client = request.client.host if request.client else "?"
+        refusals.warn(f"{exc.code} for {role.name}/{instance_id} from {client}: {exc.message}")
+        return attestation_error(exc)
+    return None
+
+
+async def post_challenge(request: Request) -> Response:
+    """A single-use nonce for an Azure attested document (docs/protocol.md "Attestation")."""
+    denied = _denied(request, admin=False)
+    if denied is not None:
+        return denied
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CHALLENGE_BYTES:
+            raise HTTPException(413, f"a challenge request is at most {MAX_CHALLENGE_BYTES} bytes")
+    try:
+        instance_id = json.loads(body).get("instance_id")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise HTTPException(400, 'expected a JSON body {"instance_id": "..."}') from None
+    if not isinstance(instance_id, str):
+        raise HTTPException(400, 'expected a JSON body {"instance_id": "..."}')
+    _name(instance_id, "instance id")
+    store, now = _service(request).store, time.time()
+    for _ in range(8):  # "taken": an outstanding nonce drawn again; draw another
+        nonce = f"{secrets.randbelow(10**10):010d}"
+        result = await run_in_threadpool(
+            store.add_nonce, nonce, instance_id, now + NONCE_TTL, now, NONCES_PER_INSTANCE
+        )
+        if result == "full":
+            raise HTTPException(
+                429,
+                f"instance {instance_id!r} holds {NONCES_PER_INSTANCE} unused nonces already",
+                headers={"Retry-After": "60"},
+            )
+        if result == "stored":
+            return JSONResponse(
+                {"nonce": nonce, "expires_at": format_rfc3339(int(now + NONCE_TTL))},
+                headers={"Cache-Control": "no-store"},
+            )
+    raise RuntimeError("no free nonce in 8 draws")  # 10**10 values: not by chance
+
+
 async def post_report(request: Request) -> Response:
     denied = _denied(request, admin=False)
     if denied is not None:
@@ -240,9 +332,12 @@ async def get_instance(request: Request) -> Response:
     if denied is not None:
         return denied
     instance_id = _name(request.path_params["instance_id"], "instance id")
-    found = await run_in_threadpool(_service(request).store.instance, instance_id)
+    store = _service(request).store
+    found = await run_in_threadpool(store.instance, instance_id)
     if found is None:
         raise HTTPException(404, f"no report from instance {instance_id!r}")
+    attested = await run_in_threadpool(store.attestation, instance_id)
+    found["attestation"] = None if attested is None else attested.to_json()
     return JSONResponse(found)
 
 
@@ -308,6 +403,7 @@ _PHRASES = {404: "Not Found", 405: "Method Not Allowed"}
 ROUTES = [
     Route("/v1/config/{role}/{instance_id}", get_config, methods=["GET"]),
     Route("/v1/report/{instance_id}", post_report, methods=["POST"]),
+    Route("/v1/attestation/challenge", post_challenge, methods=["POST"]),
     Route("/v1/instances", list_instances, methods=["GET"]),
     Route("/v1/instances/{instance_id}", get_instance, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),

@@ -90,6 +90,16 @@ def build(
 ) -> tuple[dict[str, bytes], Published]:
     """Every file of the tree (relative path -> bytes, the manifest included), in memory."""
     repo = load_repository(configs)
+    attested = [r for _, r in sorted(repo.roles.items()) if r.attestation == "required"]
+    if attested:
+        listed = ", ".join(f"{r.file} (role {r.name!r})" for r in attested)
+        raise InputError(
+            f"attestation: required cannot be kept by static files: {listed}. A web server "
+            "hands a file to any client; only `vmprep serve` verifies an instance's cloud "
+            "attestation before it answers (docs/attestation.md)",
+            hint="serve these roles with `vmprep serve`, or set `attestation: optional` or "
+            "`off` for a static tree",
+        )
     issued = int(time.time() if now is None else now)
     serial = max(issued, previous_serial + 1)
     dkey = digest_key(keys)

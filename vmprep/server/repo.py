@@ -58,6 +58,9 @@ class Role:
     secrets: dict[str, str] = field(repr=False)
     steps: list[dict[str, Any]]
     overrides: list[Override]
+    attestation: str = "off"  # required | optional | off (docs/attestation.md)
+    # subscriptions / accounts / projects -> the ids allowed; empty: any
+    attestation_allow: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,22 @@ def _load_role(
     if len(problems) > start:
         return None
     ttl = int(parse_duration(role["ttl"]))
-    return Role(role["role"], str(path), ttl, role["variables"], secrets, role["steps"], overrides)
+    listed = cast("dict[str, list[str]]", role.get("attestation_allow", {}))
+    allow = {
+        key: frozenset(v.lower() if key == "subscriptions" else v for v in values)
+        for key, values in listed.items()
+    }
+    return Role(
+        role["role"],
+        str(path),
+        ttl,
+        role["variables"],
+        secrets,
+        role["steps"],
+        overrides,
+        role.get("attestation", "off"),
+        allow,
+    )
 
 
 def _resolve(

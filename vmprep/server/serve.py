@@ -25,13 +25,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmprep.errors import ExternalToolError, InputError, UsageError
 from vmprep.server.guard import Limits, guarded_protocol, raise_open_file_limit
 from vmprep.server.keys import load_keys
 from vmprep.server.service import Service, Tokens, load_tokens
 from vmprep.server.store import SqliteStore, Store
+
+if TYPE_CHECKING:
+    from vmprep.server.attestation import Attestor
 
 log = logging.getLogger("vmprep.server")
 
@@ -59,6 +62,11 @@ class ServeOptions:
     workers: int = 1  # processes accepting on one socket (POSIX)
     reports_only: bool = False  # collect reports, serve no configs (static hosting)
     shutdown_timeout: float = 30.0  # seconds in-flight requests get after SIGTERM
+    attestation_anchors: Path | None = None  # docs/attestation.md
+    attestation_audience: tuple[str, ...] = ()
+    attestation_gce_jwks: str | None = None
+    attestation_aws_max_age: float = 6 * 3600.0
+    attestation_clock_skew: float = 300.0
 
     def limits(self, open_files: int | None) -> Limits:
         """The guard's limits; the connection cap leaves room under the open-file limit for
@@ -121,6 +129,7 @@ def build_service(opts: ServeOptions) -> Service:
             hint="give --tokens FILE with a `fleet <sha256>` line, or --allow-anonymous if "
             "every client that can reach this address may read every config",
         )
+    attestor = build_attestor(opts)
     created = opts.store is None and not opts.data_dir.exists()
     store = open_store(opts)
     try:
@@ -131,6 +140,7 @@ def build_service(opts: ServeOptions) -> Service:
             tokens,
             reports_only=opts.reports_only,
             shared=store.remote or opts.workers > 1,
+            attestor=attestor,
         )
         store.prune(time.time())
     except BaseException:
@@ -166,6 +176,44 @@ def open_store(opts: ServeOptions) -> Store:
     return PostgresStore(opts.store)
 
 
+def build_attestor(opts: ServeOptions) -> Attestor | None:
+    """The attestation verifier, or None when no anchors and no JWKS URL are configured."""
+    for url in (*opts.attestation_audience, opts.attestation_gce_jwks or "https://x"):
+        _check_url(url)
+    if opts.attestation_anchors is None and opts.attestation_gce_jwks is None:
+        return None
+    from vmprep.server.attestation import Attestor
+    from vmprep.server.attestation.anchors import Anchors, load_anchors
+    from vmprep.server.attestation.jwks import JwksCache
+
+    anchors = (
+        Anchors() if opts.attestation_anchors is None else load_anchors(opts.attestation_anchors)
+    )
+    jwks = JwksCache(opts.attestation_gce_jwks) if opts.attestation_gce_jwks else None
+    return Attestor(
+        anchors,
+        tuple(a.rstrip("/") for a in opts.attestation_audience),
+        jwks,
+        opts.attestation_clock_skew,
+        opts.attestation_aws_max_age,
+    )
+
+
+def _check_url(url: str) -> None:
+    """An audience or JWKS URL: https (http only to a loopback host: tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise UsageError(
+        f"{url!r} is not an https:// URL",
+        hint="--attestation-audience and --attestation-gce-jwks take https URLs",
+    )
+
+
 async def _watch(service: Service, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -184,6 +232,7 @@ def serve(opts: ServeOptions) -> None:
     service = build_service(opts)  # every check before the first worker starts
     if not service.tokens.fleet:
         log.warning("no fleet token configured: any client may fetch configs and report")
+    service.warn_attestation()
     if opts.workers == 1:
         _run(opts, service, files, None)
         return

@@ -8,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmprep.errors import InputError
 from vmprep.server.documents import Issuer
@@ -15,6 +16,9 @@ from vmprep.server.keys import SigningKey
 from vmprep.server.repo import Repository, RepositoryError, fingerprint, load_repository
 from vmprep.server.store import Store
 from vmprep.server.writer import ReportWriter
+
+if TYPE_CHECKING:
+    from vmprep.server.attestation import Attestor
 
 log = logging.getLogger("vmprep.server")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -120,6 +124,7 @@ class Service:
     reports_only: bool = False  # `serve --reports-only`: config fetches are answered 404
     draining: bool = False  # a graceful shutdown has begun: /readyz answers 503
     shared: bool = False  # other processes issue from the same store (vmprep.server.documents)
+    attestor: Attestor | None = None  # None: no trust anchors, every attestation fails
     issuer: Issuer = field(init=False)
     writer: ReportWriter = field(init=False)
 
@@ -141,6 +146,28 @@ class Service:
         except InputError:
             return True
 
+    def attestation_warnings(self) -> list[str]:
+        """What an operator should hear about the roles' attestation (docs/attestation.md)."""
+        out = []
+        for role in sorted(self.repo.roles.values(), key=lambda r: r.name):
+            if role.attestation == "off":
+                continue
+            if self.attestor is None:
+                out.append(
+                    f"role {role.name!r} has attestation: {role.attestation} but no "
+                    "--attestation-anchors is configured: every attestation is refused"
+                )
+            elif not role.attestation_allow:
+                out.append(
+                    f"role {role.name!r} has no attestation_allow: any VM of any subscription, "
+                    "account or project can attest for it (docs/attestation.md)"
+                )
+        return out
+
+    def warn_attestation(self) -> None:
+        for warning in self.attestation_warnings():
+            log.warning("%s", warning)
+
     def reload(self) -> bool:
         """Load the repository again; on any problem keep serving the last good one."""
         try:
@@ -158,6 +185,7 @@ class Service:
             repo, self.store, self.keys, shared=self.shared
         )  # one assignment: requests see old or new
         log.info("config repository reloaded: %d role(s)", len(repo.roles))
+        self.warn_attestation()
         if dropped:  # on purpose or not, say so: their instances now get "no such role"
             log.warning("roles no longer served: %s", ", ".join(dropped))
         return True

@@ -69,3 +69,14 @@ def undeclared_secret(doc: Doc) -> Iterator[Finding]:
                     f"secret {name!r} is not declared under the role's `secrets:`",
                     hint="a secret under instances: serves only that instance's steps",
                 )
+
+
+@check("attestation", "roleConfig")
+def attestation_allow_without_attestation(doc: Doc) -> Iterator[Finding]:
+    """An allow-list only narrows a verified attestation (docs/attestation.md)."""
+    if doc.data.get("attestation_allow") and doc.data.get("attestation", "off") == "off":
+        yield Finding(
+            ("attestation_allow",),
+            "attestation_allow has no effect while attestation is off",
+            hint="set `attestation: required` (or optional), or drop attestation_allow",
+        )

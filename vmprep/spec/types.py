@@ -237,8 +237,20 @@ class RoleConfigInstancesItem(_RoleConfigInstancesItemOptional):
     match: RoleConfigInstancesItemMatch
 
 
+# Only these Azure subscriptions, AWS accounts and GCE projects may attest for this role; a cloud
+# not listed is refused.
+class RoleConfigAttestationAllow(TypedDict, total=False):
+    subscriptions: list[str]
+    accounts: list[str]
+    projects: list[str]
+
+
+class _RoleConfigOptional(TypedDict, total=False):
+    attestation_allow: RoleConfigAttestationAllow
+
+
 # A config repository file served by `vmprep serve` / `vmprep publish`.
-class RoleConfig(TypedDict):
+class RoleConfig(_RoleConfigOptional):
     version: Literal[1]
     kind: Literal["RoleConfig"]
     role: str
@@ -247,3 +259,4 @@ class RoleConfig(TypedDict):
     secrets: dict[str, dict[str, str]]
     steps: list[dict[str, Any]]
     instances: list[RoleConfigInstancesItem]
+    attestation: Literal["required", "optional", "off"]

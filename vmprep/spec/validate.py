@@ -35,6 +35,11 @@ _PATTERN_WORDS = {
     "^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$": "a product key: XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
     "^[^\\s:]+:[0-9]{1,5}$": "host:port",
     "^[0-9a-f]{2}(-[0-9a-f]{2}){5}$": "a MAC address like 00-15-5d-01-02-03",
+    "^[0-9]{12}$": "an AWS account id: 12 digits (quote it in YAML)",
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$": "an Azure "
+    "subscription id (a GUID like 8d10da13-8125-4ba9-a717-bf7490507b3d)",
+    "^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$": "a GCE project id: 6 to 30 lower-case "
+    "letters, digits and '-', starting with a letter",
     "^[A-Z][A-Z0-9_.]*$": "an MSI public property name (upper case, e.g. ADDLOCAL)",
     "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a feature name (letters, digits, '.', '_' and '-')",
     "^[A-Za-z_][A-Za-z0-9_()]*$": "an environment variable name (letters, digits, '_', '()')",

@@ -454,6 +454,7 @@ class Run:
             accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
             agent_version=__version__,
             secrets=wanted,
+            attestation=self.cfg.attestation,
         )
 
     def _load(self, document: dict[str, Any]) -> None:

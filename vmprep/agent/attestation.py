@@ -156,7 +156,7 @@ class Attester:
                     f"{_strip_query(str(exc), url, shown)}"
                 ) from None
             raise AttestationError(
-                f"{self.kind}: {what} at {shown}: {_strip_query(str(exc), url, shown)}"
+                f"{self.kind}: {what}: {_strip_query(str(exc), url, shown)}"
             ) from None
         status = response.status
         if status == 429 or 500 <= status <= 599:

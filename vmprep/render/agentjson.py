@@ -38,8 +38,10 @@ def agent_settings(
     agent = copy.deepcopy(spec.agent)
     secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
-    if phone_home is not None and isinstance(phone_home["url"], str):
-        phone_home["url"] = [phone_home["url"]]
+    if phone_home is not None:
+        if isinstance(phone_home["url"], str):
+            phone_home["url"] = [phone_home["url"]]
+        phone_home["attestation"] = attestation_kind(phone_home, spec.image["platform"])
     return {
         "format": FORMAT,
         "vmprep_version": __version__,
@@ -60,6 +62,17 @@ def agent_settings(
         # every fetch (the Vmprep-Secrets header, docs/protocol.md).
         "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
+
+
+def attestation_kind(phone_home: dict[str, Any], platform: str) -> str:
+    """`phone_home.attestation` with `auto` resolved from `image.platform` (docs/spec.md):
+    agent.json says exactly what the agent sends."""
+    from vmprep.agent.config import ATTESTATION_BY_PLATFORM
+
+    setting = str(phone_home.get("attestation", "auto"))
+    if setting == "auto":
+        return ATTESTATION_BY_PLATFORM.get(platform, "off")
+    return setting
 
 
 def answer_files_deleted_at(spec: Spec) -> str:

@@ -11,8 +11,9 @@
 - TLS is verified against the system store, plus the certificates of `cafile` when given
   (`trust_context`).
 - Redirects (301, 302, 303, 307, 308): at most 3 in a row, never from https to http, never to
-  http unless `allow_http`. Each hop gets the full timeout. `Authorization` is sent only to the
-  origins (scheme, host, port) of the configured `auth_urls`, on any hop. A 303 turns the
+  http unless `allow_http`. Each hop gets the full timeout. `Authorization` and
+  `Vmprep-Attestation` are sent only to the origins (scheme, host, port) of the configured
+  `auth_urls`, on any hop. A 303 turns the
   request into a GET without a body; the other codes keep the method and body.
 - No proxies (environment proxy variables are ignored: the agent talks to its service directly).
 
@@ -43,6 +44,9 @@ MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
 ERROR_BODY_MAX = 4096
+# Sent, like `Authorization`, only to the origins of `auth_urls`: the attestation document is
+# a credential while it is valid (docs/agent.md "Attestation").
+PRIVATE_HEADERS = frozenset({"vmprep-attestation"})
 
 
 def trust_context(cafile: str | None) -> ssl.SSLContext:
@@ -221,8 +225,11 @@ class Session:
         redirects = 0
         while True:
             hop = {"Accept-Encoding": "identity", **headers}
-            if self._authorization is not None and origin(url) in self._auth_origins:
-                hop["Authorization"] = self._authorization
+            if origin(url) in self._auth_origins:
+                if self._authorization is not None:
+                    hop["Authorization"] = self._authorization
+            else:  # credentials of the configured service, never for another origin
+                hop = {k: v for k, v in hop.items() if k.lower() not in PRIVATE_HEADERS}
             status, message, data = self._hop(method, url, hop, body, max_bytes)
             if status not in REDIRECTS:
                 return Response(status, message, data, url)

@@ -371,3 +371,14 @@ def test_no_attestation_sends_no_header(server: Server, signer: Signer, clock: C
     server.route(PATH, signed(signer, doc_bytes()))
     assert fetch(config(server, signer), clock).kind == "document"
     assert "vmprep-attestation" not in config_requests(server)[0].headers
+
+
+def test_the_evidence_does_not_follow_a_redirect_to_another_origin(
+    server: Server, server2: Server, signer: Signer, clock: Clock, aws: FakeMetadata
+):
+    server.route(PATH, Reply(302, headers=[("Location", server2.url(PATH))]))
+    server2.route(PATH, signed(signer))
+    outcome = fetch(config(server, signer, metadata_url=aws.base), clock, attestation="aws-iid")
+    assert outcome.kind == "document", outcome.message
+    assert "vmprep-attestation" in server.requests[0].headers
+    assert "vmprep-attestation" not in server2.requests[0].headers

@@ -489,7 +489,7 @@ class Run:
         self.report()
         document = state.get("document")
         if (
-            code in ("unreachable", "unknown_role")
+            code in ("unreachable", "unknown_role", "attestation_unavailable")
             and document
             and document["serial"] != state["completed_serial"]
         ):

@@ -265,7 +265,7 @@ class _ChallengeRefused(AttestationError):
 
 _HINTS = {
     ("gce-iit", 404): ": the instance has no service account; attach one (any, even without "
-    "roles) or set phone_home.attestation: off",
+    "roles) or set phone_home.attestation: 'off' in the spec",
     ("aws-iid", 401): ": the IMDSv2 token was refused",
     ("aws-iid", 403): ": the instance metadata service is turned off for this instance",
     ("azure-imds", 400): ": IMDS refused the request",

@@ -107,7 +107,7 @@ def _foreign_attestation(doc: Doc, name: str) -> Iterator[Finding]:
     hint = (
         f"use auto (here: {mine}), or image.platform: {cloud}"
         if mine
-        else f"set image.platform: {cloud} if the instances run there, or attestation: off"
+        else f"set image.platform: {cloud} if the instances run there, or attestation: 'off' (quoted: YAML reads a bare off as false)"
     )
     yield Finding(("agent", "phone_home", "attestation"), msg, Severity.WARNING, hint)
 

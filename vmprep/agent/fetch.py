@@ -308,13 +308,15 @@ def _walk(
             if last_serial is None:
                 raise _Refused("unreachable", f"HTTP 304 from {url} without Vmprep-Last-Serial")
             return FetchOutcome("not_modified", message=f"serial {last_serial} is current")
-        if status in (401, 403):
+        if status in (400, 401, 403):
             said = _service_error(response)
             if said in ATTESTATION_ERRORS:
                 raise _Refused(
                     ATTESTATION_ERRORS[said],
                     f"HTTP {status} {said} from {url}: {_error_text(response, 'message')}",
                 )
+            if status == 400:
+                raise _Refused("unreachable", f"unexpected HTTP 400 from {url}")
             raise _Refused("unauthorized", f"HTTP {status} from {url}")
         if status == 409:
             raise _Refused("missing_secrets", f"HTTP 409 from {url}: {_error_text(response)}")

@@ -3,8 +3,8 @@
 - `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
   the headers and the body. Every read from the socket gets the time left until a monotonic
   deadline, so a server that drips one byte at a time still ends at the deadline.
-- The body is read only for 2xx answers (and the JSON error of a 401, 403 or 409, up to 4 KiB;
-  a 401/403 body that is larger or encoded is dropped), in pieces, and reading stops as soon as
+- The body is read only for 2xx answers (and the JSON error of a 400, 401, 403 or 409, up to 4 KiB;
+  a 400/401/403 body that is larger or encoded is dropped), in pieces, and reading stops as soon as
   it passes `max_bytes` (a larger `Content-Length` is refused before reading anything).
 - Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
   any other `Content-Encoding` is refused.
@@ -292,7 +292,7 @@ class Session:
                 data = _read_body(response, url, cap)
             elif status == 409:  # its JSON error names the refused secrets (docs/protocol.md)
                 data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
-            elif status in (401, 403):  # its JSON error may say why attestation failed
+            elif status in (400, 401, 403):  # its JSON error may say why attestation failed
                 try:
                     data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
                 except (HttpError, OSError, ValueError, http.client.HTTPException):

@@ -238,8 +238,8 @@ def test_gce_without_a_service_account_is_refused_at_once_with_a_hint(
     ("status", "said", "code"),
     [
         (401, "attestation-required", "attestation_required"),
-        (400, "attestation-malformed", "unreachable"),  # a 400 is no refusal the agent knows
-        (403, "attestation-malformed", "attestation_malformed"),
+        (400, "attestation-malformed", "attestation_malformed"),
+        (400, "something-else", "unreachable"),  # any other 400 is an unexpected status
         (403, "attestation-invalid", "attestation_invalid"),
         (403, "attestation-mismatch", "attestation_mismatch"),
         (403, "attestation-not-allowed", "attestation_not_allowed"),

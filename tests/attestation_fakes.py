@@ -398,6 +398,8 @@ class FakeMetadata:
         # (https://cloud.google.com/compute/docs/metadata/querying-metadata).
         if seen.headers.get("metadata-flavor") != "Google":
             return 403, {}, b"Missing Metadata-Flavor:Google header."
+        if seen.path == "/computeMetadata/v1/instance/id":
+            return 200, {"Metadata-Flavor": "Google"}, self.instance_id.encode()
         if seen.path != "/computeMetadata/v1/instance/service-accounts/default/identity":
             return 404, {}, b""
         audience = (seen.query.get("audience") or [""])[0]

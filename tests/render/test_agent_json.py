@@ -180,3 +180,22 @@ def test_agent_json_says_which_attestation_the_agent_sends(
         home["attestation"] = setting
     doc["agent"]["phone_home"] = home
     assert agent_json(spec_from(tmp_path, doc))["phone_home"]["attestation"] == kind
+
+
+@pytest.mark.parametrize(
+    ("platform", "written", "sources"),
+    [
+        ("gce", None, ["gce-metadata", "azure-imds", "ec2-imds", "smbios-uuid", "mac"]),
+        ("gce", ["smbios-uuid"], ["smbios-uuid"]),  # as written: the check warns instead
+        ("aws", None, ["azure-imds", "ec2-imds", "smbios-uuid", "mac"]),
+    ],
+)
+def test_gce_images_identify_by_the_id_gce_attests(
+    tmp_path: Path, platform: str, written: list[str] | None, sources: list[str]
+) -> None:
+    doc = base_doc()
+    doc["image"]["platform"] = platform
+    del doc["setup"]["administrator"]
+    if written is not None:
+        doc["agent"]["identity"] = written
+    assert agent_json(spec_from(tmp_path, doc))["identity"] == sources

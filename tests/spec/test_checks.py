@@ -82,6 +82,16 @@ CASES = [
         "image: {name: t, platform: aws}\nagent: {" + PH[:-1] + ", attestation: auto}}",
         False,
     ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nagent: {identity: [smbios-uuid], " + PH + "}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nagent: {identity: [gce-metadata, mac], " + PH + "}",
+        False,
+    ),
     # deprecated-setting
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: true}}", True),
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: false}}", False),

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 PLATFORMS = ("generic", "hyperv", "vmware", "azure", "aws", "gce")
-IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
+IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "gce-metadata", "smbios-uuid", "mac")
 # vmprep.agent.attestation.SETTINGS (not imported here: the HTTP stack costs start-up time)
 ATTESTATION_SETTINGS = ("auto", "off", "azure-imds", "aws-iid", "gce-iit")
 ATTESTATION_BY_PLATFORM = {"azure": "azure-imds", "aws": "aws-iid", "gce": "gce-iit"}

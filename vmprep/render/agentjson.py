@@ -48,7 +48,7 @@ def agent_settings(
         "image": {key: spec.image[key] for key in ("name", "os", "architecture", "platform")},
         "install_dir": agent["install_dir"],
         **({"runtime": runtime} if runtime is not None else {}),
-        "identity": agent["identity"],
+        "identity": identity_sources(spec),
         "variables": agent["variables"],
         **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
@@ -62,6 +62,17 @@ def agent_settings(
         # every fetch (the Vmprep-Secrets header, docs/protocol.md).
         "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
+
+
+def identity_sources(spec: Spec) -> list[str]:
+    """`agent.identity`; left unset on GCE, `gce-metadata` first: the service compares a GCE
+    identity token's numeric `instance_id` with the URL's id (docs/attestation.md), and
+    GCE's SMBIOS UUID is not that number."""
+    sources = list(spec.agent["identity"])
+    written = "identity" in (spec.loaded.data.get("agent") or {})
+    if spec.image["platform"] == "gce" and not written and "gce-metadata" not in sources:
+        sources.insert(0, "gce-metadata")
+    return sources
 
 
 def attestation_kind(phone_home: dict[str, Any], platform: str) -> str:

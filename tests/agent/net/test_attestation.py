@@ -382,3 +382,16 @@ def test_the_evidence_does_not_follow_a_redirect_to_another_origin(
     assert outcome.kind == "document", outcome.message
     assert "vmprep-attestation" in server.requests[0].headers
     assert "vmprep-attestation" not in server2.requests[0].headers
+
+
+def test_the_gce_identity_source_gives_the_id_the_token_vouches_for(clouds: Clouds):
+    from vmprep.agent.identity import identify
+
+    for fake in metadata(clouds, "gce"):
+        fake.instance_id = "4567890123456789012"
+        found = identify(["gce-metadata", "mac"], endpoints={"gce-metadata": fake.base})
+        assert (found.instance_id, found.source) == ("4567890123456789012", "gce-metadata")
+        assert fake.requests[0].headers["metadata-flavor"] == "Google"
+        fake.fail = 404  # not on GCE: the next source
+        with pytest.raises(Exception, match="gce-metadata: GCE metadata instance/id answered"):
+            identify(["gce-metadata"], endpoints={"gce-metadata": fake.base})

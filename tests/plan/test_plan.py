@@ -169,3 +169,14 @@ def test_a_bundled_runtime_needs_no_zip_to_plan(tmp_path):
     )
     plan = build_plan(spec)
     assert plan["result"] == "done"
+
+
+def test_the_plan_says_which_attestation_config_fetches_carry():
+    web = ROOT / "examples/web-role.yaml"
+    assert plan_of(web)["instance"]["attestation"] == "off"  # platform generic
+    on_aws = plan_of(web, platform="aws")
+    assert on_aws["instance"]["attestation"] == "aws-iid"
+    from vmprep.plan.text import render_text
+
+    assert ", attestation aws-iid" in render_text(on_aws).splitlines()[0]
+    assert "attestation" not in render_text(plan_of(web)).splitlines()[0]

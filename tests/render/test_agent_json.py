@@ -153,3 +153,52 @@ def test_baked_secrets_name_what_the_baked_steps_take_from_phone_home() -> None:
     doc = agent_json(load_spec(ROOT / "examples" / "domain-joined.yaml"))
     assert doc["baked_secrets"] == ["join_password", "join_user", "svc_app_password"]
     assert agent_json(load_spec(ROOT / "examples" / "minimal.yaml"))["baked_secrets"] == []
+
+
+@pytest.mark.parametrize(
+    ("platform", "setting", "kind"),
+    [
+        ("azure", None, "azure-imds"),
+        ("aws", "auto", "aws-iid"),
+        ("gce", None, "gce-iit"),
+        ("generic", None, "off"),
+        ("vmware", "auto", "off"),
+        ("azure", "off", "off"),
+        ("hyperv", "gce-iit", "gce-iit"),
+    ],
+)
+def test_agent_json_says_which_attestation_the_agent_sends(
+    tmp_path: Path, platform: str, setting: str | None, kind: str
+) -> None:
+    doc = base_doc()
+    doc["image"]["platform"] = platform
+    if platform in ("azure", "aws", "gce"):
+        del doc["setup"]["administrator"]  # the cloud's own provisioning sets it
+    home = {
+        "url": "https://cfg.example.com/v1/config/{role}/{instance_id}",
+        "role": "web",
+        "trusted_keys": ["ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
+    }
+    if setting is not None:
+        home["attestation"] = setting
+    doc["agent"]["phone_home"] = home
+    assert agent_json(spec_from(tmp_path, doc))["phone_home"]["attestation"] == kind
+
+
+@pytest.mark.parametrize(
+    ("platform", "written", "sources"),
+    [
+        ("gce", None, ["gce-metadata", "azure-imds", "ec2-imds", "smbios-uuid", "mac"]),
+        ("gce", ["smbios-uuid"], ["smbios-uuid"]),  # as written: the check warns instead
+        ("aws", None, ["azure-imds", "ec2-imds", "smbios-uuid", "mac"]),
+    ],
+)
+def test_gce_images_identify_by_the_id_gce_attests(
+    tmp_path: Path, platform: str, written: list[str] | None, sources: list[str]
+) -> None:
+    doc = base_doc()
+    doc["image"]["platform"] = platform
+    del doc["setup"]["administrator"]
+    if written is not None:
+        doc["agent"]["identity"] = written
+    assert agent_json(spec_from(tmp_path, doc))["identity"] == sources

@@ -64,6 +64,37 @@ CASES = [
         "image: {name: t}\nagent: {inputs: {sources: [aws-tags, gce-attributes], keys: {site: {values: [a]}}}}",
         False,
     ),
+    # platform-setting: attestation evidence of another cloud than image.platform
+    (
+        "platform-setting",
+        "image: {name: t, platform: azure}\nagent: {" + PH[:-1] + ", attestation: aws-iid}}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t}\nagent: {" + PH[:-1] + ", attestation: gce-iit}}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nagent: {" + PH[:-1] + ", attestation: gce-iit}}",
+        False,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: aws}\nagent: {" + PH[:-1] + ", attestation: auto}}",
+        False,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nagent: {identity: [smbios-uuid], " + PH + "}",
+        True,
+    ),
+    (
+        "platform-setting",
+        "image: {name: t, platform: gce}\nagent: {identity: [gce-metadata, mac], " + PH + "}",
+        False,
+    ),
     # deprecated-setting
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: true}}", True),
     ("deprecated-setting", "setup: {oobe: {skip_machine_oobe: false}}", False),
@@ -309,6 +340,7 @@ CASES = [
         True,
     ),
     ("phone-home-url", f"agent: {{{PH}}}", False),
+    ("phone-home-url", f"agent: {{{PH[:-1]}, metadata_url: 'http://10.0.0.1:8080'}}}}", True),
     (
         "phone-home-url",
         f"agent: {{{PH[:-1]}, url: ['https://a.example.com/{{mac}}', 'https://b.example.com/{{computer_name}}']}}}}".replace(

@@ -13,7 +13,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: it costs start-up time
     from typing import Any
 
 PLATFORMS = ("generic", "hyperv", "vmware", "azure", "aws", "gce")
-IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
+IDENTITY_SOURCES = ("azure-imds", "ec2-imds", "gce-metadata", "smbios-uuid", "mac")
+# vmprep.agent.attestation.SETTINGS (not imported here: the HTTP stack costs start-up time)
+ATTESTATION_SETTINGS = ("auto", "off", "azure-imds", "aws-iid", "gce-iit")
+ATTESTATION_BY_PLATFORM = {"azure": "azure-imds", "aws": "aws-iid", "gce": "gce-iit"}
 PHONE_HOME_DEFAULTS: dict[str, Any] = {
     "timeout": "30s",
     "on_unreachable": "continue",
@@ -79,6 +82,18 @@ class AgentConfig:
         return str(self.image.get("os", ""))
 
     @property
+    def attestation(self) -> str | None:
+        """The evidence kind config fetches carry (docs/agent.md "Attestation"), or None."""
+        if self.phone_home is None:
+            return None
+        setting = self.phone_home.get("attestation")
+        if setting is None or setting == "off":
+            return None
+        if setting == "auto":
+            return ATTESTATION_BY_PLATFORM.get(self.cloud)
+        return str(setting)
+
+    @property
     def cloud(self) -> str:
         """Where the image runs (`image.platform`, written by render): generic when absent."""
         return str(self.image.get("platform") or "generic")
@@ -123,6 +138,19 @@ def _phone_home(raw: Any) -> dict[str, Any] | None:
         ph["on_unreachable"] in ("continue", "halt"),
         "phone_home.on_unreachable",
         "continue or halt",
+    )
+    # Absent: off (an agent.json rendered before #15); render writes the resolved kind.
+    _expect(
+        ph.get("attestation", "off") in ATTESTATION_SETTINGS,
+        "phone_home.attestation",
+        ", ".join(ATTESTATION_SETTINGS),
+    )
+    metadata_url = ph.get("metadata_url")
+    _expect(
+        metadata_url is None
+        or (isinstance(metadata_url, str) and metadata_url.startswith(("http://", "https://"))),
+        "phone_home.metadata_url",
+        "an http(s) URL",
     )
     return ph
 

@@ -31,6 +31,7 @@ from vmprep.agent.retry import BudgetSpent, Policy, Retrier, Transient
 from vmprep.protocol.durations import parse_duration
 
 if TYPE_CHECKING:
+    from vmprep.agent.attestation import Attester
     from vmprep.agent.identity import Identity
 
 log = logging.getLogger("vmprep.agent.fetch")
@@ -40,6 +41,16 @@ SIDECAR_MAX_BYTES = 4096
 TRANSIENT = frozenset({408, 429})
 ROLE_DOCUMENT = "_role"  # the role-wide document's name in a URL (docs/protocol.md)
 _PLACEHOLDER = re.compile(r"\{(role|instance_id|computer_name|mac)\}")
+# The service's `Vmprep-Error` on a 401/403 that attestation decided, and the report's code
+# for each (docs/protocol.md "Attestation"). `attestation-nonce` is retried once first.
+ATTESTATION_ERRORS = {
+    "attestation-required": "attestation_required",
+    "attestation-malformed": "attestation_malformed",
+    "attestation-invalid": "attestation_invalid",
+    "attestation-nonce": "attestation_nonce",
+    "attestation-mismatch": "attestation_mismatch",
+    "attestation-not-allowed": "attestation_not_allowed",
+}
 
 
 @dataclass(frozen=True)
@@ -118,18 +129,24 @@ class _Fetch:
         retrier: Retrier,
         headers: dict[str, str],
         max_bytes: int,
+        attester: Attester | None = None,
     ) -> None:
         self.session = session
         self.retrier = retrier
         self.headers = headers
         self.max_bytes = max_bytes
+        self.attester = attester
 
-    def get(self, url: str, cap: int) -> Response:
-        """One GET with retries; transient statuses retried, others returned."""
+    def get(self, url: str, cap: int, *, attest: bool = False) -> Response:
+        """One GET with retries; transient statuses retried, others returned. With `attest`,
+        each attempt carries fresh evidence (a new Azure nonce every time)."""
 
         def attempt() -> Response:
+            headers = self.headers
+            if attest and self.attester is not None:
+                headers = {**headers, **self._evidence(url)}
             try:
-                response = self.session.request("GET", url, headers=self.headers, max_bytes=cap)
+                response = self.session.request("GET", url, headers=headers, max_bytes=cap)
             except HttpError as exc:
                 if exc.transient:
                     raise Transient(str(exc)) from None
@@ -141,6 +158,16 @@ class _Fetch:
             return response
 
         return self.retrier.run(attempt)
+
+    def _evidence(self, url: str) -> dict[str, str]:
+        from vmprep.agent.attestation import HEADER, AttestationError
+
+        assert self.attester is not None
+        try:
+            value = self.attester.header(url)
+        except AttestationError as exc:
+            raise _Refused(exc.code, str(exc)) from None
+        return {} if value is None else {HEADER: value}
 
     def signature(self, response: Response) -> list[verify.Entry]:
         header = response.header("Vmprep-Signature")
@@ -170,11 +197,13 @@ def fetch_config(
     accepted: tuple[int, str] | None,
     agent_version: str,
     secrets: Sequence[str] = (),
+    attestation: str | None = None,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[float, float], float] | None = None,
 ) -> FetchOutcome:
-    """Fetch, verify and check the remote config; never raises for network or data faults."""
+    """Fetch, verify and check the remote config; never raises for network or data faults.
+    `attestation` is the kind of evidence to send (vmprep.agent.attestation), None for none."""
     urls = phone_home["url"]
     templates = [urls] if isinstance(urls, str) else list(urls)
     try:
@@ -200,7 +229,22 @@ def fetch_config(
         rand=rand or random.uniform,
     )
     headers = request_headers(identity, role, agent_version, last_completed_serial, secrets)
-    fetch = _Fetch(session, retrier, headers, max_bytes)
+    attester = None
+    if attestation is not None:
+        from vmprep.agent.attestation import Attester
+
+        try:
+            attester = Attester(
+                attestation,
+                instance_id=identity.instance_id,
+                service=session,
+                metadata_url=phone_home.get("metadata_url"),
+                timeout=timeout,
+                service_headers={"User-Agent": headers["User-Agent"]},
+            )
+        except ValueError as exc:
+            return FetchOutcome("refused", error_code="unreachable", message=f"phone_home: {exc}")
+    fetch = _Fetch(session, retrier, headers, max_bytes, attester)
     try:
         outcome = retrier.run(  # whole passes over the URL list (docs/protocol.md)
             lambda: _walk(
@@ -215,9 +259,17 @@ def fetch_config(
     except BudgetSpent as exc:
         return FetchOutcome(
             "unreachable",
-            error_code="unknown_role" if isinstance(exc.last, UnknownRole) else "unreachable",
+            error_code=_budget_code(exc.last),
             message=f"gave up after {exc.attempts} attempt(s): {exc}",
         )
+
+
+def _budget_code(last: Transient | None) -> str:
+    if isinstance(last, UnknownRole):
+        return "unknown_role"
+    from vmprep.agent.attestation import MetadataUnavailable
+
+    return "attestation_unavailable" if isinstance(last, MetadataUnavailable) else "unreachable"
 
 
 def unknown_role(response: Response) -> bool:
@@ -240,7 +292,11 @@ def _walk(
     """One pass over the URL list; `Transient` when a service said it knows no such role."""
     unknown: str | None = None
     for url in targets:
-        response = fetch.get(url, fetch.max_bytes)
+        response = fetch.get(url, fetch.max_bytes, attest=True)
+        if response.status == 403 and _service_error(response) == "attestation-nonce":
+            # The nonce expired or was used (a retried request): a new one, once.
+            log.warning("attestation nonce refused by %s; trying once more with a new one", url)
+            response = fetch.get(url, fetch.max_bytes, attest=True)
         status = response.status
         if status == 404:
             if unknown is None and unknown_role(response):
@@ -252,7 +308,15 @@ def _walk(
             if last_serial is None:
                 raise _Refused("unreachable", f"HTTP 304 from {url} without Vmprep-Last-Serial")
             return FetchOutcome("not_modified", message=f"serial {last_serial} is current")
-        if status in (401, 403):
+        if status in (400, 401, 403):
+            said = _service_error(response)
+            if said in ATTESTATION_ERRORS:
+                raise _Refused(
+                    ATTESTATION_ERRORS[said],
+                    f"HTTP {status} {said} from {url}: {_error_text(response, 'message')}",
+                )
+            if status == 400:
+                raise _Refused("unreachable", f"unexpected HTTP 400 from {url}")
             raise _Refused("unauthorized", f"HTTP {status} from {url}")
         if status == 409:
             raise _Refused("missing_secrets", f"HTTP 409 from {url}: {_error_text(response)}")
@@ -270,12 +334,17 @@ class UnknownRole(Transient):
     """A service answered that it knows no such role (retried like a transient failure)."""
 
 
-def _error_text(response: Response) -> str:
-    """The `error` of a JSON error answer, shortened; a fixed text when there is none."""
+def _service_error(response: Response) -> str:
+    """The service's `Vmprep-Error` code, lower case ("" when absent)."""
+    return (response.header("Vmprep-Error") or "").strip().lower()
+
+
+def _error_text(response: Response, field: str = "error") -> str:
+    """A field of a JSON error answer, shortened; a fixed text when there is none."""
     import json
 
     try:
-        message = json.loads(response.body.decode("utf-8")).get("error")
+        message = json.loads(response.body.decode("utf-8")).get(field)
     except (ValueError, AttributeError):
         message = None
     return str(message)[:300] if isinstance(message, str) else "the service gave no reason"

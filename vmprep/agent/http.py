@@ -3,15 +3,17 @@
 - `timeout` bounds the whole request: connecting (itself at most min(10 s, timeout)), sending,
   the headers and the body. Every read from the socket gets the time left until a monotonic
   deadline, so a server that drips one byte at a time still ends at the deadline.
-- The body is read only for 2xx answers (and a 409's JSON error, up to 4 KiB), in pieces, and reading stops as soon as it passes
-  `max_bytes` (a larger `Content-Length` is refused before reading anything).
+- The body is read only for 2xx answers (and the JSON error of a 400, 401, 403 or 409, up to 4 KiB;
+  a 400/401/403 body that is larger or encoded is dropped), in pieces, and reading stops as soon as
+  it passes `max_bytes` (a larger `Content-Length` is refused before reading anything).
 - Only `identity` content: `Accept-Encoding: identity` is sent unless the caller sets it, and
   any other `Content-Encoding` is refused.
 - TLS is verified against the system store, plus the certificates of `cafile` when given
   (`trust_context`).
 - Redirects (301, 302, 303, 307, 308): at most 3 in a row, never from https to http, never to
-  http unless `allow_http`. Each hop gets the full timeout. `Authorization` is sent only to the
-  origins (scheme, host, port) of the configured `auth_urls`, on any hop. A 303 turns the
+  http unless `allow_http`. Each hop gets the full timeout. `Authorization` and
+  `Vmprep-Attestation` are sent only to the origins (scheme, host, port) of the configured
+  `auth_urls`, on any hop. A 303 turns the
   request into a GET without a body; the other codes keep the method and body.
 - No proxies (environment proxy variables are ignored: the agent talks to its service directly).
 
@@ -42,6 +44,9 @@ MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
 ERROR_BODY_MAX = 4096
+# Sent, like `Authorization`, only to the origins of `auth_urls`: the attestation document is
+# a credential while it is valid (docs/agent.md "Attestation").
+PRIVATE_HEADERS = frozenset({"vmprep-attestation"})
 
 
 def trust_context(cafile: str | None) -> ssl.SSLContext:
@@ -220,8 +225,11 @@ class Session:
         redirects = 0
         while True:
             hop = {"Accept-Encoding": "identity", **headers}
-            if self._authorization is not None and origin(url) in self._auth_origins:
-                hop["Authorization"] = self._authorization
+            if origin(url) in self._auth_origins:
+                if self._authorization is not None:
+                    hop["Authorization"] = self._authorization
+            else:  # credentials of the configured service, never for another origin
+                hop = {k: v for k, v in hop.items() if k.lower() not in PRIVATE_HEADERS}
             status, message, data = self._hop(method, url, hop, body, max_bytes)
             if status not in REDIRECTS:
                 return Response(status, message, data, url)
@@ -284,6 +292,11 @@ class Session:
                 data = _read_body(response, url, cap)
             elif status == 409:  # its JSON error names the refused secrets (docs/protocol.md)
                 data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
+            elif status in (400, 401, 403):  # its JSON error may say why attestation failed
+                try:
+                    data = _read_body(response, url, min(cap, ERROR_BODY_MAX))
+                except (HttpError, OSError, ValueError, http.client.HTTPException):
+                    data = b""  # a large, encoded or cut-off error page: still a refusal
             return status, response.msg, data
         except HttpError:
             raise

@@ -4,6 +4,9 @@
   `compute.vmId`.
 - `ec2-imds`: IMDSv2, `PUT {base}/latest/api/token` with `X-aws-ec2-metadata-token-ttl-seconds`,
   then `GET {base}/latest/meta-data/instance-id` with `X-aws-ec2-metadata-token`.
+- `gce-metadata`: `GET {base}/computeMetadata/v1/instance/id` with `Metadata-Flavor: Google`,
+  the numeric instance id the GCE identity token carries as `google.compute_engine.instance_id`
+  (https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys).
 - `smbios-uuid`: POSIX `{sys_root}/sys/class/dmi/id/product_uuid`; Windows the raw SMBIOS
   table from `GetSystemFirmwareTable('RSMB')` (ctypes, no process started), type 1 structure.
 - `mac`: POSIX `{sys_root}/sys/class/net/*/address` sorted by interface name (those backed by a
@@ -34,11 +37,13 @@ if TYPE_CHECKING:  # typing and the HTTP stack are not imported at run time: sta
 
     from vmprep.agent.http import Session
 
-SOURCES = ("azure-imds", "ec2-imds", "smbios-uuid", "mac")
+SOURCES = ("azure-imds", "ec2-imds", "gce-metadata", "smbios-uuid", "mac")
 DEFAULT_ENDPOINTS = {
     "azure-imds": "http://169.254.169.254",
     "ec2-imds": "http://169.254.169.254",
+    "gce-metadata": "http://metadata.google.internal",
 }
+_HTTP_SOURCES = ("azure-imds", "ec2-imds", "gce-metadata")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
 BOGUS_UUIDS = frozenset(
@@ -165,6 +170,21 @@ def ec2_imds(base: str, timeout: float) -> str | None:
     return valid_id(answer.body.decode("ascii", "replace").strip())
 
 
+def gce_metadata(base: str, timeout: float) -> str | None:
+    from vmprep.agent.http import HttpError
+
+    answer = _session(timeout).request(
+        "GET",
+        f"{base.rstrip('/')}/computeMetadata/v1/instance/id",
+        headers={"Metadata-Flavor": "Google"},
+        max_bytes=4096,
+    )
+    if answer.status != 200:
+        raise HttpError("unreachable", f"GCE metadata instance/id answered HTTP {answer.status}")
+    value = answer.body.decode("ascii", "replace").strip()
+    return value if value.isdigit() else None
+
+
 def parse_smbios_uuid(table: bytes) -> str | None:
     """The system UUID from a raw SMBIOS table (RawSMBIOSData, header included)."""
     if len(table) < 8:
@@ -280,7 +300,7 @@ def identify(
     failures: list[str] = []
     for source in sources:
         errors: tuple[type[Exception], ...] = (OSError, ValueError)
-        if source in ("azure-imds", "ec2-imds"):
+        if source in _HTTP_SOURCES:
             from vmprep.agent.http import HttpError
 
             errors = (HttpError, OSError, ValueError)
@@ -289,6 +309,8 @@ def identify(
                 value = azure_imds(bases[source], timeout)
             elif source == "ec2-imds":
                 value = ec2_imds(bases[source], timeout)
+            elif source == "gce-metadata":
+                value = gce_metadata(bases[source], timeout)
             elif source == "smbios-uuid":
                 value = smbios_uuid(sys_root)
             elif source == "mac":

@@ -454,6 +454,7 @@ class Run:
             accepted=None if not accepted else (accepted["serial"], accepted["sha256"]),
             agent_version=__version__,
             secrets=wanted,
+            attestation=self.cfg.attestation,
         )
 
     def _load(self, document: dict[str, Any]) -> None:
@@ -488,7 +489,7 @@ class Run:
         self.report()
         document = state.get("document")
         if (
-            code in ("unreachable", "unknown_role")
+            code in ("unreachable", "unknown_role", "attestation_unavailable")
             and document
             and document["serial"] != state["completed_serial"]
         ):

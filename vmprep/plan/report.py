@@ -86,6 +86,8 @@ def assemble(
             "computer_name": facts.computer_name,
             "role": (agent_json.get("phone_home") or {}).get("role"),
             "role_decided_at_boot": not role_known,
+            # The evidence config fetches carry (docs/attestation.md); off without phone-home.
+            "attestation": (agent_json.get("phone_home") or {}).get("attestation") or "off",
             "inputs": run.state.get("inputs") or {},
         },
         "result": run.state.get("state"),

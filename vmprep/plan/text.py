@@ -27,6 +27,11 @@ def render_text(plan: dict[str, Any], *, scripts: bool = True) -> str:
         (
             f"plan for {plan['spec']}: instance {inst['instance_id']}, role {role}, "
             f"platform {platform.get('name', 'generic')}"
+            + (
+                f", attestation {inst['attestation']}"
+                if inst.get("attestation", "off") != "off"
+                else ""
+            )
         ),
         *(f"  first boot: {step}" for step in platform.get("flow", [])),
         f"result: {plan['result']} after {plan['restarts']['count']} restart(s)"

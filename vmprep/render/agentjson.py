@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, cast
 
 from vmprep import __version__
 from vmprep.render.paths import CACHED_ANSWER_FILES
@@ -30,18 +30,20 @@ def agent_settings(
     registers its startup task with it.
 
     `image.platform` is always present (the agent treats a missing one as `generic`)."""
-    agent = copy.deepcopy(spec.agent)
+    agent = cast("dict[str, Any]", copy.deepcopy(spec.agent))  # rewritten below
     secrets = {ref.name: values[ref.name] for ref in refs if ref.kind != "secret"}
     phone_home = agent.get("phone_home")
-    if phone_home is not None and isinstance(phone_home["url"], str):
-        phone_home["url"] = [phone_home["url"]]
+    if phone_home is not None:
+        if isinstance(phone_home["url"], str):
+            phone_home["url"] = [phone_home["url"]]
+        phone_home["attestation"] = attestation_kind(phone_home, spec.image["platform"])
     return {
         "format": FORMAT,
         "vmprep_version": __version__,
         "image": {key: spec.image[key] for key in ("name", "os", "architecture", "platform")},
         "install_dir": agent["install_dir"],
         **({"runtime": runtime} if runtime is not None else {}),
-        "identity": agent["identity"],
+        "identity": identity_sources(spec),
         "variables": agent["variables"],
         **({"inputs": agent["inputs"]} if agent.get("inputs") else {}),  # docs/inputs.md
         "keep_answer_files": agent["keep_answer_files"],
@@ -55,6 +57,28 @@ def agent_settings(
         # every fetch (the Vmprep-Secrets header, docs/protocol.md).
         "baked_secrets": sorted(phone_home_secrets(agent["steps"])),
     }
+
+
+def identity_sources(spec: Spec) -> list[str]:
+    """`agent.identity`; left unset on GCE, `gce-metadata` first: the service compares a GCE
+    identity token's numeric `instance_id` with the URL's id (docs/attestation.md), and
+    GCE's SMBIOS UUID is not that number."""
+    sources: list[str] = list(spec.agent["identity"])
+    written = "identity" in (spec.loaded.data.get("agent") or {})
+    if spec.image["platform"] == "gce" and not written and "gce-metadata" not in sources:
+        sources.insert(0, "gce-metadata")
+    return sources
+
+
+def attestation_kind(phone_home: dict[str, Any], platform: str) -> str:
+    """`phone_home.attestation` with `auto` resolved from `image.platform` (docs/spec.md):
+    agent.json says exactly what the agent sends."""
+    from vmprep.agent.config import ATTESTATION_BY_PLATFORM
+
+    setting = str(phone_home.get("attestation", "auto"))
+    if setting == "auto":
+        return ATTESTATION_BY_PLATFORM.get(platform, "off")
+    return setting
 
 
 def answer_files_deleted_at(spec: Spec) -> str:

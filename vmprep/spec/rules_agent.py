@@ -159,6 +159,15 @@ def phone_home_url(doc: Doc) -> Iterator[Finding]:
         elif urlsplit(filled).scheme == "http":
             msg = f"{template!r} is plain http (allowed by allow_insecure_http)"
             yield Finding(path, msg, Severity.WARNING, hint="never use plain http in production")
+    if "metadata_url" in home:
+        path = (*base, "metadata_url")
+        problem = url_problem(home["metadata_url"], schemes=("https", "http"))
+        if problem:
+            yield Finding(path, f"metadata_url {shown(home['metadata_url'])} {problem}")
+        else:
+            msg = "metadata_url replaces the cloud's own metadata service for attestation"
+            hint = "leave it unset on a public cloud: it is for tests and private clouds"
+            yield Finding(path, msg, Severity.WARNING, hint=hint)
 
 
 @check("phone-home", "spec", "roleConfig")

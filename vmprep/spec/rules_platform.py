@@ -35,6 +35,7 @@ def platform_setting(doc: Doc) -> Iterator[Finding]:
     The rules (and their sources) are in `vmprep.spec.platforms` and docs/platforms/."""
     rules = platform_of(doc.data)
     yield from _foreign_input_sources(doc, rules.name)
+    yield from _foreign_attestation(doc, rules.name)
     if rules.answer_file:
         return
     name = rules.name
@@ -84,6 +85,50 @@ def _foreign_input_sources(doc: Doc, name: str) -> Iterator[Finding]:
             msg = f"input source {source!r} is {PLATFORMS[owner].title}'s; this image is for {name}"
             hint = f"use the {name} sources (docs/inputs.md), or image.platform: generic"
             yield Finding(("agent", "inputs", "sources", index), msg, Severity.WARNING, hint)
+
+
+# The platform each attestation kind works on (docs/attestation.md).
+ATTESTATION_CLOUD = {"azure-imds": "azure", "aws-iid": "aws", "gce-iit": "gce"}
+_CLOUD_NAME = {"azure": "Azure", "aws": "AWS", "gce": "Google Compute Engine"}
+
+
+def _foreign_attestation(doc: Doc, name: str) -> Iterator[Finding]:
+    """`agent.phone_home.attestation` naming another cloud's evidence (`aws-iid` on azure):
+    the instances' metadata service does not give it, and no config fetch would succeed."""
+    kind = (doc.phone_home or {}).get("attestation")
+    if doc.phone_home and (kind == "gce-iit" or (kind in (None, "auto") and name == "gce")):
+        yield from _gce_identity(doc)
+    cloud = ATTESTATION_CLOUD.get(kind or "")
+    if cloud is None or cloud == name:
+        return
+    msg = (
+        f"attestation {kind!r} is evidence only {_CLOUD_NAME[cloud]}'s metadata service gives; "
+        f"this image is for {name}"
+    )
+    mine = {c: k for k, c in ATTESTATION_CLOUD.items()}.get(name)
+    hint = (
+        f"use auto (here: {mine}), or image.platform: {cloud}"
+        if mine
+        else f"set image.platform: {cloud} if the instances run there, or attestation: 'off' (quoted: YAML reads a bare off as false)"
+    )
+    yield Finding(("agent", "phone_home", "attestation"), msg, Severity.WARNING, hint)
+
+
+def _gce_identity(doc: Doc) -> Iterator[Finding]:
+    """GCE attestation vouches for the numeric instance id: the instance id in the URL must be
+    that one, from `gce-metadata`, not the SMBIOS UUID or a MAC (render puts `gce-metadata`
+    first on gce when `agent.identity` is left unset)."""
+    written = (doc.raw.get("agent") or {}).get("identity") if isinstance(doc.raw, dict) else None
+    if not isinstance(written, list):
+        return
+    order = [s for s in written if s in ("gce-metadata", "smbios-uuid", "mac")]
+    if order[:1] != ["gce-metadata"]:
+        msg = (
+            "with GCE attestation the instance id must be GCE's numeric id (gce-metadata): "
+            "the service compares it with the identity token's instance_id"
+        )
+        hint = "put gce-metadata before smbios-uuid and mac in agent.identity"
+        yield Finding(("agent", "identity"), msg, Severity.WARNING, hint)
 
 
 @check("deprecated-setting")

@@ -183,6 +183,7 @@ class _AgentSectionPhoneHomeOptional(TypedDict, total=False):
     token: dict[str, str]
     report_url: str
     ca_bundle: str
+    metadata_url: str
 
 
 # Fetch instance-specific steps from a configuration service at first boot (docs/protocol.md).
@@ -195,6 +196,7 @@ class AgentSectionPhoneHome(_AgentSectionPhoneHomeOptional):
     on_unreachable: Literal["continue", "halt"]
     max_bytes: int
     allow_insecure_http: bool
+    attestation: Literal["auto", "azure-imds", "aws-iid", "gce-iit", "off"]
 
 
 class _AgentSectionOptional(TypedDict, total=False):
@@ -206,7 +208,7 @@ class _AgentSectionOptional(TypedDict, total=False):
 class AgentSection(_AgentSectionOptional):
     runtime: AgentSectionRuntime
     install_dir: str
-    identity: list[Literal["azure-imds", "ec2-imds", "smbios-uuid", "mac"]]
+    identity: list[Literal["azure-imds", "ec2-imds", "gce-metadata", "smbios-uuid", "mac"]]
     variables: dict[str, str | float | bool]
     keep_answer_files: bool
     log_level: Literal["debug", "info", "warning", "error"]

@@ -47,6 +47,14 @@ from vmprep.server.attestation.jwks import JwksCache
 NOW = dt.datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """NOW is each test's own: taken at collection it is minutes old in a full run, and the
+    tests that sit just inside a validity window would fall out of it."""
+    global NOW
+    NOW = dt.datetime.now(UTC)
+
+
 @pytest.fixture(scope="module")
 def attestor(tmp_path_factory):
     return Attestor(load_anchors(write_anchors(tmp_path_factory.mktemp("anchors"))), (AUDIENCE,))

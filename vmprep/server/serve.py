@@ -178,7 +178,8 @@ def open_store(opts: ServeOptions) -> Store:
 
 def build_attestor(opts: ServeOptions) -> Attestor | None:
     """The attestation verifier, or None when no anchors and no JWKS URL are configured."""
-    for url in (*opts.attestation_audience, opts.attestation_gce_jwks or "https://x"):
+    jwks_url = () if opts.attestation_gce_jwks is None else (opts.attestation_gce_jwks,)
+    for url in (*opts.attestation_audience, *jwks_url):
         _check_url(url)
     if opts.attestation_anchors is None and opts.attestation_gce_jwks is None:
         return None
